@@ -1,1 +1,573 @@
-fn main() {}
+//! `unlearn`: train, split, forget and measure from the command line.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+use unlearn_data::{make_split, DataSource, Dataset, SplitConfig, SplitManifest};
+use unlearn_models::{checkpoint, hub, Arch, CheckpointMeta, Model, ModelSpec};
+use unlearn_train::{engine, DataView, OptimizerConfig, Recipe, Schedule};
+
+const AFTER_HELP: &str = "\
+Examples:
+  unlearn data info --data embedded
+  unlearn split --data embedded --scenario random:0.1 --seed 0 --out split.json
+  unlearn train --data embedded --split split.json --subset train --seed 0 --out original.safetensors
+  unlearn train --data embedded --split split.json --subset retain --seed 0 --out retrain.safetensors
+  unlearn eval --checkpoint original.safetensors --data embedded --split split.json --json -";
+
+/// Machine unlearning toolkit: data splits, training, evaluation.
+#[derive(Parser)]
+#[command(name = "unlearn", version, about, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Datasets: describe a data source.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Write a forget/retain split manifest.
+    #[command(after_help = "\
+Examples:
+  unlearn split --data embedded --scenario random:0.1 --seed 0 --out split.json
+  unlearn split --data fashion-mnist --scenario class:3 --seed 1 --out class3.json
+  unlearn split --data embedded --scenario backdoor:0.05,target=0,size=3 --out bd.json
+  unlearn split --data embedded --forget-npy forget_idx.npy --out imported.json
+
+Scenarios: random:p (0<p<1), class:c[,c...], backdoor:p[,target=T][,size=S].")]
+    Split(SplitArgs),
+    /// Train a classifier on the train or retain part of a split.
+    #[command(after_help = "\
+Examples:
+  unlearn train --data embedded --split split.json --subset train --seed 0 --out original.safetensors
+  unlearn train --data embedded --split split.json --subset retain --seed 0 --out retrain.safetensors
+  unlearn train --data fashion-mnist --split split.json --preset fmnist --epochs 20 --out m.safetensors
+  unlearn train --data cifar10:/data/cifar-10-batches-bin --split s.json --arch resnet18-cifar --preset cifar10 --device cuda --out r18.safetensors
+
+A killed run resumes from its last finished epoch when rerun with the same arguments
+(state kept in <out>.state next to the output) and ends with the same bytes.")]
+    Train(TrainArgs),
+    /// Accuracy of a checkpoint on the forget, retain, validation and test sets.
+    #[command(after_help = "\
+Examples:
+  unlearn eval --checkpoint original.safetensors --data embedded --split split.json
+  unlearn eval --checkpoint hf://org/repo/model.safetensors --arch resnet18-cifar --data cifar10 --split s.json --json out.json")]
+    Eval(EvalArgs),
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Sizes, classes, fingerprint and location of a data source.
+    #[command(after_help = "\
+Examples:
+  unlearn data info --data embedded
+  unlearn data info --data fashion-mnist --json
+  unlearn data info --data idx:/path/to/folder")]
+    Info {
+        /// Data source: embedded, fashion-mnist[:dir], mnist[:dir], idx:<dir>, cifar10[:dir], cifar100[:dir].
+        #[arg(long, default_value = "embedded")]
+        data: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct SplitArgs {
+    /// Data source (see `unlearn data info --help`).
+    #[arg(long, default_value = "embedded")]
+    data: String,
+    /// Forget-set scenario.
+    #[arg(long, default_value = "random:0.1", conflicts_with = "forget_npy")]
+    scenario: String,
+    /// Import the forget set from a 1-D integer .npy file of training-set indices instead.
+    #[arg(long)]
+    forget_npy: Option<PathBuf>,
+    /// Seed of the split.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Fraction of the official training set held out for validation (stratified).
+    #[arg(long, default_value_t = 0.1)]
+    val_fraction: f64,
+    /// Output manifest (JSON).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Subset {
+    /// retain ∪ forget: the original model.
+    Train,
+    /// retain only: the retrained (oracle) model.
+    Retain,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum OptimizerKind {
+    Sgd,
+    Adamw,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Data source.
+    #[arg(long, default_value = "embedded")]
+    data: String,
+    /// Split manifest from `unlearn split`.
+    #[arg(long)]
+    split: PathBuf,
+    /// Which part of the split to train on.
+    #[arg(long, value_enum, default_value = "train")]
+    subset: Subset,
+    /// Architecture (default: small-cnn for 28×28 and 32×32 inputs). One of small-cnn,
+    /// resnet18-cifar, resnet18, vit-b16, vit-tiny.
+    #[arg(long)]
+    arch: Option<String>,
+    /// Recipe preset: quick, fmnist, cifar10, cifar100 (default: quick for the embedded data,
+    /// fmnist for other 28×28 data, cifar10/cifar100 for CIFAR).
+    #[arg(long)]
+    preset: Option<String>,
+    /// Override: epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Override: base learning rate.
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Override: batch size.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Override: optimiser.
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerKind>,
+    /// Override: momentum (SGD).
+    #[arg(long)]
+    momentum: Option<f64>,
+    /// Override: Nesterov momentum (SGD).
+    #[arg(long)]
+    nesterov: bool,
+    /// Override: weight decay.
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Override: schedule: constant, cosine, or multistep:E1,E2[:gamma].
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Override: linear warm-up epochs.
+    #[arg(long)]
+    warmup_epochs: Option<usize>,
+    /// Override: clip gradients to this global L2 norm.
+    #[arg(long)]
+    clip_grad_norm: Option<f64>,
+    /// Seed (initialisation, data order, augmentation).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output checkpoint (.safetensors).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write one JSON line per epoch here.
+    #[arg(long)]
+    log: Option<PathBuf>,
+    /// Device: cpu, cuda, cuda:N, auto.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Start afresh even if a saved state of this run exists.
+    #[arg(long)]
+    no_resume: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Checkpoint: a path or hf://org/repo/file[@revision].
+    #[arg(long)]
+    checkpoint: String,
+    /// Architecture, for checkpoints without this toolkit's metadata.
+    #[arg(long)]
+    arch: Option<String>,
+    /// Data source.
+    #[arg(long, default_value = "embedded")]
+    data: String,
+    /// Split manifest.
+    #[arg(long)]
+    split: PathBuf,
+    /// Write JSON here (`-` for stdout).
+    #[arg(long)]
+    json: Option<String>,
+    /// Device: cpu, cuda, cuda:N, auto.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Data(DataCommand::Info { data, json }) => data_info(&data, json),
+        Command::Split(a) => split(a),
+        Command::Train(a) => train(a),
+        Command::Eval(a) => eval(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn load_data(spec: &str) -> Result<Dataset> {
+    let source: DataSource = spec.parse()?;
+    Ok(source.load()?)
+}
+
+fn data_info(spec: &str, as_json: bool) -> Result<()> {
+    let ds = load_data(spec)?;
+    let s = ds.summary();
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        let [c, h, w] = ds.input_shape();
+        println!("dataset      {} ({})", ds.name, ds.source);
+        println!("fingerprint  {}", ds.fingerprint);
+        println!("train        {} images", ds.train.len());
+        println!("test         {} images", ds.test.len());
+        println!("input        {c}×{h}×{w}");
+        println!("classes      {}", ds.num_classes);
+        let train_counts = ds.train.class_counts(ds.num_classes);
+        let test_counts = ds.test.class_counts(ds.num_classes);
+        for (i, name) in ds.class_names.iter().enumerate() {
+            println!(
+                "  {i:>3} {name:<16} train {:>6}  test {:>6}",
+                train_counts.get(i).copied().unwrap_or(0),
+                test_counts.get(i).copied().unwrap_or(0)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn split(a: SplitArgs) -> Result<()> {
+    let ds = load_data(&a.data)?;
+    let manifest = match &a.forget_npy {
+        Some(path) => {
+            let forget = unlearn_data::read_npy_indices(path)?;
+            SplitManifest::from_forget_indices(&ds, &forget, a.seed, a.val_fraction)?
+        }
+        None => {
+            let cfg = SplitConfig {
+                scenario: a.scenario.parse()?,
+                seed: a.seed,
+                val_fraction: a.val_fraction,
+            };
+            make_split(&ds, &cfg)?
+        }
+    };
+    manifest.save(&a.out)?;
+    eprintln!(
+        "wrote {}: scenario {}, train {}, retain {}, forget {}, val {}, test {}",
+        a.out.display(),
+        manifest.scenario,
+        manifest.train.len(),
+        manifest.retain.len(),
+        manifest.forget.len(),
+        manifest.val.len(),
+        manifest.test.len()
+    );
+    Ok(())
+}
+
+fn default_preset(ds: &Dataset) -> &'static str {
+    match ds.name.as_str() {
+        "embedded-fashion-mnist" => "quick",
+        "cifar10" => "cifar10",
+        "cifar100" => "cifar100",
+        _ => "fmnist",
+    }
+}
+
+fn parse_schedule(s: &str) -> Result<Schedule> {
+    Ok(match s {
+        "constant" => Schedule::Constant,
+        "cosine" => Schedule::Cosine { eta_min: 0.0 },
+        other => {
+            let Some(rest) = other.strip_prefix("multistep:") else {
+                bail!("unknown schedule '{other}': expected constant, cosine or multistep:E1,E2[:gamma]");
+            };
+            let (eps, gamma) = match rest.split_once(':') {
+                Some((e, g)) => (
+                    e,
+                    g.parse::<f64>()
+                        .with_context(|| format!("schedule gamma '{g}' is not a number"))?,
+                ),
+                None => (rest, 0.1),
+            };
+            let milestones = eps
+                .split(',')
+                .map(|e| {
+                    e.trim()
+                        .parse::<usize>()
+                        .with_context(|| format!("milestone '{e}' is not an epoch number"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Schedule::MultiStep { milestones, gamma }
+        }
+    })
+}
+
+fn build_recipe(a: &TrainArgs, ds: &Dataset) -> Result<Recipe> {
+    let preset = a
+        .preset
+        .clone()
+        .unwrap_or_else(|| default_preset(ds).to_string());
+    let mut r = Recipe::preset(&preset)?;
+    if let Some(e) = a.epochs {
+        r.epochs = e;
+    }
+    if let Some(b) = a.batch_size {
+        r.batch_size = b;
+    }
+    if let Some(kind) = a.optimizer {
+        let lr = r.optimizer.lr();
+        r.optimizer = match kind {
+            OptimizerKind::Sgd => OptimizerConfig::Sgd(unlearn_train::SgdConfig {
+                lr,
+                ..Default::default()
+            }),
+            OptimizerKind::Adamw => OptimizerConfig::AdamW(unlearn_train::AdamWConfig::default()),
+        };
+    }
+    if let Some(lr) = a.lr {
+        r.optimizer.set_lr(lr);
+    }
+    match &mut r.optimizer {
+        OptimizerConfig::Sgd(c) => {
+            if let Some(m) = a.momentum {
+                c.momentum = m;
+            }
+            if a.nesterov {
+                c.nesterov = true;
+            }
+            if let Some(w) = a.weight_decay {
+                c.weight_decay = w;
+            }
+        }
+        OptimizerConfig::AdamW(c) => {
+            if a.momentum.is_some() || a.nesterov {
+                bail!("--momentum and --nesterov apply to SGD, not AdamW");
+            }
+            if let Some(w) = a.weight_decay {
+                c.weight_decay = w;
+            }
+        }
+    }
+    if let Some(s) = &a.schedule {
+        r.schedule.schedule = parse_schedule(s)?;
+    }
+    if let Some(w) = a.warmup_epochs {
+        r.schedule.warmup_epochs = w;
+    }
+    if let Some(c) = a.clip_grad_norm {
+        r.clip_grad_norm = Some(c);
+    }
+    r.validate()?;
+    Ok(r)
+}
+
+fn load_split(path: &Path, ds: &Dataset) -> Result<SplitManifest> {
+    let m = SplitManifest::load(path)?;
+    m.check_dataset(ds)?;
+    Ok(m)
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let ds = load_data(&a.data)?;
+    let manifest = load_split(&a.split, &ds)?;
+    let recipe = build_recipe(&a, &ds)?;
+    let arch: Arch = match &a.arch {
+        Some(s) => s.parse()?,
+        None => Arch::default_for(ds.input_shape()),
+    };
+    let device = unlearn_models::device(&a.device)?;
+    let spec = ModelSpec {
+        arch,
+        input_shape: ds.input_shape(),
+        num_classes: ds.num_classes,
+    };
+    let model = Model::new(&spec, &device, a.seed)?;
+    let train_images = manifest.poisoned_train(&ds);
+    let indices = match a.subset {
+        Subset::Train => &manifest.train,
+        Subset::Retain => &manifest.retain,
+    };
+    let view = DataView {
+        images: &train_images,
+        indices,
+        normalization: &ds.normalization,
+        augmentation: ds.augmentation,
+    };
+    let state_path = PathBuf::from(format!("{}.state", a.out.display()));
+    if a.no_resume {
+        let _ = std::fs::remove_file(&state_path);
+    }
+    let mut log_file = match &a.log {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("cannot open log {}", p.display()))?,
+        ),
+        None => None,
+    };
+    eprintln!(
+        "training {} on {} ({} images, subset {}) for {} epochs, seed {}",
+        arch,
+        ds.name,
+        indices.len(),
+        if a.subset == Subset::Train {
+            "train"
+        } else {
+            "retain"
+        },
+        recipe.epochs,
+        a.seed
+    );
+    let record = engine::train(
+        &model,
+        &view,
+        &recipe,
+        a.seed,
+        engine::RunOptions {
+            progress: !a.quiet,
+            log: log_file.as_mut().map(|f| f as &mut dyn Write),
+            state_path: Some(state_path),
+        },
+    )?;
+    let subset = if a.subset == Subset::Train {
+        "train"
+    } else {
+        "retain"
+    };
+    let mut meta = CheckpointMeta::for_model(&model);
+    meta.dataset = ds.source.to_string();
+    meta.dataset_fingerprint = ds.fingerprint.clone();
+    meta.split_sha256 = manifest.content_hash();
+    meta.subset = subset.to_string();
+    meta.recipe = recipe.to_json();
+    meta.seed = a.seed;
+    meta.epochs = recipe.epochs;
+    checkpoint::save(&model, &meta, &a.out)?;
+    let test_view = DataView {
+        images: &ds.test,
+        indices: &manifest.test,
+        ..view
+    };
+    let test = engine::evaluate(&model, &test_view, recipe.eval_batch_size)?;
+    let last = record.epochs.last();
+    eprintln!(
+        "wrote {} — final train loss {:.4}, test accuracy {:.2}%, {:.1}s",
+        a.out.display(),
+        last.map(|e| e.loss).unwrap_or(f64::NAN),
+        test.accuracy,
+        record.seconds
+    );
+    Ok(())
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    let ds = load_data(&a.data)?;
+    let manifest = load_split(&a.split, &ds)?;
+    let device = unlearn_models::device(&a.device)?;
+    let path = hub::resolve_checkpoint(&a.checkpoint)?;
+    let (model, meta) = match &a.arch {
+        Some(arch) => {
+            let spec = ModelSpec {
+                arch: arch.parse()?,
+                input_shape: ds.input_shape(),
+                num_classes: ds.num_classes,
+            };
+            let m = checkpoint::load_with_spec(&path, &spec, &device)?;
+            (m, None)
+        }
+        None => {
+            let (m, meta) = checkpoint::load(&path, &device)?;
+            (m, Some(meta))
+        }
+    };
+    if model.spec().input_shape != ds.input_shape() || model.spec().num_classes != ds.num_classes {
+        bail!(
+            "checkpoint {} is for input {:?} with {} classes, but {} has input {:?} with {} classes",
+            a.checkpoint,
+            model.spec().input_shape,
+            model.spec().num_classes,
+            ds.name,
+            ds.input_shape(),
+            ds.num_classes
+        );
+    }
+    if let Some(m) = &meta {
+        if !m.dataset_fingerprint.is_empty() && m.dataset_fingerprint != ds.fingerprint {
+            eprintln!(
+                "warning: checkpoint was trained on data with fingerprint {}, evaluating on {}",
+                m.dataset_fingerprint, ds.fingerprint
+            );
+        }
+    }
+    let train_images = manifest.poisoned_train(&ds);
+    let view = |images, indices| DataView {
+        images,
+        indices,
+        normalization: &ds.normalization,
+        augmentation: ds.augmentation,
+    };
+    let bs = 500;
+    let fa = engine::evaluate(&model, &view(&train_images, &manifest.forget), bs)?;
+    let ra = engine::evaluate(&model, &view(&train_images, &manifest.retain), bs)?;
+    let va = engine::evaluate(&model, &view(&train_images, &manifest.val), bs)?;
+    let ta = engine::evaluate(&model, &view(&ds.test, &manifest.test), bs)?;
+    let mut out = json!({
+        "checkpoint": a.checkpoint,
+        "scenario": manifest.scenario.to_string(),
+        "fa": fa.accuracy, "ra": ra.accuracy, "va": va.accuracy, "ta": ta.accuracy,
+        "counts": {"forget": fa.total, "retain": ra.total, "val": va.total, "test": ta.total},
+    });
+    if let Some(spec) = manifest.scenario.backdoor() {
+        let (triggered, idx) = unlearn_data::triggered_test(&ds, spec);
+        let local: Vec<u32> = (0..idx.len() as u32).collect();
+        let mut hits = 0usize;
+        engine::for_each_batch(&model, &view(&triggered, &local), bs, |_, logits, _| {
+            let pred = logits.argmax(candle_core::D::Minus1)?.to_vec1::<u32>()?;
+            hits += pred.iter().filter(|&&p| p == spec.target).count();
+            Ok(())
+        })?;
+        out["asr"] = json!(100.0 * hits as f64 / idx.len().max(1) as f64);
+    }
+    let text = serde_json::to_string_pretty(&out)?;
+    match a.json.as_deref() {
+        Some("-") => println!("{text}"),
+        Some(p) => {
+            checkpoint::write_atomic(Path::new(p), text.as_bytes())?;
+            print_eval(&out);
+        }
+        None => print_eval(&out),
+    }
+    Ok(())
+}
+
+fn print_eval(v: &serde_json::Value) {
+    for (key, label) in [
+        ("fa", "forget accuracy (FA)"),
+        ("ra", "retain accuracy (RA)"),
+        ("va", "validation accuracy (VA)"),
+        ("ta", "test accuracy (TA)"),
+        ("asr", "attack success rate (ASR)"),
+    ] {
+        if let Some(x) = v.get(key).and_then(|x| x.as_f64()) {
+            println!("{label:<28} {x:>7.2}%");
+        }
+    }
+}

@@ -1,1 +1,66 @@
-//! placeholder
+//! Data for the unlearning toolkit: datasets, forget/retain splits and their manifests.
+//!
+//! This crate is the first stage of the toolkit's data → model → features → metrics journey
+//! and depends on no tensor library: images are plain `u8` buffers ([`ImageSet`], NCHW) and
+//! [`ImageSet::batch_f32`] turns a list of indices into a normalised (optionally augmented)
+//! `f32` batch that any backend can wrap.
+//!
+//! # Datasets
+//! A [`DataSource`] (`embedded`, `fashion-mnist[:dir]`, `mnist[:dir]`, `idx:dir`,
+//! `cifar10[:dir]`, `cifar100[:dir]`) loads into a [`Dataset`]: official train and test
+//! sets, class names, normalisation, augmentation, and a content [fingerprint](Dataset::fingerprint)
+//! that identifies the data independently of its name or location. Readers check their
+//! inputs strictly ([`idx`]: magic numbers, exact lengths, counts, label ranges; [`cifar`]:
+//! record sizes, label ranges) and fail with a [`DataError`] naming the file, what was expected
+//! and what was found. The [`embedded`] Fashion-MNIST subset (10,000 + 2,000 images) is
+//! compiled in, so everything runs without a download.
+//!
+//! # Splits
+//! A [`Scenario`] (`random:p`, `class:c,…`, `backdoor:p,…`, or a forget list imported from
+//! `.npy` with [`read_npy_indices`]) and a seed give a [`SplitManifest`] via [`make_split`]:
+//! sorted index lists for train/val/retain/forget/test, each hashed, plus the dataset's
+//! identity. The manifest is saved as JSON and re-verified on load, so every method and run
+//! uses exactly the same samples, and [`SplitManifest::check_dataset`] refuses to apply it to
+//! other data. All randomness comes from [`rng::seeded`]`(seed, purpose)`: one independent,
+//! portable ChaCha8 stream per purpose.
+//!
+//! # Example
+//! ```
+//! use unlearn_data::{make_split, Augmentation, DataSource, SplitConfig};
+//!
+//! let ds: unlearn_data::Dataset = "embedded".parse::<DataSource>()?.load()?;
+//! assert_eq!((ds.train.len(), ds.test.len()), (10_000, 2_000));
+//! assert_eq!(ds.input_shape(), [1, 28, 28]);
+//!
+//! let cfg = SplitConfig { scenario: "random:0.1".parse()?, seed: 0, val_fraction: 0.1 };
+//! let split = make_split(&ds, &cfg)?;
+//! assert_eq!(split.val.len(), 1_000);
+//! assert_eq!(split.train.len(), 9_000);
+//! assert_eq!(split.forget.len(), 900);
+//! assert_eq!(split.retain.len(), 8_100);
+//!
+//! // A normalised batch of the first 4 forget images, shape [4, 1, 28, 28].
+//! let batch = ds.train.batch_f32(&split.forget[..4], &ds.normalization, Augmentation::None, None);
+//! assert_eq!(batch.len(), 4 * 28 * 28);
+//! # Ok::<(), unlearn_data::DataError>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod cifar;
+pub mod dataset;
+pub mod embedded;
+pub mod error;
+pub mod idx;
+pub mod image;
+pub mod npy;
+pub mod rng;
+pub mod split;
+
+pub use dataset::{DataSource, Dataset, DatasetSummary, FASHION_MNIST_CLASSES};
+pub use error::{DataError, Result};
+pub use image::{Augmentation, ImageSet, Normalization};
+pub use npy::read_npy_indices;
+pub use split::{
+    make_split, stamp_trigger, triggered_test, BackdoorSpec, DatasetRef, ListHashes, Scenario,
+    SplitConfig, SplitManifest,
+};

@@ -1,1 +1,51 @@
-//! placeholder
+//! Models for the unlearning toolkit: architectures with a separate feature extractor and
+//! head, self-describing checkpoints, and Hugging Face Hub loading.
+//!
+//! # Design
+//! - A classifier is `f = h ∘ g`: [`Model::features`] gives the penultimate features
+//!   (N × d, after global average pooling for CNNs), [`Model::head`] the logits. The metrics
+//!   and MUDA need `g` on its own, so it is a first-class call, not a hook.
+//! - Every tensor lives in a [`ParamStore`] under its PyTorch `state_dict` name
+//!   (`conv1.weight`, `layer1.0.bn1.running_mean`, `fc.bias`, …), so a checkpoint loads into
+//!   torchvision by name and back. BatchNorm really trains: running statistics update in
+//!   training mode, as in PyTorch.
+//! - Initial values come from this crate's own seeded ChaCha8 streams, keyed by tensor
+//!   name (candle's CPU RNG cannot be seeded), following PyTorch's default schemes.
+//! - Checkpoints ([`checkpoint`]) are safetensors files, written atomically and
+//!   byte-deterministically, whose `__metadata__` says what produced them.
+//!
+//! # Example
+//! ```
+//! use candle_core::{Device, Tensor};
+//! use unlearn_models::{checkpoint, Arch, CheckpointMeta, Model, ModelSpec};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let spec = ModelSpec { arch: Arch::SmallCnn, input_shape: [1, 28, 28], num_classes: 10 };
+//! let model = Model::new(&spec, &Device::Cpu, 42)?;
+//! let x = Tensor::zeros((2, 1, 28, 28), candle_core::DType::F32, &Device::Cpu)?;
+//! assert_eq!(model.features(&x, false)?.dims(), &[2, 128]);
+//! assert_eq!(model.forward(&x, false)?.dims(), &[2, 10]);
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("model.safetensors");
+//! checkpoint::save(&model, &CheckpointMeta::for_model(&model), &path)?;
+//! let (loaded, meta) = checkpoint::load(&path, &Device::Cpu)?;
+//! assert_eq!(meta.arch, "small-cnn");
+//! assert_eq!(loaded.forward(&x, false)?.to_vec2::<f32>()?, model.forward(&x, false)?.to_vec2::<f32>()?);
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod arch;
+pub mod checkpoint;
+pub mod device;
+pub mod error;
+pub mod hub;
+pub mod layers;
+pub mod store;
+
+pub use arch::{Arch, Model, ModelSpec};
+pub use checkpoint::CheckpointMeta;
+pub use device::device;
+pub use error::{ModelError, Result};
+pub use store::{Init, ParamStore, Scope, TensorKind};

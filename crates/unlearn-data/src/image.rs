@@ -1,0 +1,224 @@
+//! In-memory image sets and batch assembly (normalisation and augmentation).
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// A set of labelled images stored as `u8` in NCHW order.
+///
+/// Image `i` occupies `images[i * image_len() .. (i + 1) * image_len()]`, channel-major
+/// (all of channel 0, row by row, then channel 1, ...).
+#[derive(Clone, Debug)]
+pub struct ImageSet {
+    /// Pixels, `len() * channels * height * width` bytes.
+    pub images: Vec<u8>,
+    /// One label per image.
+    pub labels: Vec<u32>,
+    /// Channels per image (1 for grey-scale, 3 for RGB).
+    pub channels: usize,
+    /// Image height in pixels.
+    pub height: usize,
+    /// Image width in pixels.
+    pub width: usize,
+}
+
+/// Per-channel normalisation applied after scaling pixels to `[0, 1]`:
+/// `(x / 255 - mean[c]) / std[c]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalization {
+    /// Per-channel mean (of pixel values scaled to `[0, 1]`).
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation (of pixel values scaled to `[0, 1]`).
+    pub std: Vec<f32>,
+}
+
+impl Normalization {
+    /// Normalisation computed from the pixels of `set` (per-channel mean and population
+    /// standard deviation of `x / 255`). A constant channel gets `std = 1`.
+    pub fn from_images(set: &ImageSet) -> Self {
+        let c = set.channels.max(1);
+        let plane = set.height * set.width;
+        let mut sum = vec![0f64; c];
+        let mut sq = vec![0f64; c];
+        for img in set.images.chunks_exact(set.image_len().max(1)) {
+            for (ch, px) in img.chunks_exact(plane.max(1)).enumerate() {
+                let (s, q) = px.iter().fold((0u64, 0u64), |(s, q), &p| {
+                    (s + u64::from(p), q + u64::from(p) * u64::from(p))
+                });
+                sum[ch] += s as f64;
+                sq[ch] += q as f64;
+            }
+        }
+        let n = (set.len() * plane).max(1) as f64;
+        let mut mean = Vec::with_capacity(c);
+        let mut std = Vec::with_capacity(c);
+        for ch in 0..c {
+            let m = sum[ch] / n / 255.0;
+            let var = (sq[ch] / n / (255.0 * 255.0) - m * m).max(0.0);
+            let s = var.sqrt();
+            mean.push(m as f32);
+            std.push(if s > 1e-12 { s as f32 } else { 1.0 });
+        }
+        Normalization { mean, std }
+    }
+
+    /// A 256-entry lookup table of normalised values for channel `c`.
+    fn table(&self, c: usize) -> [f32; 256] {
+        let mean = self.mean.get(c).copied().unwrap_or(0.0);
+        let std = self.std.get(c).copied().unwrap_or(1.0);
+        let mut t = [0f32; 256];
+        for (v, out) in t.iter_mut().enumerate() {
+            *out = (v as f32 / 255.0 - mean) / std;
+        }
+        t
+    }
+}
+
+/// Training-time augmentation applied by [`ImageSet::batch_f32`] when given an RNG.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Augmentation {
+    /// No augmentation.
+    None,
+    /// Random crop after zero padding by `padding` pixels on every side, then horizontal flip
+    /// with probability 0.5 (torchvision `RandomCrop(size, padding)` + `RandomHorizontalFlip`).
+    CropFlip {
+        /// Zero padding on each side, in pixels.
+        padding: usize,
+    },
+}
+
+impl ImageSet {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the set holds no image.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Bytes per image: `channels * height * width`.
+    pub fn image_len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// `[channels, height, width]`.
+    pub fn shape(&self) -> [usize; 3] {
+        [self.channels, self.height, self.width]
+    }
+
+    /// The pixels of image `i`.
+    ///
+    /// # Panics
+    /// If `i >= self.len()`.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.image_len();
+        &self.images[i * n..(i + 1) * n]
+    }
+
+    /// Number of images of each class `0..num_classes` (labels `>= num_classes` are not counted).
+    pub fn class_counts(&self, num_classes: usize) -> Vec<usize> {
+        let mut counts = vec![0usize; num_classes];
+        for &l in &self.labels {
+            if let Some(c) = counts.get_mut(l as usize) {
+                *c += 1;
+            }
+        }
+        counts
+    }
+
+    /// A new set holding the images at `indices`, in that order.
+    ///
+    /// # Panics
+    /// If an index is out of range.
+    pub fn subset(&self, indices: &[u32]) -> ImageSet {
+        let mut images = Vec::with_capacity(indices.len() * self.image_len());
+        for &i in indices {
+            images.extend_from_slice(self.image(i as usize));
+        }
+        ImageSet {
+            images,
+            labels: self.batch_labels(indices),
+            channels: self.channels,
+            height: self.height,
+            width: self.width,
+        }
+    }
+
+    /// Gather the images at `indices` into a normalised `f32` batch of shape
+    /// `[indices.len(), C, H, W]` (flattened, NCHW): `(x / 255 - mean[c]) / std[c]`.
+    ///
+    /// With `Some(rng)` and [`Augmentation::CropFlip`], each image (in batch order) draws, in
+    /// this order, a crop row offset and a crop column offset, each uniform in
+    /// `0..=2 * padding`, then a horizontal flip with probability 0.5. Padding is applied in
+    /// pixel space, so padded pixels are 0 and normalise to `-mean / std` (torchvision
+    /// `RandomCrop(padding)` then `Normalize`). With `None` or [`Augmentation::None`] the
+    /// images are used as they are and no randomness is drawn.
+    ///
+    /// # Panics
+    /// If an index is out of range (check index lists against the set first, e.g. with
+    /// [`crate::SplitManifest::check_dataset`]).
+    pub fn batch_f32(
+        &self,
+        indices: &[u32],
+        norm: &Normalization,
+        augmentation: Augmentation,
+        rng: Option<&mut ChaCha8Rng>,
+    ) -> Vec<f32> {
+        let (c, h, w) = (self.channels, self.height, self.width);
+        let plane = h * w;
+        let tables: Vec<[f32; 256]> = (0..c).map(|ch| norm.table(ch)).collect();
+        let mut out = Vec::with_capacity(indices.len() * self.image_len());
+        match (augmentation, rng) {
+            (Augmentation::CropFlip { padding }, Some(rng)) => {
+                for &i in indices {
+                    let img = self.image(i as usize);
+                    let dy = rng.random_range(0..=2 * padding as u64) as isize;
+                    let dx = rng.random_range(0..=2 * padding as u64) as isize;
+                    let flip = rng.random_bool(0.5);
+                    let pad = padding as isize;
+                    for (ch, table) in tables.iter().enumerate() {
+                        let src = &img[ch * plane..(ch + 1) * plane];
+                        let zero = table[0];
+                        for y in 0..h as isize {
+                            let sy = y + dy - pad;
+                            for x in 0..w as isize {
+                                let cx = if flip { w as isize - 1 - x } else { x };
+                                let sx = cx + dx - pad;
+                                let v = if sy >= 0 && sy < h as isize && sx >= 0 && sx < w as isize
+                                {
+                                    table[src[sy as usize * w + sx as usize] as usize]
+                                } else {
+                                    zero
+                                };
+                                out.push(v);
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {
+                for &i in indices {
+                    let img = self.image(i as usize);
+                    for (ch, table) in tables.iter().enumerate() {
+                        out.extend(
+                            img[ch * plane..(ch + 1) * plane]
+                                .iter()
+                                .map(|&p| table[p as usize]),
+                        );
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The labels at `indices`, in that order.
+    ///
+    /// # Panics
+    /// If an index is out of range.
+    pub fn batch_labels(&self, indices: &[u32]) -> Vec<u32> {
+        indices.iter().map(|&i| self.labels[i as usize]).collect()
+    }
+}

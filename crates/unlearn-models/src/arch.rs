@@ -1,0 +1,455 @@
+//! Architectures: a feature extractor `g` (image → N × d) and a linear head `h`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use candle_core::{DType, Device, IndexOp, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ModelError, Result};
+use crate::layers::{global_avg_pool, BatchNorm2d, Conv2d, ConvInit, Linear};
+use crate::store::{Init, ParamStore, Scope, TensorKind};
+
+/// The architectures this crate builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Arch {
+    /// conv 3×3 (32) → ReLU → max-pool 2 → conv 3×3 (64) → ReLU → max-pool 2 → fc 128 → ReLU
+    /// (the 128-d penultimate feature) → head. For 28×28 and 32×32 inputs; the CPU workhorse.
+    SmallCnn,
+    /// ResNet-18 with the CIFAR stem (3×3 conv, stride 1, no max-pool); d = 512.
+    ResNet18Cifar,
+    /// ResNet-18 with the ImageNet stem (7×7 conv, stride 2, 3×3 max-pool); d = 512.
+    ResNet18,
+    /// ViT-B/16 (HF `transformers` layout: `vit.*`, `classifier.*`) for 224×224 RGB input.
+    VitB16,
+    /// A small ViT (patch 4, width 192, depth 6, 3 heads) for 28×28 / 32×32 inputs.
+    VitTiny,
+}
+
+impl Arch {
+    /// Every architecture with its CLI name.
+    pub const ALL: [(Arch, &'static str); 5] = [
+        (Arch::SmallCnn, "small-cnn"),
+        (Arch::ResNet18Cifar, "resnet18-cifar"),
+        (Arch::ResNet18, "resnet18"),
+        (Arch::VitB16, "vit-b16"),
+        (Arch::VitTiny, "vit-tiny"),
+    ];
+
+    /// The CLI / metadata name.
+    pub fn name(self) -> &'static str {
+        Arch::ALL
+            .iter()
+            .find(|(a, _)| *a == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("small-cnn")
+    }
+
+    /// The default architecture for an input shape: the small CNN for 28×28 and 32×32 inputs.
+    pub fn default_for(input_shape: [usize; 3]) -> Arch {
+        match input_shape {
+            [_, 224, 224] => Arch::ResNet18,
+            _ => Arch::SmallCnn,
+        }
+    }
+
+    /// The name of the head's scope (`fc` for CNNs, `classifier` for ViTs).
+    pub fn head_prefix(self) -> &'static str {
+        match self {
+            Arch::VitB16 | Arch::VitTiny => "classifier",
+            _ => "fc",
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Arch {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self> {
+        Arch::ALL
+            .iter()
+            .find(|(_, n)| *n == s)
+            .map(|(a, _)| *a)
+            .ok_or_else(|| ModelError::UnknownArch {
+                name: s.to_string(),
+                expected: Arch::ALL
+                    .iter()
+                    .map(|(_, n)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}
+
+/// What a model is: architecture, input shape `[C, H, W]` and number of classes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    /// Architecture.
+    pub arch: Arch,
+    /// Input shape `[C, H, W]`.
+    pub input_shape: [usize; 3],
+    /// Number of output classes.
+    pub num_classes: usize,
+}
+
+#[derive(Clone, Debug)]
+struct SmallCnn {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    fc1: Linear,
+}
+
+impl SmallCnn {
+    fn new(scope: &Scope, spec: &ModelSpec) -> Result<Self> {
+        let [c, h, w] = spec.input_shape;
+        if h % 4 != 0 || w % 4 != 0 {
+            return Err(ModelError::BadArchConfig {
+                arch: "small-cnn".into(),
+                reason: format!("input {h}×{w}: height and width must be multiples of 4"),
+            });
+        }
+        let conv1 = Conv2d::new(
+            &scope.pp("conv1"),
+            c,
+            32,
+            3,
+            1,
+            1,
+            true,
+            ConvInit::TorchDefault,
+        )?;
+        let conv2 = Conv2d::new(
+            &scope.pp("conv2"),
+            32,
+            64,
+            3,
+            1,
+            1,
+            true,
+            ConvInit::TorchDefault,
+        )?;
+        let fc1 = Linear::new(&scope.pp("fc1"), 64 * (h / 4) * (w / 4), 128)?;
+        Ok(Self { conv1, conv2, fc1 })
+    }
+
+    fn features(&self, x: &Tensor) -> Result<Tensor> {
+        let x = self.conv1.forward(x)?.relu()?.max_pool2d(2)?;
+        let x = self.conv2.forward(&x)?.relu()?.max_pool2d(2)?;
+        let x = x.flatten_from(1)?;
+        Ok(self.fc1.forward(&x)?.relu()?)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct BasicBlock {
+    conv1: Conv2d,
+    bn1: BatchNorm2d,
+    conv2: Conv2d,
+    bn2: BatchNorm2d,
+    downsample: Option<(Conv2d, BatchNorm2d)>,
+}
+
+impl BasicBlock {
+    fn new(scope: &Scope, cin: usize, cout: usize, stride: usize) -> Result<Self> {
+        let k = ConvInit::KaimingFanOut;
+        let downsample = if stride != 1 || cin != cout {
+            let ds = scope.pp("downsample");
+            Some((
+                Conv2d::new(&ds.pp(0), cin, cout, 1, stride, 0, false, k)?,
+                BatchNorm2d::new(&ds.pp(1), cout)?,
+            ))
+        } else {
+            None
+        };
+        Ok(Self {
+            conv1: Conv2d::new(&scope.pp("conv1"), cin, cout, 3, stride, 1, false, k)?,
+            bn1: BatchNorm2d::new(&scope.pp("bn1"), cout)?,
+            conv2: Conv2d::new(&scope.pp("conv2"), cout, cout, 3, 1, 1, false, k)?,
+            bn2: BatchNorm2d::new(&scope.pp("bn2"), cout)?,
+            downsample,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let y = self.bn1.forward(&self.conv1.forward(x)?, train)?.relu()?;
+        let y = self.bn2.forward(&self.conv2.forward(&y)?, train)?;
+        let shortcut = match &self.downsample {
+            None => x.clone(),
+            Some((conv, bn)) => bn.forward(&conv.forward(x)?, train)?,
+        };
+        Ok((y + shortcut)?.relu()?)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct ResNet18 {
+    conv1: Conv2d,
+    bn1: BatchNorm2d,
+    imagenet_stem: bool,
+    blocks: Vec<BasicBlock>,
+}
+
+impl ResNet18 {
+    fn new(scope: &Scope, spec: &ModelSpec, imagenet_stem: bool) -> Result<Self> {
+        let c = spec.input_shape[0];
+        let k = ConvInit::KaimingFanOut;
+        let conv1 = if imagenet_stem {
+            Conv2d::new(&scope.pp("conv1"), c, 64, 7, 2, 3, false, k)?
+        } else {
+            Conv2d::new(&scope.pp("conv1"), c, 64, 3, 1, 1, false, k)?
+        };
+        let bn1 = BatchNorm2d::new(&scope.pp("bn1"), 64)?;
+        let mut blocks = Vec::new();
+        let mut cin = 64;
+        for (i, cout) in [64usize, 128, 256, 512].into_iter().enumerate() {
+            let layer = scope.pp(format!("layer{}", i + 1));
+            let stride = if i == 0 { 1 } else { 2 };
+            blocks.push(BasicBlock::new(&layer.pp(0), cin, cout, stride)?);
+            blocks.push(BasicBlock::new(&layer.pp(1), cout, cout, 1)?);
+            cin = cout;
+        }
+        Ok(Self {
+            conv1,
+            bn1,
+            imagenet_stem,
+            blocks,
+        })
+    }
+
+    fn features(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let mut x = self.bn1.forward(&self.conv1.forward(x)?, train)?.relu()?;
+        if self.imagenet_stem {
+            // max-pool 3, stride 2, padding 1; after ReLU, zero padding equals -inf padding.
+            x = x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
+            x = x.max_pool2d_with_stride(3, 2)?;
+        }
+        for b in &self.blocks {
+            x = b.forward(&x, train)?;
+        }
+        global_avg_pool(&x)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Vit {
+    embeddings: candle_transformers::models::vit::Embeddings,
+    encoder: candle_transformers::models::vit::Encoder,
+    layernorm: candle_nn::LayerNorm,
+}
+
+fn vit_config(arch: Arch, spec: &ModelSpec) -> Result<candle_transformers::models::vit::Config> {
+    use candle_transformers::models::vit::Config;
+    let [c, h, w] = spec.input_shape;
+    match arch {
+        Arch::VitB16 => {
+            if spec.input_shape != [3, 224, 224] {
+                return Err(ModelError::BadArchConfig {
+                    arch: "vit-b16".into(),
+                    reason: format!("input {c}×{h}×{w}: ViT-B/16 takes 3×224×224"),
+                });
+            }
+            Ok(Config::vit_base_patch16_224())
+        }
+        _ => {
+            if h != w || h % 4 != 0 {
+                return Err(ModelError::BadArchConfig {
+                    arch: "vit-tiny".into(),
+                    reason: format!(
+                        "input {h}×{w}: needs a square input whose side is a multiple of 4"
+                    ),
+                });
+            }
+            Ok(Config {
+                hidden_size: 192,
+                num_hidden_layers: 6,
+                num_attention_heads: 3,
+                intermediate_size: 768,
+                hidden_act: candle_nn::Activation::Gelu,
+                layer_norm_eps: 1e-12,
+                image_size: h,
+                patch_size: 4,
+                num_channels: c,
+                qkv_bias: true,
+            })
+        }
+    }
+}
+
+impl Vit {
+    fn new(store: &ParamStore, arch: Arch, spec: &ModelSpec) -> Result<(Self, usize)> {
+        use candle_transformers::models::vit::{Embeddings, Encoder};
+        let cfg = vit_config(arch, spec)?;
+        let varmap = candle_nn::VarMap::new();
+        let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, store.device());
+        let vb = vb.pp("vit");
+        let embeddings = Embeddings::new(&cfg, false, vb.pp("embeddings"))?;
+        let encoder = Encoder::new(&cfg, vb.pp("encoder"))?;
+        let layernorm =
+            candle_nn::layer_norm(cfg.hidden_size, cfg.layer_norm_eps, vb.pp("layernorm"))?;
+        // candle's own initial values come from an unseeded RNG: replace every one of them
+        // with a seeded draw (HF ViT scheme: truncated normal 0.02, zero biases, unit LN gains).
+        let vars: Vec<(String, candle_core::Var)> = {
+            let data = varmap.data().lock().unwrap_or_else(|e| e.into_inner());
+            let mut v: Vec<_> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        for (name, var) in vars {
+            let is_ln = name.contains("layernorm") || name.contains("layer_norm");
+            let init = if name.ends_with("bias") {
+                Init::Const(0.0)
+            } else if is_ln {
+                Init::Const(1.0)
+            } else {
+                Init::TruncNormal { std: 0.02 }
+            };
+            let shape = var.dims().to_vec();
+            let fresh = store.var(&name, &shape, init, TensorKind::Parameter)?;
+            var.set(fresh.as_tensor())?;
+            store.remove(&name);
+            store.adopt(&name, var, TensorKind::Parameter);
+        }
+        Ok((
+            Self {
+                embeddings,
+                encoder,
+                layernorm,
+            },
+            cfg.hidden_size,
+        ))
+    }
+
+    fn features(&self, x: &Tensor) -> Result<Tensor> {
+        use candle_core::Module;
+        let e = self.embeddings.forward(x, None, false)?;
+        let h = self.encoder.forward(&e)?;
+        Ok(h.i((.., 0, ..))?.apply(&self.layernorm)?)
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Net {
+    SmallCnn(SmallCnn),
+    ResNet(Box<ResNet18>),
+    Vit(Box<Vit>),
+}
+
+/// A classifier `f = h ∘ g` whose tensors live in a [`ParamStore`] under torchvision / HF names.
+#[derive(Clone, Debug)]
+pub struct Model {
+    spec: ModelSpec,
+    store: ParamStore,
+    net: Net,
+    head: Linear,
+    feature_dim: usize,
+}
+
+impl Model {
+    /// Builds a freshly initialised model; initial values derive from `seed` only.
+    pub fn new(spec: &ModelSpec, device: &Device, seed: u64) -> Result<Self> {
+        if spec.num_classes < 2 {
+            return Err(ModelError::BadArchConfig {
+                arch: spec.arch.name().into(),
+                reason: format!("{} classes (at least 2 needed)", spec.num_classes),
+            });
+        }
+        let store = ParamStore::new(device, seed);
+        let root = Scope::root(&store);
+        let (net, feature_dim) = match spec.arch {
+            Arch::SmallCnn => (Net::SmallCnn(SmallCnn::new(&root, spec)?), 128),
+            Arch::ResNet18Cifar => (
+                Net::ResNet(Box::new(ResNet18::new(&root, spec, false)?)),
+                512,
+            ),
+            Arch::ResNet18 => (
+                Net::ResNet(Box::new(ResNet18::new(&root, spec, true)?)),
+                512,
+            ),
+            Arch::VitB16 | Arch::VitTiny => {
+                let (v, d) = Vit::new(&store, spec.arch, spec)?;
+                (Net::Vit(Box::new(v)), d)
+            }
+        };
+        let head = Linear::new(
+            &root.pp(spec.arch.head_prefix()),
+            feature_dim,
+            spec.num_classes,
+        )?;
+        Ok(Self {
+            spec: spec.clone(),
+            store,
+            net,
+            head,
+            feature_dim,
+        })
+    }
+
+    /// Penultimate features `g(x)`, N × d. `train` selects BatchNorm's mode.
+    pub fn features(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        match &self.net {
+            Net::SmallCnn(n) => n.features(x),
+            Net::ResNet(n) => n.features(x, train),
+            Net::Vit(n) => n.features(x),
+        }
+    }
+
+    /// The head `h(z)`: logits from features.
+    pub fn head(&self, z: &Tensor) -> Result<Tensor> {
+        self.head.forward(z)
+    }
+
+    /// Logits `h(g(x))`.
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.head(&self.features(x, train)?)
+    }
+
+    /// The model's description.
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// The named tensors.
+    pub fn store(&self) -> &ParamStore {
+        &self.store
+    }
+
+    /// Width `d` of the penultimate features.
+    pub fn feature_dim(&self) -> usize {
+        self.feature_dim
+    }
+
+    /// Whether tensor `name` belongs to the head `h`.
+    pub fn is_head_tensor(&self, name: &str) -> bool {
+        name.starts_with(&format!("{}.", self.spec.arch.head_prefix()))
+    }
+
+    /// Device of the model.
+    pub fn device(&self) -> &Device {
+        self.store.device()
+    }
+
+    /// Copies every tensor of `other` (same architecture) into this model.
+    pub fn copy_from(&self, other: &Model) -> Result<()> {
+        for (name, var, _) in self.store.all() {
+            if let Some(src) = other.store.get(&name) {
+                var.set(&src.as_tensor().copy()?)?;
+            }
+        }
+        for (name, value) in other.store.counters() {
+            self.store.set_counter(&name, value);
+        }
+        Ok(())
+    }
+
+    /// A deep copy with its own storage.
+    pub fn deep_clone(&self) -> Result<Model> {
+        let copy = Model::new(&self.spec, self.device(), self.store.seed())?;
+        copy.copy_from(self)?;
+        Ok(copy)
+    }
+}

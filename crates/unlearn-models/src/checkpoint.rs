@@ -1,0 +1,429 @@
+//! Self-describing safetensors checkpoints with PyTorch `state_dict` names.
+//!
+//! The file is standard safetensors: it loads with `safetensors.torch.load_file` and then
+//! `model.load_state_dict` by name (BatchNorm `num_batches_tracked` is written as int64).
+//! `__metadata__` holds a flat string map describing what produced the weights
+//! ([`CheckpointMeta`]). Files are written byte-deterministically (sorted header, sorted
+//! tensors) and atomically (temporary file in the same folder, then rename).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::arch::{Arch, Model, ModelSpec};
+use crate::error::{ModelError, Result};
+
+/// The format tag written into every checkpoint.
+pub const FORMAT: &str = "unlearn-checkpoint/1";
+
+/// What a checkpoint says about itself.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    /// Architecture name (`small-cnn`, `resnet18-cifar`, …).
+    pub arch: String,
+    /// Number of classes.
+    pub num_classes: usize,
+    /// Input shape `[C, H, W]`.
+    pub input_shape: [usize; 3],
+    /// Width of the penultimate features.
+    pub feature_dim: usize,
+    /// Dataset name and source (`embedded`, `idx:/data`, …).
+    pub dataset: String,
+    /// SHA-256 fingerprint of the dataset.
+    pub dataset_fingerprint: String,
+    /// Content hash of the split manifest the model was trained with.
+    pub split_sha256: String,
+    /// Which part of the split it was trained on (`train`, `retain`, or a method id).
+    pub subset: String,
+    /// The training recipe or method parameters (JSON).
+    pub recipe: String,
+    /// The seed.
+    pub seed: u64,
+    /// Epochs completed.
+    pub epochs: usize,
+    /// Free-form extra entries (method id, hyper-parameters, …).
+    pub extra: BTreeMap<String, String>,
+}
+
+impl CheckpointMeta {
+    /// Metadata for `model` with the other fields empty.
+    pub fn for_model(model: &Model) -> Self {
+        let spec = model.spec();
+        Self {
+            arch: spec.arch.name().to_string(),
+            num_classes: spec.num_classes,
+            input_shape: spec.input_shape,
+            feature_dim: model.feature_dim(),
+            ..Default::default()
+        }
+    }
+
+    /// The flat `__metadata__` map.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        m.insert("format".into(), FORMAT.into());
+        m.insert(
+            "created_by".into(),
+            format!("unlearn {}", env!("CARGO_PKG_VERSION")),
+        );
+        m.insert("arch".into(), self.arch.clone());
+        m.insert("num_classes".into(), self.num_classes.to_string());
+        m.insert(
+            "input_shape".into(),
+            format!(
+                "[{},{},{}]",
+                self.input_shape[0], self.input_shape[1], self.input_shape[2]
+            ),
+        );
+        m.insert("feature_dim".into(), self.feature_dim.to_string());
+        m.insert("dataset".into(), self.dataset.clone());
+        m.insert(
+            "dataset_fingerprint".into(),
+            self.dataset_fingerprint.clone(),
+        );
+        m.insert("split_sha256".into(), self.split_sha256.clone());
+        m.insert("subset".into(), self.subset.clone());
+        m.insert("recipe".into(), self.recipe.clone());
+        m.insert("seed".into(), self.seed.to_string());
+        m.insert("epochs".into(), self.epochs.to_string());
+        for (k, v) in &self.extra {
+            m.insert(format!("x.{k}"), v.clone());
+        }
+        m
+    }
+
+    /// Parses the `__metadata__` map of a checkpoint written by this crate.
+    pub fn from_map(map: &BTreeMap<String, String>, path: &Path) -> Result<Self> {
+        let bad = |reason: String| ModelError::BadCheckpoint {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let get = |k: &str| -> Result<String> {
+            map.get(k)
+                .cloned()
+                .ok_or_else(|| bad(format!("metadata has no '{k}' entry")))
+        };
+        let num = |k: &str| -> Result<u64> {
+            let v = get(k)?;
+            v.parse::<u64>()
+                .map_err(|_| bad(format!("metadata '{k}' = '{v}' is not a whole number")))
+        };
+        let shape_s = get("input_shape")?;
+        let shape: Vec<usize> = serde_json::from_str(&shape_s).map_err(|_| {
+            bad(format!(
+                "metadata 'input_shape' = '{shape_s}' is not [C,H,W]"
+            ))
+        })?;
+        let input_shape: [usize; 3] = shape.try_into().map_err(|_| {
+            bad(format!(
+                "metadata 'input_shape' = '{shape_s}' is not [C,H,W]"
+            ))
+        })?;
+        let extra = map
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("x.").map(|k| (k.to_string(), v.clone())))
+            .collect();
+        Ok(Self {
+            arch: get("arch")?,
+            num_classes: num("num_classes")? as usize,
+            input_shape,
+            feature_dim: num("feature_dim")? as usize,
+            dataset: map.get("dataset").cloned().unwrap_or_default(),
+            dataset_fingerprint: map.get("dataset_fingerprint").cloned().unwrap_or_default(),
+            split_sha256: map.get("split_sha256").cloned().unwrap_or_default(),
+            subset: map.get("subset").cloned().unwrap_or_default(),
+            recipe: map.get("recipe").cloned().unwrap_or_default(),
+            seed: num("seed").unwrap_or(0),
+            epochs: num("epochs").unwrap_or(0) as usize,
+            extra,
+        })
+    }
+
+    /// The model description this metadata names.
+    pub fn spec(&self, path: &Path) -> Result<ModelSpec> {
+        let arch: Arch = self
+            .arch
+            .parse()
+            .map_err(|e: ModelError| ModelError::BadCheckpoint {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        Ok(ModelSpec {
+            arch,
+            input_shape: self.input_shape,
+            num_classes: self.num_classes,
+        })
+    }
+}
+
+/// One tensor to write: dtype tag, shape and little-endian bytes.
+pub struct RawTensor {
+    /// `F32`, `I64`, …
+    pub dtype: &'static str,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Little-endian bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl RawTensor {
+    /// From an f32 candle tensor.
+    pub fn from_tensor(t: &Tensor) -> Result<Self> {
+        let t = t.to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
+        let shape = t.dims().to_vec();
+        let data = t.flatten_all()?.to_vec1::<f32>()?;
+        let mut bytes = Vec::with_capacity(data.len() * 4);
+        for v in data {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        Ok(Self {
+            dtype: "F32",
+            shape,
+            bytes,
+        })
+    }
+
+    /// A scalar int64 (PyTorch `num_batches_tracked`).
+    pub fn scalar_i64(v: i64) -> Self {
+        Self {
+            dtype: "I64",
+            shape: vec![],
+            bytes: v.to_le_bytes().to_vec(),
+        }
+    }
+}
+
+/// Serialises tensors and metadata into safetensors bytes, deterministically.
+pub fn safetensors_bytes(
+    tensors: &BTreeMap<String, RawTensor>,
+    metadata: &BTreeMap<String, String>,
+) -> Vec<u8> {
+    // 8-byte dtypes first (alignment), then by name, as the reference implementation does.
+    let mut order: Vec<(&String, &RawTensor)> = tensors.iter().collect();
+    order.sort_by(|a, b| {
+        let wa = if a.1.dtype == "I64" || a.1.dtype == "F64" {
+            0
+        } else {
+            1
+        };
+        let wb = if b.1.dtype == "I64" || b.1.dtype == "F64" {
+            0
+        } else {
+            1
+        };
+        wa.cmp(&wb).then(a.0.cmp(b.0))
+    });
+    let mut header = serde_json::Map::new();
+    header.insert(
+        "__metadata__".into(),
+        serde_json::Value::Object(
+            metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect(),
+        ),
+    );
+    let mut offset = 0usize;
+    for (name, t) in &order {
+        let end = offset + t.bytes.len();
+        header.insert(
+            (*name).clone(),
+            serde_json::json!({"dtype": t.dtype, "shape": t.shape, "data_offsets": [offset, end]}),
+        );
+        offset = end;
+    }
+    // serde_json's Map is a BTreeMap here (no preserve_order feature): keys come out sorted.
+    let mut header_bytes = serde_json::Value::Object(header).to_string().into_bytes();
+    while header_bytes.len() % 8 != 0 {
+        header_bytes.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + header_bytes.len() + offset);
+    out.extend_from_slice(&(header_bytes.len() as u64).to_le_bytes());
+    out.extend_from_slice(&header_bytes);
+    for (_, t) in order {
+        out.extend_from_slice(&t.bytes);
+    }
+    out
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+/// Every tensor of `model` (and BatchNorm counters) in safetensors form.
+pub fn model_tensors(model: &Model) -> Result<BTreeMap<String, RawTensor>> {
+    let mut tensors = BTreeMap::new();
+    for (name, var, _) in model.store().all() {
+        tensors.insert(name, RawTensor::from_tensor(var.as_tensor())?);
+    }
+    for (name, v) in model.store().counters() {
+        tensors.insert(name, RawTensor::scalar_i64(v));
+    }
+    Ok(tensors)
+}
+
+/// Saves `model` with `meta` to `path` (atomic, deterministic).
+pub fn save(model: &Model, meta: &CheckpointMeta, path: &Path) -> Result<()> {
+    let bytes = safetensors_bytes(&model_tensors(model)?, &meta.to_map());
+    write_atomic(path, &bytes)
+}
+
+/// A checkpoint read into memory: its tensors (as f32 candle tensors on CPU), its int64
+/// counters and its metadata.
+pub struct LoadedCheckpoint {
+    /// Float tensors by name.
+    pub tensors: BTreeMap<String, Tensor>,
+    /// Integer scalars (BatchNorm `num_batches_tracked`).
+    pub counters: BTreeMap<String, i64>,
+    /// The raw `__metadata__` map.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Reads a safetensors file (any float dtype is converted to f32).
+pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
+    let bad = |reason: String| ModelError::BadCheckpoint {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
+    let metadata: BTreeMap<String, String> = header
+        .metadata()
+        .clone()
+        .map(|m| m.into_iter().collect())
+        .unwrap_or_default();
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
+    let mut tensors = BTreeMap::new();
+    let mut counters = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let name = name.strip_prefix("module.").unwrap_or(&name).to_string();
+        use safetensors::Dtype;
+        let shape = view.shape().to_vec();
+        let data = view.data();
+        match view.dtype() {
+            Dtype::I64 if shape.is_empty() || shape == [1] => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&data[..8]);
+                counters.insert(name, i64::from_le_bytes(b));
+            }
+            Dtype::F32 | Dtype::F64 | Dtype::F16 | Dtype::BF16 => {
+                let dtype = match view.dtype() {
+                    Dtype::F32 => DType::F32,
+                    Dtype::F64 => DType::F64,
+                    Dtype::F16 => DType::F16,
+                    _ => DType::BF16,
+                };
+                let t = Tensor::from_raw_buffer(data, dtype, &shape, &Device::Cpu)?
+                    .to_dtype(DType::F32)?;
+                tensors.insert(name, t);
+            }
+            other => {
+                return Err(bad(format!(
+                    "tensor '{name}' has dtype {other:?}; expected a float tensor"
+                )))
+            }
+        }
+    }
+    Ok(LoadedCheckpoint {
+        tensors,
+        counters,
+        metadata,
+    })
+}
+
+/// Copies a read checkpoint into `model`, refusing on any missing, unexpected or
+/// mis-shaped tensor (all of them are listed in the error).
+pub fn load_into(model: &Model, ckpt: &LoadedCheckpoint, path: &Path) -> Result<()> {
+    let mut problems = Vec::new();
+    let params = model.store().all();
+    for (name, var, _) in &params {
+        match ckpt.tensors.get(name) {
+            None => problems.push(format!("missing tensor '{name}' {:?}", var.dims())),
+            Some(t) if t.dims() != var.dims() => problems.push(format!(
+                "tensor '{name}' has shape {:?}, the architecture expects {:?}",
+                t.dims(),
+                var.dims()
+            )),
+            Some(_) => {}
+        }
+    }
+    let known: std::collections::BTreeSet<&str> =
+        params.iter().map(|(n, _, _)| n.as_str()).collect();
+    let counters = model.store().counters();
+    for name in ckpt.tensors.keys() {
+        if !known.contains(name.as_str()) {
+            problems.push(format!("unexpected tensor '{name}'"));
+        }
+    }
+    for name in ckpt.counters.keys() {
+        if !counters.contains_key(name) {
+            problems.push(format!("unexpected tensor '{name}'"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ModelError::CheckpointMismatch {
+            path: path.to_path_buf(),
+            arch: model.spec().arch.name().to_string(),
+            details: problems.iter().map(|p| format!("\n  - {p}")).collect(),
+        });
+    }
+    for (name, var, _) in params {
+        if let Some(t) = ckpt.tensors.get(&name) {
+            var.set(&t.to_device(model.device())?)?;
+        }
+    }
+    for (name, v) in &ckpt.counters {
+        model.store().set_counter(name, *v);
+    }
+    Ok(())
+}
+
+/// Loads a checkpoint written by this crate: builds the architecture its metadata names and
+/// fills it. Returns the model and the metadata.
+pub fn load(path: &Path, device: &Device) -> Result<(Model, CheckpointMeta)> {
+    let ckpt = read(path)?;
+    if ckpt.metadata.get("format").map(String::as_str) != Some(FORMAT) {
+        return Err(ModelError::BadCheckpoint {
+            path: path.to_path_buf(),
+            reason: format!(
+                "no '{FORMAT}' metadata (a checkpoint from elsewhere: load it with an explicit --arch)"
+            ),
+        });
+    }
+    let meta = CheckpointMeta::from_map(&ckpt.metadata, path)?;
+    let spec = meta.spec(path)?;
+    let model = Model::new(&spec, device, meta.seed)?;
+    load_into(&model, &ckpt, path)?;
+    Ok((model, meta))
+}
+
+/// Loads a checkpoint into a given architecture (for files without this crate's metadata,
+/// e.g. a PyTorch `state_dict` saved with safetensors).
+pub fn load_with_spec(path: &Path, spec: &ModelSpec, device: &Device) -> Result<Model> {
+    let ckpt = read(path)?;
+    let model = Model::new(spec, device, 0)?;
+    load_into(&model, &ckpt, path)?;
+    Ok(model)
+}

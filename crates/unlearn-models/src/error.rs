@@ -1,0 +1,96 @@
+//! The error type of this crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while building, loading or saving a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// An error raised by a candle tensor operation.
+    #[error("tensor operation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// An architecture name that this crate does not know.
+    #[error("unknown architecture '{name}': expected one of {expected}")]
+    UnknownArch {
+        /// The name given.
+        name: String,
+        /// The accepted names.
+        expected: String,
+    },
+    /// An architecture that cannot take the requested input shape or class count.
+    #[error("architecture '{arch}' cannot be built for {reason}")]
+    BadArchConfig {
+        /// The architecture.
+        arch: String,
+        /// What does not fit.
+        reason: String,
+    },
+    /// A checkpoint whose tensors do not match the architecture it is loaded into.
+    #[error("checkpoint {path} does not fit architecture '{arch}':{details}")]
+    CheckpointMismatch {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The architecture it was loaded into.
+        arch: String,
+        /// Missing, unexpected and mis-shaped tensors, one per line.
+        details: String,
+    },
+    /// A checkpoint file that cannot be read or parsed.
+    #[error("cannot read checkpoint {path}: {reason}")]
+    BadCheckpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A file-system error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A malformed `hf://` address.
+    #[error("bad Hugging Face Hub address '{spec}': {reason} (expected hf://<org>/<repo>/<file>[@<revision>])")]
+    BadHubSpec {
+        /// The address given.
+        spec: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A file that is not in the local hub cache while offline.
+    #[error("'{file}' of {repo}@{revision} is not in the Hugging Face cache and HF_HUB_OFFLINE=1; expected it at {expected}")]
+    NotCached {
+        /// Repository id.
+        repo: String,
+        /// File in the repository.
+        file: String,
+        /// Revision asked for.
+        revision: String,
+        /// Where the cache would hold it.
+        expected: PathBuf,
+    },
+    /// A download from the hub failed.
+    #[error("download of '{file}' from {repo}@{revision} failed: {reason}")]
+    Download {
+        /// Repository id.
+        repo: String,
+        /// File in the repository.
+        file: String,
+        /// Revision asked for.
+        revision: String,
+        /// Why.
+        reason: String,
+    },
+    /// A device that cannot be used.
+    #[error("device '{name}': {reason}")]
+    Device {
+        /// The device asked for.
+        name: String,
+        /// Why it is unavailable.
+        reason: String,
+    },
+}
+
+/// Result with [`ModelError`].
+pub type Result<T> = std::result::Result<T, ModelError>;

@@ -1,0 +1,142 @@
+//! `hf://<org>/<repo>/<file>[@<revision>]` addresses, resolved through `hf-hub`.
+//!
+//! The cache folder is `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`
+//! (the layout of the Python `huggingface_hub`: `models--org--repo/{refs,snapshots,blobs}`).
+//! With `HF_HUB_OFFLINE=1` only the cache is consulted, and a miss is an error naming the
+//! path where the file was expected. `HF_ENDPOINT` overrides the hub's address.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{ModelError, Result};
+
+/// A parsed `hf://` address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HubFile {
+    /// `org/repo`.
+    pub repo: String,
+    /// Path of the file inside the repository.
+    pub file: String,
+    /// Branch, tag or commit (default `main`).
+    pub revision: String,
+}
+
+impl HubFile {
+    /// Parses `hf://org/repo/path/to/file[@revision]`; `None` when `spec` is not an `hf://` address.
+    pub fn parse(spec: &str) -> Option<Result<Self>> {
+        let rest = spec.strip_prefix("hf://")?;
+        let bad = |reason: &str| ModelError::BadHubSpec {
+            spec: spec.to_string(),
+            reason: reason.to_string(),
+        };
+        let (path, revision) = match rest.rsplit_once('@') {
+            Some((p, r)) if !r.is_empty() && !r.contains('/') => (p, r.to_string()),
+            Some((_, _)) => return Some(Err(bad("empty or malformed revision after '@'"))),
+            None => (rest, "main".to_string()),
+        };
+        let parts: Vec<&str> = path.splitn(3, '/').collect();
+        if parts.len() < 3 || parts.iter().any(|p| p.is_empty()) {
+            return Some(Err(bad(
+                "it needs an organisation, a repository and a file",
+            )));
+        }
+        Some(Ok(Self {
+            repo: format!("{}/{}", parts[0], parts[1]),
+            file: parts[2].to_string(),
+            revision,
+        }))
+    }
+}
+
+/// The hub cache folder from the environment.
+pub fn cache_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("HF_HUB_CACHE").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("HF_HOME").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p).join("hub");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".cache").join("huggingface").join("hub")
+}
+
+/// Whether `HF_HUB_OFFLINE` asks for cache-only resolution.
+pub fn offline() -> bool {
+    matches!(
+        std::env::var("HF_HUB_OFFLINE").ok().as_deref(),
+        Some("1") | Some("true") | Some("TRUE") | Some("yes")
+    )
+}
+
+fn is_commit(rev: &str) -> bool {
+    rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Looks `file` up in the cache at `cache`; `Err(expected_path)` on a miss.
+pub fn cached_path(cache: &Path, f: &HubFile) -> std::result::Result<PathBuf, PathBuf> {
+    use hf_hub::{Cache, Repo, RepoType};
+    let repo = Repo::with_revision(f.repo.clone(), RepoType::Model, f.revision.clone());
+    let folder = cache.join(repo.folder_name());
+    if let Some(p) = Cache::new(cache.to_path_buf()).repo(repo).get(&f.file) {
+        return Ok(p);
+    }
+    // A commit hash needs no ref file: snapshots/<commit>/<file>.
+    let commit = if is_commit(&f.revision) {
+        f.revision.clone()
+    } else {
+        std::fs::read_to_string(folder.join("refs").join(&f.revision))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "<commit of ".to_string() + &f.revision + ">")
+    };
+    let p = folder.join("snapshots").join(commit).join(&f.file);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(p)
+    }
+}
+
+/// Resolves an `hf://` address to a local file: from the cache, or (unless offline) by download.
+pub fn resolve(f: &HubFile) -> Result<PathBuf> {
+    let cache = cache_dir();
+    match cached_path(&cache, f) {
+        Ok(p) => Ok(p),
+        Err(expected) if offline() => Err(ModelError::NotCached {
+            repo: f.repo.clone(),
+            file: f.file.clone(),
+            revision: f.revision.clone(),
+            expected,
+        }),
+        Err(_) => {
+            use hf_hub::{api::sync::ApiBuilder, Repo, RepoType};
+            let mut builder = ApiBuilder::from_cache(hf_hub::Cache::new(cache))
+                .with_progress(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+            if let Ok(endpoint) = std::env::var("HF_ENDPOINT") {
+                builder = builder.with_endpoint(endpoint);
+            }
+            let dl = |reason: String| ModelError::Download {
+                repo: f.repo.clone(),
+                file: f.file.clone(),
+                revision: f.revision.clone(),
+                reason,
+            };
+            let api = builder.build().map_err(|e| dl(e.to_string()))?;
+            api.repo(Repo::with_revision(
+                f.repo.clone(),
+                RepoType::Model,
+                f.revision.clone(),
+            ))
+            .get(&f.file)
+            .map_err(|e| dl(e.to_string()))
+        }
+    }
+}
+
+/// A checkpoint argument: a local path or an `hf://` address, resolved to a local file.
+pub fn resolve_checkpoint(spec: &str) -> Result<PathBuf> {
+    match HubFile::parse(spec) {
+        Some(parsed) => resolve(&parsed?),
+        None => Ok(PathBuf::from(spec)),
+    }
+}

@@ -1,0 +1,192 @@
+//! The layers the architectures are built from, with PyTorch parameter names and semantics.
+
+use candle_core::{Tensor, Var, D};
+
+use crate::error::Result;
+use crate::store::{Init, Scope};
+
+/// 2-D convolution (`weight`: out × in × k × k, optional `bias`).
+#[derive(Clone, Debug)]
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    stride: usize,
+    padding: usize,
+}
+
+/// How a convolution's weight is initialised.
+#[derive(Clone, Copy, Debug)]
+pub enum ConvInit {
+    /// PyTorch's `nn.Conv2d` default (uniform, bound `1/√fan_in`), bias likewise.
+    TorchDefault,
+    /// torchvision ResNet: `kaiming_normal_(mode="fan_out", nonlinearity="relu")`.
+    KaimingFanOut,
+}
+
+impl Conv2d {
+    /// A `k × k` convolution named `<scope>.weight` (and `<scope>.bias` when `bias`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        scope: &Scope,
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        bias: bool,
+        init: ConvInit,
+    ) -> Result<Self> {
+        let fan_in = in_channels * kernel * kernel;
+        let w_init = match init {
+            ConvInit::TorchDefault => Init::torch_default(fan_in),
+            ConvInit::KaimingFanOut => Init::kaiming_normal_fan_out(out_channels * kernel * kernel),
+        };
+        let weight = scope.param(
+            "weight",
+            &[out_channels, in_channels, kernel, kernel],
+            w_init,
+        )?;
+        let bias = if bias {
+            Some(
+                scope
+                    .param("bias", &[out_channels], Init::torch_default(fan_in))?
+                    .as_tensor()
+                    .clone(),
+            )
+        } else {
+            None
+        };
+        Ok(Self {
+            weight: weight.as_tensor().clone(),
+            bias,
+            stride,
+            padding,
+        })
+    }
+
+    /// Applies the convolution to an N × C × H × W batch.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
+        Ok(match &self.bias {
+            None => y,
+            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?)?,
+        })
+    }
+}
+
+/// Fully connected layer (`weight`: out × in, `bias`: out), PyTorch default initialisation.
+#[derive(Clone, Debug)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    /// A linear layer named `<scope>.weight`, `<scope>.bias`.
+    pub fn new(scope: &Scope, in_features: usize, out_features: usize) -> Result<Self> {
+        let init = Init::torch_default(in_features);
+        let weight = scope.param("weight", &[out_features, in_features], init)?;
+        let bias = scope.param("bias", &[out_features], init)?;
+        Ok(Self {
+            weight: weight.as_tensor().clone(),
+            bias: bias.as_tensor().clone(),
+        })
+    }
+
+    /// A linear layer over existing variables (used by the ViT adapter).
+    pub fn from_vars(weight: &Var, bias: &Var) -> Self {
+        Self {
+            weight: weight.as_tensor().clone(),
+            bias: bias.as_tensor().clone(),
+        }
+    }
+
+    /// `x · Wᵀ + b` for an N × in batch.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?)
+    }
+
+    /// Output width.
+    pub fn out_features(&self) -> usize {
+        self.weight.dims().first().copied().unwrap_or(0)
+    }
+}
+
+/// BatchNorm over channels with PyTorch semantics: in training mode it normalises with the
+/// batch's biased variance and updates `running_mean` / `running_var` (unbiased) with
+/// momentum 0.1 and counts `num_batches_tracked`; in eval mode it uses the running statistics.
+#[derive(Clone, Debug)]
+pub struct BatchNorm2d {
+    weight: Tensor,
+    bias: Tensor,
+    running_mean: Var,
+    running_var: Var,
+    counter: String,
+    scope: Scope,
+    momentum: f64,
+    eps: f64,
+}
+
+impl BatchNorm2d {
+    /// A BatchNorm layer named `<scope>.{weight,bias,running_mean,running_var,num_batches_tracked}`.
+    pub fn new(scope: &Scope, channels: usize) -> Result<Self> {
+        let weight = scope.param("weight", &[channels], Init::Const(1.0))?;
+        let bias = scope.param("bias", &[channels], Init::Const(0.0))?;
+        let running_mean = scope.buffer("running_mean", &[channels], Init::Const(0.0))?;
+        let running_var = scope.buffer("running_var", &[channels], Init::Const(1.0))?;
+        let counter = scope.name("num_batches_tracked");
+        scope.store().register_counter(&counter);
+        Ok(Self {
+            weight: weight.as_tensor().clone(),
+            bias: bias.as_tensor().clone(),
+            running_mean,
+            running_var,
+            counter,
+            scope: scope.clone(),
+            momentum: 0.1,
+            eps: 1e-5,
+        })
+    }
+
+    /// Normalises an N × C × H × W batch.
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let shape = (1, (), 1, 1);
+        if train {
+            let (n, _c, h, w) = x.dims4()?;
+            let m = (n * h * w) as f64;
+            let mean = (x.sum_keepdim((0, 2, 3))? / m)?;
+            let centred = x.broadcast_sub(&mean)?;
+            let var = (centred.sqr()?.sum_keepdim((0, 2, 3))? / m)?;
+            let inv_std = (var.clone() + self.eps)?.sqrt()?.recip()?;
+            let y = centred
+                .broadcast_mul(&(inv_std.broadcast_mul(&self.weight.reshape(shape)?))?)?
+                .broadcast_add(&self.bias.reshape(shape)?)?;
+            // Running statistics: PyTorch keeps the unbiased variance.
+            let mom = self.momentum;
+            let mean_d = mean.detach().flatten_all()?;
+            let unbiased = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
+            let var_d = (var.detach().flatten_all()? * unbiased)?;
+            let rm = ((self.running_mean.as_tensor().detach() * (1.0 - mom))? + (mean_d * mom)?)?;
+            let rv = ((self.running_var.as_tensor().detach() * (1.0 - mom))? + (var_d * mom)?)?;
+            self.running_mean.set(&rm)?;
+            self.running_var.set(&rv)?;
+            self.scope.store().bump_counter(&self.counter);
+            Ok(y)
+        } else {
+            let inv_std = (self.running_var.as_tensor().detach() + self.eps)?
+                .sqrt()?
+                .recip()?;
+            let scale = inv_std.mul(&self.weight)?;
+            let shift = self
+                .bias
+                .sub(&self.running_mean.as_tensor().detach().mul(&scale)?)?;
+            Ok(x.broadcast_mul(&scale.reshape(shape)?)?
+                .broadcast_add(&shift.reshape(shape)?)?)
+        }
+    }
+}
+
+/// Global average pooling over H and W: N × C × H × W → N × C.
+pub fn global_avg_pool(x: &Tensor) -> Result<Tensor> {
+    Ok(x.mean(D::Minus1)?.mean(D::Minus1)?)
+}

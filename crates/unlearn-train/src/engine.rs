@@ -1,0 +1,450 @@
+//! The training loop and the evaluation passes that every command and method shares.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, D};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use unlearn_data::{Augmentation, ImageSet, Normalization};
+use unlearn_models::checkpoint::{self, RawTensor};
+use unlearn_models::Model;
+
+use crate::error::{Result, TrainError};
+use crate::optim::Optimizer;
+use crate::recipe::Recipe;
+
+/// A set of images to draw batches from: which images, which of them, how to prepare them.
+#[derive(Clone, Copy)]
+pub struct DataView<'a> {
+    /// The images.
+    pub images: &'a ImageSet,
+    /// Indices into `images`.
+    pub indices: &'a [u32],
+    /// Normalisation.
+    pub normalization: &'a Normalization,
+    /// Augmentation applied when training.
+    pub augmentation: Augmentation,
+}
+
+/// One mini-batch on the device.
+pub struct Batch {
+    /// N × C × H × W inputs.
+    pub x: Tensor,
+    /// N labels (u32).
+    pub y: Tensor,
+    /// Indices of the samples in the source set.
+    pub indices: Vec<u32>,
+}
+
+impl<'a> DataView<'a> {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+
+    /// Builds the batch of `indices` (augmented with `rng` when given).
+    pub fn batch(
+        &self,
+        indices: &[u32],
+        device: &Device,
+        rng: Option<&mut rand_chacha::ChaCha8Rng>,
+    ) -> Result<Batch> {
+        let s = self.images;
+        let aug = if rng.is_some() {
+            self.augmentation
+        } else {
+            Augmentation::None
+        };
+        let data = s.batch_f32(indices, self.normalization, aug, rng);
+        let x = Tensor::from_vec(data, (indices.len(), s.channels, s.height, s.width), device)?;
+        let y = Tensor::from_vec(s.batch_labels(indices), indices.len(), device)?;
+        Ok(Batch {
+            x,
+            y,
+            indices: indices.to_vec(),
+        })
+    }
+
+    /// The shuffled order of one training epoch: determined by `(seed, epoch)` only.
+    pub fn epoch_order(&self, seed: u64, epoch: usize) -> Vec<u32> {
+        unlearn_data::rng::epoch_order(self.indices, seed, epoch)
+    }
+}
+
+/// Per-epoch record, also written as one JSON line to the run log.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EpochRecord {
+    /// Epoch (1-based, as printed).
+    pub epoch: usize,
+    /// Mean training loss.
+    pub loss: f64,
+    /// Training accuracy (percent, on augmented batches in training mode).
+    pub train_acc: f64,
+    /// Learning rate at the epoch's first batch.
+    pub lr: f64,
+    /// Seconds the epoch took.
+    pub seconds: f64,
+    /// Throughput.
+    pub images_per_second: f64,
+}
+
+/// Options of a training run that do not change its result.
+#[derive(Default)]
+pub struct RunOptions<'a> {
+    /// Show a progress bar (only drawn on a terminal).
+    pub progress: bool,
+    /// Where to write one JSON line per epoch.
+    pub log: Option<&'a mut dyn Write>,
+    /// Where to keep the resumable state between epochs (deleted on success).
+    pub state_path: Option<PathBuf>,
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal or when `show` is false.
+pub fn progress_bar(len: u64, prefix: &str, show: bool) -> ProgressBar {
+    if !show || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
+    {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_prefix(prefix.to_string());
+    pb
+}
+
+/// Cross-entropy of logits against u32 labels (mean over the batch).
+pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    Ok(candle_nn::loss::cross_entropy(logits, labels)?)
+}
+
+/// Number of rows whose arg-max equals the label.
+pub fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<usize> {
+    let pred = logits.argmax(D::Minus1)?;
+    Ok(pred
+        .eq(labels)?
+        .to_dtype(DType::U32)?
+        .sum_all()?
+        .to_scalar::<u32>()? as usize)
+}
+
+fn check_finite(v: f64, what: &str, epoch: usize, step: usize) -> Result<()> {
+    if v.is_finite() {
+        Ok(())
+    } else {
+        Err(TrainError::Diverged {
+            epoch,
+            step,
+            what: what.into(),
+            value: v,
+        })
+    }
+}
+
+/// Backward pass + optimiser step for a scalar loss, refusing a non-finite loss.
+pub fn backward_step(
+    optimizer: &mut Optimizer,
+    loss: &Tensor,
+    epoch: usize,
+    step: usize,
+) -> Result<f64> {
+    let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+    check_finite(value, "loss", epoch, step)?;
+    let grads = loss.backward()?;
+    optimizer.step(&grads)?;
+    Ok(value)
+}
+
+/// Checks that every parameter is finite (run after each epoch).
+pub fn check_weights(model: &Model, epoch: usize) -> Result<()> {
+    for (name, var) in model.store().parameters() {
+        let s = var
+            .as_tensor()
+            .abs()?
+            .max_all()?
+            .to_dtype(DType::F64)?
+            .to_scalar::<f64>()?;
+        check_finite(s, &format!("max |{name}|"), epoch, 0)?;
+    }
+    Ok(())
+}
+
+/// What a training run did.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainRecord {
+    /// The recipe.
+    pub recipe: Recipe,
+    /// The seed.
+    pub seed: u64,
+    /// Per-epoch records.
+    pub epochs: Vec<EpochRecord>,
+    /// Wall-clock seconds (this process only, if resumed).
+    pub seconds: f64,
+    /// Epoch at which this process resumed, if it did.
+    pub resumed_from: Option<usize>,
+}
+
+const STATE_FORMAT: &str = "unlearn-train-state/1";
+
+fn save_state(
+    path: &Path,
+    model: &Model,
+    optimizer: &Optimizer,
+    epochs_done: usize,
+    key: &str,
+    records: &[EpochRecord],
+) -> Result<()> {
+    let mut tensors = checkpoint::model_tensors(model)?;
+    for (name, t) in optimizer.state() {
+        tensors.insert(format!("optimizer.{name}"), RawTensor::from_tensor(t)?);
+    }
+    let mut meta = BTreeMap::new();
+    meta.insert("format".to_string(), STATE_FORMAT.to_string());
+    meta.insert("run_key".to_string(), key.to_string());
+    meta.insert("epochs_done".to_string(), epochs_done.to_string());
+    meta.insert("optimizer_steps".to_string(), optimizer.steps().to_string());
+    meta.insert(
+        "records".to_string(),
+        serde_json::to_string(records).unwrap_or_default(),
+    );
+    let bytes = checkpoint::safetensors_bytes(&tensors, &meta);
+    checkpoint::write_atomic(path, &bytes)?;
+    Ok(())
+}
+
+fn load_state(
+    path: &Path,
+    model: &Model,
+    optimizer: &mut Optimizer,
+    key: &str,
+) -> Result<Option<(usize, Vec<EpochRecord>)>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let stale = |reason: String| TrainError::StaleState {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut ckpt = checkpoint::read(path)?;
+    if ckpt.metadata.get("format").map(String::as_str) != Some(STATE_FORMAT) {
+        return Err(stale("not a training-state file".into()));
+    }
+    if ckpt.metadata.get("run_key").map(String::as_str) != Some(key) {
+        return Err(stale(
+            "it was written by a run with other data, recipe, model or seed; delete it to start afresh"
+                .into(),
+        ));
+    }
+    let epochs_done: usize = ckpt
+        .metadata
+        .get("epochs_done")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| stale("no epochs_done".into()))?;
+    let steps: u64 = ckpt
+        .metadata
+        .get("optimizer_steps")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let records: Vec<EpochRecord> = ckpt
+        .metadata
+        .get("records")
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    let mut opt_state = BTreeMap::new();
+    let names: Vec<String> = ckpt.tensors.keys().cloned().collect();
+    for name in names {
+        if let Some(rest) = name.strip_prefix("optimizer.") {
+            if let Some(t) = ckpt.tensors.remove(&name) {
+                opt_state.insert(rest.to_string(), t.to_device(model.device())?);
+            }
+        }
+    }
+    checkpoint::load_into(model, &ckpt, path)?;
+    optimizer.restore(opt_state, steps);
+    Ok(Some((epochs_done, records)))
+}
+
+/// A key identifying a training run's inputs (for resumable state).
+pub fn run_key(model: &Model, data: &DataView, recipe: &Recipe, seed: u64) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(recipe.to_json().as_bytes());
+    h.update(seed.to_le_bytes());
+    h.update(model.spec().arch.name().as_bytes());
+    h.update(model.store().seed().to_le_bytes());
+    for i in data.indices {
+        h.update(i.to_le_bytes());
+    }
+    h.update(data.images.len().to_le_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Trains `model` in place on `data` with `recipe`: seeded epoch order and augmentation,
+/// cross-entropy, the recipe's optimiser and schedule. Stops with [`TrainError::Diverged`]
+/// on a non-finite loss or weight. With `opts.state_path`, the model and optimiser state are
+/// saved after every epoch and a rerun resumes from there, ending with the same bytes as an
+/// uninterrupted run.
+pub fn train(
+    model: &Model,
+    data: &DataView,
+    recipe: &Recipe,
+    seed: u64,
+    mut opts: RunOptions,
+) -> Result<TrainRecord> {
+    recipe.validate()?;
+    if data.is_empty() {
+        return Err(TrainError::EmptySet("training data".into()));
+    }
+    let start = Instant::now();
+    let mut optimizer = Optimizer::new(
+        recipe.optimizer.clone(),
+        model.store().parameters(),
+        recipe.clip_grad_norm,
+    )?;
+    let key = run_key(model, data, recipe, seed);
+    let mut first_epoch = 0;
+    let mut records = Vec::new();
+    let mut resumed_from = None;
+    if let Some(path) = &opts.state_path {
+        if let Some((done, recs)) = load_state(path, model, &mut optimizer, &key)? {
+            first_epoch = done;
+            records = recs;
+            resumed_from = Some(done);
+        }
+    }
+    let steps_per_epoch = data.len().div_ceil(recipe.batch_size);
+    let base_lr = recipe.optimizer.lr();
+    let pb = progress_bar(
+        (recipe.epochs * steps_per_epoch) as u64,
+        "train",
+        opts.progress,
+    );
+    pb.set_position((first_epoch * steps_per_epoch) as u64);
+    for epoch in first_epoch..recipe.epochs {
+        let t0 = Instant::now();
+        let order = data.epoch_order(seed, epoch);
+        let mut rng = unlearn_data::rng::seeded(seed, &format!("augment-epoch-{epoch}"));
+        let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
+        let mut first_lr = 0.0;
+        for (step, chunk) in order.chunks(recipe.batch_size).enumerate() {
+            let lr = recipe
+                .schedule
+                .lr_at(base_lr, epoch, step, steps_per_epoch, recipe.epochs);
+            if step == 0 {
+                first_lr = lr;
+            }
+            optimizer.set_lr(lr);
+            let batch = data.batch(chunk, model.device(), Some(&mut rng))?;
+            let logits = model.forward(&batch.x, true)?;
+            let loss = cross_entropy(&logits, &batch.y)?;
+            correct += count_correct(&logits.detach(), &batch.y)?;
+            let l = backward_step(&mut optimizer, &loss, epoch, step)?;
+            loss_sum += l * chunk.len() as f64;
+            seen += chunk.len();
+            pb.inc(1);
+        }
+        check_weights(model, epoch)?;
+        let seconds = t0.elapsed().as_secs_f64();
+        let rec = EpochRecord {
+            epoch: epoch + 1,
+            loss: loss_sum / seen.max(1) as f64,
+            train_acc: 100.0 * correct as f64 / seen.max(1) as f64,
+            lr: first_lr,
+            seconds,
+            images_per_second: seen as f64 / seconds.max(1e-9),
+        };
+        pb.set_message(format!(
+            "epoch {} loss {:.4} acc {:.2}%",
+            rec.epoch, rec.loss, rec.train_acc
+        ));
+        if let Some(log) = opts.log.as_mut() {
+            let line = serde_json::to_string(&rec).unwrap_or_default();
+            writeln!(log, "{line}").map_err(|source| TrainError::Io {
+                path: PathBuf::from("<log>"),
+                source,
+            })?;
+        }
+        records.push(rec);
+        if let Some(path) = &opts.state_path {
+            if epoch + 1 < recipe.epochs {
+                save_state(path, model, &optimizer, epoch + 1, &key, &records)?;
+            }
+        }
+    }
+    pb.finish_and_clear();
+    if let Some(path) = &opts.state_path {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(TrainRecord {
+        recipe: recipe.clone(),
+        seed,
+        epochs: records,
+        seconds: start.elapsed().as_secs_f64(),
+        resumed_from,
+    })
+}
+
+/// Accuracy and mean loss of a model on a set.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Evaluation {
+    /// Correct predictions.
+    pub correct: usize,
+    /// Samples.
+    pub total: usize,
+    /// Accuracy in percent (NaN for an empty set).
+    pub accuracy: f64,
+    /// Mean cross-entropy.
+    pub loss: f64,
+}
+
+/// Runs `model` in eval mode over `data` in batches of `batch_size` and calls `f` with each
+/// batch and its logits and features.
+pub fn for_each_batch<F>(model: &Model, data: &DataView, batch_size: usize, mut f: F) -> Result<()>
+where
+    F: FnMut(&Batch, &Tensor, &Tensor) -> Result<()>,
+{
+    for chunk in data.indices.chunks(batch_size.max(1)) {
+        let batch = data.batch(chunk, model.device(), None)?;
+        let feats = model.features(&batch.x, false)?;
+        let logits = model.head(&feats)?;
+        f(&batch, &logits, &feats)?;
+    }
+    Ok(())
+}
+
+/// Accuracy of `model` on `data` (eval mode, no augmentation).
+pub fn evaluate(model: &Model, data: &DataView, batch_size: usize) -> Result<Evaluation> {
+    let (mut correct, mut loss_sum) = (0usize, 0f64);
+    for_each_batch(model, data, batch_size, |b, logits, _| {
+        correct += count_correct(logits, &b.y)?;
+        let l = cross_entropy(logits, &b.y)?
+            .to_dtype(DType::F64)?
+            .to_scalar::<f64>()?;
+        loss_sum += l * b.indices.len() as f64;
+        Ok(())
+    })?;
+    let total = data.len();
+    Ok(Evaluation {
+        correct,
+        total,
+        accuracy: if total == 0 {
+            f64::NAN
+        } else {
+            100.0 * correct as f64 / total as f64
+        },
+        loss: if total == 0 {
+            f64::NAN
+        } else {
+            loss_sum / total as f64
+        },
+    })
+}
