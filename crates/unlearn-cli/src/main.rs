@@ -1,5 +1,7 @@
 //! `unlearn`: train, split, forget and measure from the command line.
 
+mod measure;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -58,6 +60,19 @@ Examples:
   unlearn eval --checkpoint original.safetensors --data embedded --split split.json
   unlearn eval --checkpoint hf://org/repo/model.safetensors --arch resnet18-cifar --data cifar10 --split s.json --json out.json")]
     Eval(EvalArgs),
+    /// Extract penultimate features, logits and labels of a checkpoint over a split.
+    #[command(after_help = "\
+Examples:
+  unlearn features --checkpoint original.safetensors --data embedded --split split.json --out original.features.safetensors
+  unlearn features --checkpoint retrain.safetensors --split split.json --out retrain.features.npz")]
+    Features(measure::FeaturesArgs),
+    /// Output-space and feature-space metrics (UA, RA, TA, MIA, DA, LP, NMI, F1), with gaps to references.
+    #[command(after_help = "\
+Examples:
+  unlearn metrics --features unlearned.features.safetensors --reference retrain.features.safetensors
+  unlearn metrics --features feats.npz --reference r0.safetensors --reference r1.safetensors --json results.json
+  unlearn metrics --features feats.safetensors --k auto:0.95 --json -")]
+    Metrics(measure::MetricsArgs),
 }
 
 #[derive(Subcommand)]
@@ -203,6 +218,12 @@ struct EvalArgs {
     /// Device: cpu, cuda, cuda:N, auto.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Also extract features and compute every metric (MIA, DA, LP, NMI, F1).
+    #[arg(long)]
+    full: bool,
+    /// With --full: reference (retrain) checkpoints to compute gaps against.
+    #[arg(long = "reference", requires = "full")]
+    references: Vec<String>,
 }
 
 fn main() {
@@ -212,6 +233,8 @@ fn main() {
         Command::Split(a) => split(a),
         Command::Train(a) => train(a),
         Command::Eval(a) => eval(a),
+        Command::Features(a) => measure::features(a),
+        Command::Metrics(a) => measure::metrics(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -546,14 +569,49 @@ fn eval(a: EvalArgs) -> Result<()> {
         })?;
         out["asr"] = json!(100.0 * hits as f64 / idx.len().max(1) as f64);
     }
+    let mut table = None;
+    if a.full {
+        let opts = unlearn_features::ExtractOptions {
+            max_retain: Some(10_000),
+            ..Default::default()
+        };
+        let bundle = unlearn_features::extract(&model, &ds, &manifest, &opts)?;
+        let references = a
+            .references
+            .iter()
+            .map(|r| measure::bundle_for(r, None, &a.data, &a.split, &a.device, &opts))
+            .collect::<Result<Vec<_>>>()?;
+        let cfg = measure::config_for(&bundle, "classes", 0, None, None)?;
+        let (report, compared) = measure::measure(&bundle, &references, &cfg)?;
+        let metrics = match &compared {
+            Some(c) => serde_json::to_value(c)?,
+            None => serde_json::to_value(&report)?,
+        };
+        if let (Some(obj), serde_json::Value::Object(m)) = (out.as_object_mut(), metrics) {
+            for (k, v) in m {
+                obj.entry(k).or_insert(v);
+            }
+        }
+        table = Some(unlearn_metrics::render_table(
+            &report,
+            compared.as_ref().map(|c| &c.comparison),
+        ));
+    }
     let text = serde_json::to_string_pretty(&out)?;
+    let show = |out: &serde_json::Value| match &table {
+        Some(t) => {
+            print_eval(out);
+            print!("{t}");
+        }
+        None => print_eval(out),
+    };
     match a.json.as_deref() {
         Some("-") => println!("{text}"),
         Some(p) => {
             checkpoint::write_atomic(Path::new(p), text.as_bytes())?;
-            print_eval(&out);
+            show(&out);
         }
-        None => print_eval(&out),
+        None => show(&out),
     }
     Ok(())
 }
