@@ -1,0 +1,145 @@
+//! `unlearn features` and `unlearn metrics` end to end, and `eval --full`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn unlearn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_unlearn"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().expect("utf-8 temp path")
+}
+
+fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+#[test]
+fn features_then_metrics_with_a_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let split = dir.path().join("split.json");
+    // A small training set (val takes 90%) keeps the two trainings short.
+    ok(unlearn(&[
+        "split",
+        "--scenario",
+        "random:0.2",
+        "--val-fraction",
+        "0.9",
+        "--seed",
+        "1",
+        "--out",
+        p(&split),
+    ]));
+    let orig = dir.path().join("orig.safetensors");
+    let retrain = dir.path().join("retrain.safetensors");
+    for (subset, out) in [("train", &orig), ("retain", &retrain)] {
+        ok(unlearn(&[
+            "train",
+            "--split",
+            p(&split),
+            "--subset",
+            subset,
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            p(out),
+        ]));
+    }
+    let f_orig = dir.path().join("orig.features.safetensors");
+    let f_retrain = dir.path().join("retrain.features.npz");
+    ok(unlearn(&[
+        "features",
+        "--checkpoint",
+        p(&orig),
+        "--split",
+        p(&split),
+        "--max-retain",
+        "2000",
+        "--quiet",
+        "--out",
+        p(&f_orig),
+    ]));
+    ok(unlearn(&[
+        "features",
+        "--checkpoint",
+        p(&retrain),
+        "--split",
+        p(&split),
+        "--max-retain",
+        "2000",
+        "--quiet",
+        "--out",
+        p(&f_retrain),
+    ]));
+
+    let o = ok(unlearn(&[
+        "metrics",
+        "--features",
+        p(&f_orig),
+        "--reference",
+        p(&f_retrain),
+        "--json",
+        "-",
+    ]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for key in [
+        "fa",
+        "ua",
+        "ra",
+        "ta",
+        "nmi",
+        "f1",
+        "avg_gap_output",
+        "avg_gap_feature",
+    ] {
+        assert!(v[key].as_f64().is_some(), "{key} missing in {v}");
+    }
+    for key in ["correctness", "confidence", "entropy", "m_entropy", "prob"] {
+        assert!(v["mia"][key].as_f64().is_some(), "mia.{key} missing");
+    }
+    assert!(v["da"]["forget"].as_f64().unwrap() <= 1.0);
+    assert_eq!(v["da"]["k"], 10);
+    assert!(v["lp"]["forget"].as_f64().is_some());
+    assert!(v["gap"].as_object().unwrap().contains_key("ua"));
+    // The table mode prints the retrain column.
+    let o = ok(unlearn(&[
+        "metrics",
+        "--features",
+        p(&f_orig),
+        "--reference",
+        p(&f_retrain),
+    ]));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("retrain"));
+
+    // eval --full gives the same metrics in one go.
+    let o = ok(unlearn(&[
+        "eval",
+        "--full",
+        "--checkpoint",
+        p(&orig),
+        "--split",
+        p(&split),
+        "--json",
+        "-",
+    ]));
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(e["da"]["forget"].as_f64().is_some());
+    assert_eq!(e["fa"], v["fa"]);
+
+    // Bad input: a features file without the forget arrays.
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, b"not a safetensors file").unwrap();
+    let o = unlearn(&["metrics", "--features", p(&bad)]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.safetensors") && !err.contains("panicked"),
+        "{err}"
+    );
+}
