@@ -1,5 +1,6 @@
 //! `unlearn`: train, split, forget and measure from the command line.
 
+mod forget;
 mod measure;
 
 use std::io::Write;
@@ -73,6 +74,26 @@ Examples:
   unlearn metrics --features feats.npz --reference r0.safetensors --reference r1.safetensors --json results.json
   unlearn metrics --features feats.safetensors --k auto:0.95 --json -")]
     Metrics(measure::MetricsArgs),
+    /// Unlearn: run a method on an original checkpoint and a split; writes the unlearned
+    /// checkpoint and a run record.
+    #[command(after_help = "\
+Examples:
+  unlearn forget --method muda --checkpoint original.safetensors --data embedded --split split.json --out muda.safetensors
+  unlearn forget --method salun --checkpoint original.safetensors --split split.json --out salun.safetensors --set lr=0.02 --set epochs=3
+  unlearn forget --method muda --checkpoint original.safetensors --split split.json --out muda-noda.safetensors --set da=false
+  unlearn forget --method ga --checkpoint original.safetensors --split split.json --out ga.safetensors --config hparams.toml
+
+The record (<out>.record.json) holds the parameters used, steps, seconds and per-epoch
+loss and forget/retain accuracies; a diverged run writes it with `failed` set, exits 1 and
+writes no checkpoint. See `unlearn methods` for every method's parameters.")]
+    Forget(forget::ForgetArgs),
+    /// List the unlearning methods with their parameters and defaults.
+    #[command(after_help = "\
+Examples:
+  unlearn methods
+  unlearn methods muda
+  unlearn methods --preset cifar10 --json")]
+    Methods(forget::MethodsArgs),
 }
 
 #[derive(Subcommand)]
@@ -227,6 +248,12 @@ struct EvalArgs {
 }
 
 fn main() {
+    // Die quietly on a closed pipe (`unlearn data info | head`) instead of panicking in println!.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(DataCommand::Info { data, json }) => data_info(&data, json),
@@ -235,6 +262,8 @@ fn main() {
         Command::Eval(a) => eval(a),
         Command::Features(a) => measure::features(a),
         Command::Metrics(a) => measure::metrics(a),
+        Command::Forget(a) => forget::forget(a),
+        Command::Methods(a) => forget::methods(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -303,7 +332,8 @@ fn split(a: SplitArgs) -> Result<()> {
     Ok(())
 }
 
-fn default_preset(ds: &Dataset) -> &'static str {
+/// The recipe preset that fits a dataset when none is named.
+pub(crate) fn default_preset(ds: &Dataset) -> &'static str {
     match ds.name.as_str() {
         "embedded-fashion-mnist" => "quick",
         "cifar10" => "cifar10",

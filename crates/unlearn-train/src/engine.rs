@@ -448,3 +448,167 @@ pub fn evaluate(model: &Model, data: &DataView, batch_size: usize) -> Result<Eva
         },
     })
 }
+
+/// What an objective asks [`optimize_pass`] to do with one batch.
+pub enum Step {
+    /// Back-propagate this scalar loss and take an optimiser step.
+    Update(Tensor),
+    /// Take the step, then end the pass (a stopping rule fired on this batch).
+    UpdateThenStop(Tensor),
+    /// Leave this batch out (no step) and go on.
+    Skip,
+    /// End the pass now, without a step on this batch.
+    Stop,
+}
+
+/// How [`optimize_pass`] walks its data.
+pub struct PassOptions<'a> {
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Epoch number (0-based): reported in divergence errors.
+    pub epoch: usize,
+    /// Augmentation stream: batches are augmented (with the view's augmentation) when given.
+    pub augment: Option<&'a mut rand_chacha::ChaCha8Rng>,
+    /// Per-parameter update masks for [`Optimizer::step_masked`] (0 = leave bit-identical).
+    pub masks: Option<&'a BTreeMap<String, Tensor>>,
+    /// Progress bar to advance by one per batch.
+    pub progress: Option<&'a ProgressBar>,
+}
+
+/// What one [`optimize_pass`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PassSummary {
+    /// Optimiser steps taken.
+    pub steps: usize,
+    /// Samples in the batches that were stepped on.
+    pub samples: usize,
+    /// Sample-weighted mean of the stepped losses (NaN when no step was taken).
+    pub mean_loss: f64,
+    /// Whether the objective ended the pass early ([`Step::Stop`] / [`Step::UpdateThenStop`]).
+    pub stopped: bool,
+}
+
+/// One optimisation pass over `order` (indices into `data.images`, visited in this order in
+/// chunks of `opts.batch_size`): builds each batch (augmented when `opts.augment` is given),
+/// asks `objective` for the batch's loss (the objective runs the model's forward pass, so it
+/// decides train/eval mode, which tensors are detached, relabelling, teachers, …), then
+/// back-propagates and steps `optimizer` (masked by `opts.masks`). A non-finite loss stops the
+/// pass with [`TrainError::Diverged`]; after the pass every parameter is checked to be finite.
+///
+/// This is the loop every unlearning method shares; the learning rate is whatever the caller
+/// set on `optimizer` before the pass.
+pub fn optimize_pass<F>(
+    model: &Model,
+    optimizer: &mut Optimizer,
+    data: &DataView,
+    order: &[u32],
+    mut opts: PassOptions,
+    mut objective: F,
+) -> Result<PassSummary>
+where
+    F: FnMut(&Batch, usize) -> Result<Step>,
+{
+    if opts.batch_size == 0 {
+        return Err(TrainError::InvalidHyperParameter {
+            name: "batch_size".into(),
+            value: "0".into(),
+            expected: "at least 1".into(),
+        });
+    }
+    let (mut loss_sum, mut samples, mut steps, mut stopped) = (0f64, 0usize, 0usize, false);
+    for (step, chunk) in order.chunks(opts.batch_size).enumerate() {
+        let batch = data.batch(chunk, model.device(), opts.augment.as_deref_mut())?;
+        let (loss, stop_after) = match objective(&batch, step)? {
+            Step::Update(l) => (l, false),
+            Step::UpdateThenStop(l) => (l, true),
+            Step::Skip => continue,
+            Step::Stop => {
+                stopped = true;
+                break;
+            }
+        };
+        let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        check_finite(value, "loss", opts.epoch, step)?;
+        let grads = loss.backward()?;
+        optimizer.step_masked(&grads, opts.masks)?;
+        loss_sum += value * chunk.len() as f64;
+        samples += chunk.len();
+        steps += 1;
+        if let Some(pb) = opts.progress {
+            pb.inc(1);
+        }
+        if stop_after {
+            stopped = true;
+            break;
+        }
+    }
+    check_weights(model, opts.epoch)?;
+    Ok(PassSummary {
+        steps,
+        samples,
+        mean_loss: if samples == 0 {
+            f64::NAN
+        } else {
+            loss_sum / samples as f64
+        },
+        stopped,
+    })
+}
+
+/// Sum over the batches of `data` (in index order, no augmentation) of the gradient of
+/// `loss_fn(batch)` with respect to each trainable parameter of `model`, by parameter name.
+/// Nothing is updated; `loss_fn` runs the forward pass (in eval mode, typically, so that
+/// BatchNorm statistics stay as they are). Used for saliency maps (SalUn).
+pub fn gradient_sum<F>(
+    model: &Model,
+    data: &DataView,
+    batch_size: usize,
+    mut loss_fn: F,
+) -> Result<BTreeMap<String, Tensor>>
+where
+    F: FnMut(&Batch) -> Result<Tensor>,
+{
+    let params = model.store().parameters();
+    let mut sums: BTreeMap<String, Tensor> = BTreeMap::new();
+    for (i, chunk) in data.indices.chunks(batch_size.max(1)).enumerate() {
+        let batch = data.batch(chunk, model.device(), None)?;
+        let loss = loss_fn(&batch)?;
+        let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        check_finite(value, "loss", 0, i)?;
+        let grads = loss.backward()?;
+        for (name, var) in &params {
+            if let Some(g) = grads.get(var) {
+                let g = g.detach();
+                let sum = match sums.remove(name) {
+                    Some(s) => (s + g)?,
+                    None => g,
+                };
+                sums.insert(name.clone(), sum);
+            }
+        }
+    }
+    Ok(sums)
+}
+
+/// Like [`check_weights`], and also refuses weights whose magnitude exceeds `limit`
+/// (exploding weights), reporting the first offending tensor as [`TrainError::Diverged`].
+pub fn check_weights_bounded(model: &Model, epoch: usize, limit: f64) -> Result<()> {
+    for (name, var) in model.store().parameters() {
+        let s = var
+            .as_tensor()
+            .abs()?
+            .max_all()?
+            .to_dtype(DType::F64)?
+            .to_scalar::<f64>()?;
+        check_finite(s, &format!("max |{name}|"), epoch, 0)?;
+        if s > limit {
+            return Err(TrainError::Diverged {
+                epoch,
+                step: 0,
+                what: format!("max |{name}| (limit {limit:e})"),
+                value: s,
+            });
+        }
+    }
+    Ok(())
+}

@@ -41,7 +41,10 @@ pub mod optim;
 pub mod recipe;
 pub mod schedule;
 
-pub use engine::{evaluate, train, DataView, Evaluation, RunOptions, TrainRecord};
+pub use engine::{
+    evaluate, optimize_pass, train, DataView, Evaluation, PassOptions, PassSummary, RunOptions,
+    Step, TrainRecord,
+};
 pub use error::{Result, TrainError};
 pub use optim::{AdamWConfig, Optimizer, OptimizerConfig, SgdConfig};
 pub use recipe::Recipe;

@@ -129,7 +129,7 @@ impl OptimizerConfig {
                 if !(0.0..1.0).contains(&c.beta2) {
                     return bad("beta2", c.beta2, "in [0, 1)");
                 }
-                if !(c.eps > 0.0) {
+                if c.eps.is_nan() || c.eps <= 0.0 {
                     return bad("eps", c.eps, "> 0");
                 }
                 if !(c.weight_decay >= 0.0 && c.weight_decay.is_finite()) {

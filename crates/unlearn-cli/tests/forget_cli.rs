@@ -1,0 +1,244 @@
+//! `unlearn forget` and `unlearn methods` end to end: a ResNet-18 on tiny synthetic
+//! CIFAR-10-shaped files (shape check), the record and metadata written, a diverged run
+//! failing cleanly, and clear errors for bad `--set` items.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn unlearn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_unlearn"))
+        .args(args)
+        .env_remove("UNLEARN_DATA")
+        .output()
+        .expect("the binary runs")
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().expect("utf-8 temp path")
+}
+
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Six files of `n` 3,073-byte CIFAR-10 records (label byte + 3,072 pixels).
+fn write_tiny_cifar10(dir: &Path, n: usize) {
+    let file = |seed: usize| {
+        let mut v = Vec::with_capacity(n * 3073);
+        for r in 0..n {
+            v.push(((r + seed) % 10) as u8);
+            v.extend((0..3072).map(|i| ((i * 7 + r * 31 + seed * 13) % 256) as u8));
+        }
+        v
+    };
+    for b in 1..=5 {
+        std::fs::write(dir.join(format!("data_batch_{b}.bin")), file(b)).expect("write");
+    }
+    std::fs::write(dir.join("test_batch.bin"), file(9)).expect("write");
+}
+
+#[test]
+fn forget_runs_on_cifar_shaped_data_with_resnet18() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data_dir = tmp.path().join("cifar");
+    std::fs::create_dir(&data_dir).expect("mkdir");
+    write_tiny_cifar10(&data_dir, 8);
+    let data = format!("cifar10:{}", p(&data_dir));
+    let split = tmp.path().join("split.json");
+    let orig = tmp.path().join("orig.safetensors");
+    ok(&unlearn(&[
+        "split",
+        "--data",
+        &data,
+        "--scenario",
+        "random:0.2",
+        "--out",
+        p(&split),
+    ]));
+    ok(&unlearn(&[
+        "train",
+        "--data",
+        &data,
+        "--split",
+        p(&split),
+        "--arch",
+        "resnet18-cifar",
+        "--preset",
+        "quick",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--quiet",
+        "--out",
+        p(&orig),
+    ]));
+    for (method, sets) in [
+        ("muda", vec!["--set", "epochs=1", "--set", "batch_size=16"]),
+        ("be", vec!["--set", "epochs=1"]),
+    ] {
+        let out = tmp.path().join(format!("{method}.safetensors"));
+        let mut args = vec![
+            "forget",
+            "--method",
+            method,
+            "--checkpoint",
+            p(&orig),
+            "--data",
+            &data,
+            "--split",
+            p(&split),
+            "--quiet",
+            "--out",
+            p(&out),
+        ];
+        args.extend(sets);
+        ok(&unlearn(&args));
+        // Loads like any checkpoint and evaluates on the same data.
+        let eval = unlearn(&[
+            "eval",
+            "--checkpoint",
+            p(&out),
+            "--data",
+            &data,
+            "--split",
+            p(&split),
+            "--json",
+            "-",
+        ]);
+        ok(&eval);
+        let bytes = std::fs::read(&out).expect("checkpoint");
+        let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+        let header: serde_json::Value =
+            serde_json::from_slice(&bytes[8..8 + header_len]).expect("header");
+        let meta = &header["__metadata__"];
+        assert_eq!(meta["arch"], "resnet18-cifar");
+        assert_eq!(meta["num_classes"], "10");
+        assert_eq!(meta["x.method"], method);
+        assert_eq!(meta["x.original_checkpoint"], p(&orig));
+        assert!(meta["x.params"]
+            .as_str()
+            .expect("params")
+            .contains("epochs"));
+        assert_eq!(header["fc.weight"]["shape"], serde_json::json!([10, 512]));
+        let record_path = tmp.path().join(format!("{method}.safetensors.record.json"));
+        let record: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(record_path).expect("record"))
+                .expect("json");
+        assert_eq!(record["method"], method);
+        assert_eq!(record["params"]["epochs"], 1);
+        assert!(record["failed"].is_null());
+        assert!(record["seconds"].as_f64().expect("seconds") > 0.0);
+    }
+    // A diverging run: exit 1, a record marked failed, no checkpoint.
+    let out = tmp.path().join("diverged.safetensors");
+    let o = unlearn(&[
+        "forget",
+        "--method",
+        "ga",
+        "--checkpoint",
+        p(&orig),
+        "--data",
+        &data,
+        "--split",
+        p(&split),
+        "--quiet",
+        "--out",
+        p(&out),
+        "--set",
+        "lr=1e30",
+        "--set",
+        "epochs=3",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("diverged"), "{err}");
+    assert!(!out.exists());
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("diverged.safetensors.record.json"))
+            .expect("record"),
+    )
+    .expect("json");
+    assert!(record["failed"]
+        .as_str()
+        .expect("failed")
+        .contains("diverged"));
+}
+
+#[test]
+fn methods_lists_every_method_and_bad_sets_fail_cleanly() {
+    let o = unlearn(&["methods"]);
+    ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout);
+    for id in [
+        "retrain",
+        "ft",
+        "ga",
+        "neggrad+",
+        "rl",
+        "bs",
+        "be",
+        "l1",
+        "salun",
+        "scrub",
+        "head-only",
+        "muda",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{id} "))),
+            "{id} missing:\n{text}"
+        );
+    }
+    assert!(text.contains("lambda_da"));
+    let o = unlearn(&["methods", "muda", "--json"]);
+    ok(&o);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v[0]["id"], "muda");
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let split = tmp.path().join("split.json");
+    ok(&unlearn(&[
+        "split",
+        "--data",
+        "embedded",
+        "--out",
+        p(&split),
+    ]));
+    let out = tmp.path().join("u.safetensors");
+    for (args, needle) in [
+        (vec!["--method", "nope"], "unknown method 'nope'"),
+        (
+            vec!["--method", "ga", "--set", "nope=1"],
+            "no parameter 'nope'",
+        ),
+        (
+            vec!["--method", "ga", "--set", "lr=fast"],
+            "parameter lr = 'fast'",
+        ),
+        (
+            vec!["--method", "muda", "--set", "da"],
+            "expected key=value",
+        ),
+    ] {
+        let mut all = vec![
+            "forget",
+            "--checkpoint",
+            "missing.safetensors",
+            "--split",
+            p(&split),
+            "--out",
+            p(&out),
+        ];
+        all.extend(args);
+        let o = unlearn(&all);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(needle), "expected '{needle}' in {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert!(!out.exists());
+}

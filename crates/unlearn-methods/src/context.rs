@@ -1,0 +1,209 @@
+//! Everything a method is given, and the helpers every method shares to drive the engine.
+
+use std::collections::BTreeMap;
+
+use candle_core::{Device, Tensor};
+use unlearn_data::{Dataset, ImageSet, SplitManifest};
+use unlearn_models::Model;
+use unlearn_train::engine::{self, Batch, DataView, PassOptions, PassSummary, Step};
+use unlearn_train::{Optimizer, OptimizerConfig, Recipe, SgdConfig};
+
+use crate::error::{MethodError, Result};
+
+/// The inputs of an unlearning run. Methods never modify `original`: they work on a copy.
+#[derive(Clone, Copy)]
+pub struct UnlearnContext<'a> {
+    /// The model to unlearn from (`θ_o`), also the frozen teacher of distillation methods.
+    pub original: &'a Model,
+    /// The dataset (test set, normalisation, augmentation, class count).
+    pub dataset: &'a Dataset,
+    /// The training images as the original saw them
+    /// ([`SplitManifest::poisoned_train`]: triggers stamped in for backdoor scenarios).
+    pub train_images: &'a ImageSet,
+    /// The split: forget, retain, validation and test indices.
+    pub split: &'a SplitManifest,
+    /// The preset's training recipe (`retrain` uses it; evaluation batch size for all).
+    pub recipe: &'a Recipe,
+    /// Seed of every random choice of the run (data order, augmentation, subsets, labels).
+    pub seed: u64,
+    /// Device to compute on (the original model's device).
+    pub device: &'a Device,
+    /// Draw progress bars on a terminal.
+    pub progress: bool,
+    /// At most this many forget and retain samples (seeded subsets) are evaluated after each
+    /// epoch for the run record's `forget_acc` / `retain_acc`.
+    pub monitor: usize,
+}
+
+impl<'a> UnlearnContext<'a> {
+    /// A context with the original's device, no progress bars and monitor sets of 1,000.
+    pub fn new(
+        original: &'a Model,
+        dataset: &'a Dataset,
+        train_images: &'a ImageSet,
+        split: &'a SplitManifest,
+        recipe: &'a Recipe,
+        seed: u64,
+    ) -> Self {
+        Self {
+            original,
+            dataset,
+            train_images,
+            split,
+            recipe,
+            seed,
+            device: original.device(),
+            progress: false,
+            monitor: 1000,
+        }
+    }
+
+    /// Checks that the pieces fit together (model vs data, split vs images).
+    pub fn check(&self) -> Result<()> {
+        let spec = self.original.spec();
+        let ds = self.dataset;
+        if spec.input_shape != ds.input_shape() || spec.num_classes != ds.num_classes {
+            return Err(MethodError::Mismatch(format!(
+                "the model takes {:?} inputs with {} classes, the data has {:?} with {} classes",
+                spec.input_shape,
+                spec.num_classes,
+                ds.input_shape(),
+                ds.num_classes
+            )));
+        }
+        let n = self.train_images.len();
+        for (name, list) in [
+            ("forget", &self.split.forget),
+            ("retain", &self.split.retain),
+            ("val", &self.split.val),
+        ] {
+            if let Some(&i) = list.iter().find(|&&i| i as usize >= n) {
+                return Err(MethodError::Mismatch(format!(
+                    "split index {i} of the {name} set is out of range for {n} training images"
+                )));
+            }
+        }
+        if self.split.forget.is_empty() {
+            return Err(MethodError::EmptySet {
+                method: "unlearning".into(),
+                what: "forget set".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A view of the training images at `indices`.
+    pub fn view<'b>(&'b self, indices: &'b [u32]) -> DataView<'b> {
+        DataView {
+            images: self.train_images,
+            indices,
+            normalization: &self.dataset.normalization,
+            augmentation: self.dataset.augmentation,
+        }
+    }
+
+    /// The retain samples a method may use: all of them for `fraction = 1`, otherwise a
+    /// seeded subset of `round(fraction · |D_r|)` (at least one).
+    pub fn retain_budget(&self, method: &str, fraction: f64) -> Result<Vec<u32>> {
+        let retain = &self.split.retain;
+        if retain.is_empty() {
+            return Err(MethodError::EmptySet {
+                method: method.into(),
+                what: "retain set".into(),
+            });
+        }
+        if fraction >= 1.0 {
+            return Ok(retain.clone());
+        }
+        let k = ((fraction * retain.len() as f64).round() as usize).clamp(1, retain.len());
+        let mut rng = unlearn_data::rng::seeded(self.seed, "retain-budget");
+        Ok(unlearn_data::rng::sample_sorted(retain, k, &mut rng).unwrap_or_default())
+    }
+
+    /// A fresh working copy of the original model.
+    pub fn working_copy(&self) -> Result<Model> {
+        Ok(self.original.deep_clone()?)
+    }
+
+    /// SGD (PyTorch semantics) over the named parameters.
+    pub fn sgd(
+        &self,
+        params: Vec<(String, candle_core::Var)>,
+        lr: f64,
+        momentum: f64,
+        weight_decay: f64,
+    ) -> Result<Optimizer> {
+        Ok(Optimizer::new(
+            OptimizerConfig::Sgd(SgdConfig {
+                lr,
+                momentum,
+                dampening: 0.0,
+                nesterov: false,
+                weight_decay,
+            }),
+            params,
+            None,
+        )?)
+    }
+
+    /// The order of a pass: `indices` shuffled by the stream `(seed, "{purpose}/epoch-{epoch}")`.
+    pub fn order(&self, indices: &[u32], purpose: &str, epoch: usize) -> Vec<u32> {
+        let mut rng = unlearn_data::rng::seeded(self.seed, &format!("{purpose}/epoch-{epoch}"));
+        unlearn_data::rng::shuffled(indices, &mut rng)
+    }
+
+    /// One optimisation pass of `model` over `indices` (shuffled and augmented with streams
+    /// named by `purpose` and `epoch`), through [`engine::optimize_pass`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn pass<F>(
+        &self,
+        model: &Model,
+        optimizer: &mut Optimizer,
+        indices: &[u32],
+        purpose: &str,
+        epoch: usize,
+        batch_size: usize,
+        masks: Option<&BTreeMap<String, Tensor>>,
+        objective: F,
+    ) -> Result<PassSummary>
+    where
+        F: FnMut(&Batch, usize) -> unlearn_train::Result<Step>,
+    {
+        let order = self.order(indices, purpose, epoch);
+        let mut rng =
+            unlearn_data::rng::seeded(self.seed, &format!("{purpose}/augment-epoch-{epoch}"));
+        let pb = engine::progress_bar(
+            order.len().div_ceil(batch_size.max(1)) as u64,
+            purpose,
+            self.progress,
+        );
+        let view = self.view(indices);
+        let summary = engine::optimize_pass(
+            model,
+            optimizer,
+            &view,
+            &order,
+            PassOptions {
+                batch_size,
+                epoch,
+                augment: Some(&mut rng),
+                masks,
+                progress: Some(&pb),
+            },
+            objective,
+        )?;
+        pb.finish_and_clear();
+        engine::check_weights_bounded(model, epoch, crate::WEIGHT_LIMIT)?;
+        Ok(summary)
+    }
+
+    /// Accuracy (percent, eval mode) of `model` on the training images at `indices`.
+    pub fn accuracy(&self, model: &Model, indices: &[u32]) -> Result<f64> {
+        Ok(engine::evaluate(
+            model,
+            &self.view(indices),
+            self.recipe.eval_batch_size.max(1),
+        )?
+        .accuracy)
+    }
+}

@@ -1,0 +1,166 @@
+//! Unlearning methods: MUDA and the eleven methods it is compared with, behind one interface.
+//!
+//! # Design
+//! - A method is a typed, validated parameter struct implementing [`Method`] (run it) and
+//!   [`Params`] (its id, one-line summary, source paper, per-parameter docs and one default
+//!   per preset). [`registry`] lists them by id (spec §4): `retrain`, `ft`, `ga`, `neggrad+`,
+//!   `rl`, `bs`, `be`, `l1`, `salun`, `scrub`, `head-only`, `muda`.
+//! - Overrides come from a TOML file and `--set key=value` items ([`Overrides`]); a key must
+//!   be a field of the method's struct and a value must parse as its type, and the struct is
+//!   validated as a whole, so a typo fails before any work is done.
+//! - Every method trains through the engine's one loop, [`unlearn_train::engine::optimize_pass`]
+//!   (via [`UnlearnContext::pass`]): the method only supplies the per-batch objective
+//!   (ascent, relabelling, distillation, the DA regulariser, …). Optimiser, data order,
+//!   augmentation, update masks and divergence checks are the engine's.
+//! - [`run`] wraps a method: it checks the inputs, times the run, records per-epoch loss and
+//!   forget/retain accuracies in a [`RunRecord`], and on divergence (non-finite loss, weights
+//!   non-finite or above [`WEIGHT_LIMIT`]) returns the error together with a record whose
+//!   `failed` is set, and no model.
+//! - Determinism: every random choice (data order, augmentation, retain budgets, random
+//!   labels, reference sets) draws from `unlearn_data::rng::seeded(seed, purpose)`; on the CPU
+//!   the same inputs and seed give the same bytes.
+//!
+//! # Example
+//! ```
+//! use unlearn_data::{make_split, DataSource, SplitConfig};
+//! use unlearn_methods::{registry, run, Overrides, UnlearnContext};
+//! use unlearn_models::{Arch, Model, ModelSpec};
+//! use unlearn_train::Recipe;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let ds = DataSource::Embedded.load()?;
+//! let cfg = SplitConfig { scenario: "random:0.1".parse()?, seed: 0, val_fraction: 0.1 };
+//! let mut split = make_split(&ds, &cfg)?;
+//! split.forget.truncate(64); // keep the example fast
+//! split.retain.truncate(128);
+//! let images = split.poisoned_train(&ds);
+//! let spec = ModelSpec { arch: Arch::SmallCnn, input_shape: ds.input_shape(), num_classes: ds.num_classes };
+//! let original = Model::new(&spec, &candle_core::Device::Cpu, 0)?; // normally a trained checkpoint
+//! let recipe = Recipe::preset("quick")?;
+//! let mut ctx = UnlearnContext::new(&original, &ds, &images, &split, &recipe, 0);
+//! ctx.monitor = 64;
+//!
+//! let method = registry::build("ga", "quick", &Overrides::sets(&["epochs=1", "lr=1e-3"])?)?;
+//! let out = run(method.as_ref(), &ctx)?;
+//! assert_eq!(out.record.method, "ga");
+//! assert_eq!(out.record.params["lr"], 1e-3);
+//! assert!(out.record.failed.is_none());
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod context;
+pub mod error;
+pub mod losses;
+pub mod methods;
+pub mod params;
+pub mod record;
+pub mod registry;
+
+use std::time::Instant;
+
+use unlearn_models::Model;
+
+pub use context::UnlearnContext;
+pub use error::{MethodError, Result};
+pub use methods::{
+    BeParams, BsParams, FtParams, GaParams, HeadOnlyParams, L1Params, MudaParams,
+    NegGradPlusParams, RetrainParams, RlParams, SalUnParams, ScrubParams,
+};
+pub use params::{configure, set_param, Overrides, ParamInfo, Params};
+pub use record::{EpochLog, Recorder, RunRecord};
+pub use registry::{build, methods as list, MethodInfo, METHOD_IDS};
+
+/// Weights larger than this in magnitude count as diverged ("exploding weights").
+pub const WEIGHT_LIMIT: f64 = 1e6;
+
+/// An unlearning method with its hyper-parameters.
+pub trait Method {
+    /// The method id (`muda`, `salun`, …).
+    fn id(&self) -> &'static str;
+
+    /// The hyper-parameters as JSON (written into the run record and checkpoint metadata).
+    fn params_json(&self) -> serde_json::Value;
+
+    /// Checks every hyper-parameter's range.
+    fn validate(&self) -> Result<()>;
+
+    /// Produces the unlearned model from `ctx` (never modifying `ctx.original`), logging
+    /// progress into `rec`. Use [`run`] rather than calling this directly.
+    fn unlearn(&self, ctx: &UnlearnContext, rec: &mut Recorder) -> Result<Model>;
+}
+
+/// A finished run: the unlearned model and what was done.
+pub struct Unlearned {
+    /// `θ_u`.
+    pub model: Model,
+    /// The run record (`failed` is `None`).
+    pub record: RunRecord,
+}
+
+/// A failed run: the error and the record, marked failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{method} failed: {error}", method = record.method)]
+pub struct RunFailure {
+    /// What went wrong.
+    pub error: MethodError,
+    /// The record up to the failure, with `failed` set.
+    pub record: RunRecord,
+}
+
+/// Runs `method` on `ctx`: checks the inputs, measures the original on the monitor sets
+/// (epoch 0), runs the method, checks the result's weights, and times everything.
+pub fn run(
+    method: &dyn Method,
+    ctx: &UnlearnContext,
+) -> std::result::Result<Unlearned, Box<RunFailure>> {
+    let start = Instant::now();
+    let mut record = RunRecord {
+        method: method.id().to_string(),
+        preset: ctx.recipe.preset.clone(),
+        params: method.params_json(),
+        seed: ctx.seed,
+        scenario: ctx.split.scenario.to_string(),
+        split_sha256: ctx.split.content_hash(),
+        original: None,
+        steps: 0,
+        seconds: 0.0,
+        monitor: [0, 0],
+        epochs: Vec::new(),
+        notes: Vec::new(),
+        failed: None,
+    };
+    let mut rec = None;
+    let result = (|| -> Result<Model> {
+        method.validate()?;
+        ctx.check()?;
+        let r = rec.insert(Recorder::new(ctx));
+        let (forget_acc, retain_acc) = r.accuracies(ctx, ctx.original)?;
+        r.log_external(EpochLog {
+            epoch: 0,
+            stage: "start".into(),
+            loss: None,
+            steps: 0,
+            forget_acc,
+            retain_acc,
+            stopped_early: false,
+        });
+        let model = method.unlearn(ctx, r)?;
+        unlearn_train::engine::check_weights_bounded(&model, 0, WEIGHT_LIMIT)?;
+        Ok(model)
+    })();
+    record.seconds = start.elapsed().as_secs_f64();
+    if let Some(r) = rec {
+        record.steps = r.steps;
+        record.monitor = [r.forget_monitor.len(), r.retain_monitor.len()];
+        record.epochs = r.epochs;
+        record.notes = r.notes;
+    }
+    match result {
+        Ok(model) => Ok(Unlearned { model, record }),
+        Err(error) => {
+            record.failed = Some(error.to_string());
+            Err(Box::new(RunFailure { error, record }))
+        }
+    }
+}

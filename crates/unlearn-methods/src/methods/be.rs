@@ -1,0 +1,143 @@
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+use unlearn_models::{Model, ModelSpec};
+use unlearn_train::engine::Step;
+
+use crate::context::UnlearnContext;
+use crate::error::{MethodError, Result};
+use crate::losses::ce;
+use crate::params::{is_cifar, Check, Params};
+use crate::record::Recorder;
+use crate::Method;
+
+/// `be` — boundary expanding: widen the head with one shadow class (its row freshly
+/// initialised, seeded), train the whole widened model to put every forget sample into the
+/// shadow class, then drop the shadow neuron. The result is an ordinary N-class model: the
+/// saved checkpoint has the original architecture and loads like any other.
+///
+/// Source: Chen et al., "Boundary Unlearning: Rapid Forgetting of Deep Networks via Shifting
+/// the Decision Space", CVPR 2023.
+///
+/// Parameters (`quick` defaults, tuned: searched `lr` ∈ {1e-4, 3e-4, 1e-3, 1e-2} × `epochs` ∈
+/// {1, 2, 5}, see `TUNING.md`): `epochs` = 2, `lr` = 1e-4, `momentum` = 0.9,
+/// `weight_decay` = 5e-4, `batch_size` = 128. `cifar10`/`cifar100`: 10 epochs, lr 1e-5
+/// (the paper's values).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BeParams {
+    /// Passes over the forget set.
+    pub epochs: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// SGD weight decay.
+    pub weight_decay: f64,
+    /// Mini-batch size.
+    pub batch_size: usize,
+}
+
+impl Params for BeParams {
+    const ID: &'static str = "be";
+    const SUMMARY: &'static str =
+        "train forget samples into an extra shadow class, then remove the shadow neuron";
+    const PAPER: &'static str = "Chen et al., Boundary Unlearning, CVPR 2023";
+    const DOCS: &'static [(&'static str, &'static str)] = &[
+        ("epochs", "passes over the forget set"),
+        crate::methods::OPT_DOCS[0],
+        crate::methods::OPT_DOCS[1],
+        crate::methods::OPT_DOCS[2],
+        crate::methods::OPT_DOCS[3],
+    ];
+
+    fn preset(name: &str) -> Result<Self> {
+        let cifar = is_cifar(name)?;
+        Ok(Self {
+            epochs: if cifar { 10 } else { 2 },
+            lr: if cifar { 1e-5 } else { 1e-4 },
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            batch_size: if cifar { 256 } else { 128 },
+        })
+    }
+}
+
+/// Copies every tensor of `src` into `dst` by name; head tensors go through `head(name,
+/// src_tensor, dst_tensor)`, which returns the value to store.
+fn transfer<F>(dst: &Model, src: &Model, mut head: F) -> Result<()>
+where
+    F: FnMut(&Tensor, &Tensor) -> Result<Tensor>,
+{
+    for (name, var, _) in dst.store().all() {
+        let Some(s) = src.store().get(&name) else {
+            return Err(MethodError::Mismatch(format!(
+                "boundary expanding: tensor '{name}' missing in the source model"
+            )));
+        };
+        let value = if dst.is_head_tensor(&name) {
+            head(s.as_tensor(), var.as_tensor())?
+        } else {
+            s.as_tensor().copy()?
+        };
+        var.set(&value)?;
+    }
+    for (name, v) in src.store().counters() {
+        dst.store().set_counter(&name, v);
+    }
+    Ok(())
+}
+
+impl Method for BeParams {
+    crate::methods::method_common!();
+
+    fn validate(&self) -> Result<()> {
+        Check(Self::ID)
+            .at_least("epochs", self.epochs, 1)?
+            .optimizer(self.lr, self.momentum, self.weight_decay, self.batch_size)?;
+        Ok(())
+    }
+
+    fn unlearn(&self, ctx: &UnlearnContext, rec: &mut Recorder) -> Result<Model> {
+        let spec = ctx.original.spec().clone();
+        let n = spec.num_classes;
+        let wide_spec = ModelSpec {
+            num_classes: n + 1,
+            ..spec.clone()
+        };
+        // The shadow row keeps the wide model's seeded default initialisation.
+        let wide = Model::new(&wide_spec, ctx.device, ctx.seed)?;
+        transfer(&wide, ctx.original, |orig, fresh| {
+            let shadow = fresh.narrow(0, n, 1)?;
+            Ok(Tensor::cat(&[&orig.copy()?, &shadow], 0)?)
+        })?;
+        let forget = ctx.split.forget.clone();
+        let mut opt = ctx.sgd(
+            wide.store().parameters(),
+            self.lr,
+            self.momentum,
+            self.weight_decay,
+        )?;
+        for epoch in 0..self.epochs {
+            let pass = ctx.pass(
+                &wide,
+                &mut opt,
+                &forget,
+                "be",
+                epoch,
+                self.batch_size,
+                None,
+                |b, _| {
+                    let y = Tensor::full(n as u32, b.indices.len(), wide.device())?;
+                    let logits = wide.forward(&b.x, true)?;
+                    Ok(Step::Update(ce(&logits, &y)?))
+                },
+            )?;
+            // Measure the pruned model, as it will be saved.
+            let pruned = ctx.original.deep_clone()?;
+            transfer(&pruned, &wide, |w, _| Ok(w.narrow(0, 0, n)?.copy()?))?;
+            rec.log(ctx, &pruned, epoch + 1, "forget", &pass)?;
+        }
+        let out = ctx.original.deep_clone()?;
+        transfer(&out, &wide, |w, _| Ok(w.narrow(0, 0, n)?.copy()?))?;
+        Ok(out)
+    }
+}

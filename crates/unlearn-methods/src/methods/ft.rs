@@ -1,0 +1,106 @@
+use serde::{Deserialize, Serialize};
+use unlearn_models::Model;
+use unlearn_train::engine::Step;
+
+use crate::context::UnlearnContext;
+use crate::error::Result;
+use crate::losses::ce;
+use crate::params::{is_cifar, Check, Params};
+use crate::record::Recorder;
+use crate::Method;
+
+/// `ft` — fine-tuning: continue training the original on the retain set only, with a small
+/// learning rate for a few epochs, relying on catastrophic forgetting of `D_f`.
+///
+/// Source: Warnecke et al., "Machine Unlearning of Features and Labels", NDSS 2023 (and the
+/// FT baseline of Jia et al., NeurIPS 2023 / SalUn, ICLR 2024).
+///
+/// Parameters (`quick` defaults, tuned on the embedded data: searched `epochs` ∈ {1, 3},
+/// `lr` ∈ {0.01, 0.03}; see `TUNING.md`): `epochs` = 3, `lr` = 0.03,
+/// `momentum` = 0.9, `weight_decay` = 5e-4, `batch_size` = 128, `retain_budget` = 1.0.
+/// `cifar10`/`cifar100`: 10 epochs, lr 0.01 (SalUn's FT setting).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FtParams {
+    /// Passes over the retain budget.
+    pub epochs: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// SGD weight decay.
+    pub weight_decay: f64,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Share of the retain set used (seeded subset).
+    pub retain_budget: f64,
+}
+
+impl Params for FtParams {
+    const ID: &'static str = "ft";
+    const SUMMARY: &'static str = "fine-tune on the retain set only (small lr, few epochs)";
+    const PAPER: &'static str =
+        "Warnecke et al., Machine Unlearning of Features and Labels, NDSS 2023";
+    const DOCS: &'static [(&'static str, &'static str)] = &[
+        ("epochs", "passes over the retain budget"),
+        crate::methods::OPT_DOCS[0],
+        crate::methods::OPT_DOCS[1],
+        crate::methods::OPT_DOCS[2],
+        crate::methods::OPT_DOCS[3],
+        (
+            "retain_budget",
+            "share of the retain set used (seeded subset)",
+        ),
+    ];
+
+    fn preset(name: &str) -> Result<Self> {
+        let cifar = is_cifar(name)?;
+        Ok(Self {
+            epochs: if cifar { 10 } else { 3 },
+            lr: if cifar { 0.01 } else { 0.03 },
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            batch_size: if cifar { 256 } else { 128 },
+            retain_budget: 1.0,
+        })
+    }
+}
+
+impl Method for FtParams {
+    crate::methods::method_common!();
+
+    fn validate(&self) -> Result<()> {
+        Check(Self::ID)
+            .at_least("epochs", self.epochs, 1)?
+            .optimizer(self.lr, self.momentum, self.weight_decay, self.batch_size)?
+            .fraction("retain_budget", self.retain_budget)?;
+        Ok(())
+    }
+
+    fn unlearn(&self, ctx: &UnlearnContext, rec: &mut Recorder) -> Result<Model> {
+        let model = ctx.working_copy()?;
+        let retain = ctx.retain_budget(Self::ID, self.retain_budget)?;
+        let mut opt = ctx.sgd(
+            model.store().parameters(),
+            self.lr,
+            self.momentum,
+            self.weight_decay,
+        )?;
+        for epoch in 0..self.epochs {
+            let pass = ctx.pass(
+                &model,
+                &mut opt,
+                &retain,
+                "ft",
+                epoch,
+                self.batch_size,
+                None,
+                |b, _| {
+                    let logits = model.forward(&b.x, true)?;
+                    Ok(Step::Update(ce(&logits, &b.y)?))
+                },
+            )?;
+            rec.log(ctx, &model, epoch + 1, "train", &pass)?;
+        }
+        Ok(model)
+    }
+}

@@ -1,0 +1,98 @@
+use serde::{Deserialize, Serialize};
+use unlearn_models::Model;
+use unlearn_train::engine::Step;
+
+use crate::context::UnlearnContext;
+use crate::error::Result;
+use crate::losses::ce;
+use crate::params::{is_cifar, Check, Params};
+use crate::record::Recorder;
+use crate::Method;
+
+/// `ga` — gradient ascent (NegGrad): maximise the cross-entropy on the forget set, nothing
+/// else. Fast and unstable: too many steps destroy the model, which is why the defaults are
+/// few steps at a small learning rate.
+///
+/// Source: Thudi et al., "Unrolling SGD: Understanding Factors Influencing Machine
+/// Unlearning", EuroS&P 2022; Golatkar et al., CVPR 2020 (NegGrad).
+///
+/// Parameters (`quick` defaults, tuned: searched `lr` ∈ {1e-4, 5e-4, 1e-3, 2e-3, 3e-3, 1e-2} ×
+/// `epochs` ∈ {1…5}; 3 epochs at 1e-3 or 2 at 2e-3 already collapse; see `TUNING.md`):
+/// `epochs` = 2, `lr` = 1e-3, `momentum` = 0.9,
+/// `weight_decay` = 5e-4, `batch_size` = 128. `cifar10`/`cifar100`: 5 epochs, lr 1e-4.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GaParams {
+    /// Passes over the forget set.
+    pub epochs: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// SGD weight decay.
+    pub weight_decay: f64,
+    /// Mini-batch size.
+    pub batch_size: usize,
+}
+
+impl Params for GaParams {
+    const ID: &'static str = "ga";
+    const SUMMARY: &'static str = "gradient ascent on the forget-set cross-entropy (NegGrad)";
+    const PAPER: &'static str = "Thudi et al., Unrolling SGD, EuroS&P 2022";
+    const DOCS: &'static [(&'static str, &'static str)] = &[
+        ("epochs", "passes over the forget set"),
+        crate::methods::OPT_DOCS[0],
+        crate::methods::OPT_DOCS[1],
+        crate::methods::OPT_DOCS[2],
+        crate::methods::OPT_DOCS[3],
+    ];
+
+    fn preset(name: &str) -> Result<Self> {
+        let cifar = is_cifar(name)?;
+        Ok(Self {
+            epochs: if cifar { 5 } else { 2 },
+            lr: if cifar { 1e-4 } else { 1e-3 },
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            batch_size: if cifar { 256 } else { 128 },
+        })
+    }
+}
+
+impl Method for GaParams {
+    crate::methods::method_common!();
+
+    fn validate(&self) -> Result<()> {
+        Check(Self::ID)
+            .at_least("epochs", self.epochs, 1)?
+            .optimizer(self.lr, self.momentum, self.weight_decay, self.batch_size)?;
+        Ok(())
+    }
+
+    fn unlearn(&self, ctx: &UnlearnContext, rec: &mut Recorder) -> Result<Model> {
+        let model = ctx.working_copy()?;
+        let forget = ctx.split.forget.clone();
+        let mut opt = ctx.sgd(
+            model.store().parameters(),
+            self.lr,
+            self.momentum,
+            self.weight_decay,
+        )?;
+        for epoch in 0..self.epochs {
+            let pass = ctx.pass(
+                &model,
+                &mut opt,
+                &forget,
+                "ga",
+                epoch,
+                self.batch_size,
+                None,
+                |b, _| {
+                    let logits = model.forward(&b.x, true)?;
+                    Ok(Step::Update(ce(&logits, &b.y)?.neg()?))
+                },
+            )?;
+            rec.log(ctx, &model, epoch + 1, "forget", &pass)?;
+        }
+        Ok(model)
+    }
+}

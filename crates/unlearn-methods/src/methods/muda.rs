@@ -1,0 +1,411 @@
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+use unlearn_metrics::KRule;
+use unlearn_models::Model;
+use unlearn_train::engine::{self, Step};
+
+use crate::context::UnlearnContext;
+use crate::error::{MethodError, Result};
+use crate::losses::{ce, da_batch, distill_kl};
+use crate::params::{is_cifar, Check, Params};
+use crate::record::Recorder;
+use crate::Method;
+
+/// `muda` — machine unlearning with dimensional alignment (this project's formalisation,
+/// spec §4.1), three components, each switchable for ablations:
+///
+/// 1. **Forget stage** (forget batches, lr `lr_forget`):
+///    `L_F = −λ_ga·CE(f(x_f), y_f) + λ_da·(1 − DA_batch)`, where `DA_batch` is the mean
+///    squared norm of the L2-normalised forget features projected on `V_k`, the top-`k`
+///    eigenvectors of the uncentred second-moment matrix of the *current* model's retain
+///    features (eval mode) on a reference set of `reference_size` retain samples (0 = `4·d`),
+///    recomputed every `refresh` forget steps and held constant for the gradient. `da=false`
+///    drops the DA term (plain gradient ascent).
+/// 2. **Recover stage** (retain-budget batches, lr `lr_recover`):
+///    `L_R = CE + λ_sd·T²·KL(softmax(f_o/T) ‖ softmax(f/T))`, self-distillation from the frozen
+///    original `f_o`. `sd=false` keeps only the CE.
+/// 3. **Alternation**: each epoch runs a forget stage then a recover stage (`alternate=false`:
+///    all forget stages first, then all recover stages). With `stop_rule`, a forget stage ends
+///    as soon as the running accuracy on its forget batches (cumulative over the stage,
+///    training-mode logits before each update) falls to the current model's accuracy on
+///    (a seeded subset of `val_samples` of) the validation set: a retrained model classifies
+///    its forget set about as well as unseen data. No retrained model is needed.
+///
+/// Source: Seo, Kim and Han, "Revisiting Machine Unlearning with Dimensional Alignment",
+/// WACV 2025 (arXiv 2407.17710); the equations are this project's formalisation (spec §4.1).
+///
+/// Parameters (`quick` defaults; searched `lr_forget` ∈ {1e-3, 3e-3, 5e-3, 1e-2, 3e-2},
+/// `lambda_da` ∈ {0, 1, 5, 10}, `epochs` ∈ {3, 5}, `lr_recover` ∈ {0.01, 0.03},
+/// `retain_budget` ∈ {0.1, 0.2}, `stop_rule` on/off; see `TUNING.md`): `epochs` = 3,
+/// `lr_forget` = 3e-3,
+/// `lr_recover` = 0.01, `momentum` = 0.9, `weight_decay` = 5e-4, `batch_size` = 128,
+/// `lambda_ga` = 1, `lambda_da` = 1, `lambda_sd` = 1, `temperature` = 4, `refresh` = 10,
+/// `k` = `classes`, `reference_size` = 0 (4·d), `retain_budget` = 0.1, `val_samples` = 1000,
+/// `da` = `sd` = `alternate` = `stop_rule` = true. `cifar10`/`cifar100` (untuned):
+/// `lr_forget` = 0.01, batch 256, 5 epochs, the rest as `quick`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MudaParams {
+    /// Epochs (forget stage + recover stage each).
+    pub epochs: usize,
+    /// Learning rate of the forget stages.
+    pub lr_forget: f64,
+    /// Learning rate of the recover stages.
+    pub lr_recover: f64,
+    /// SGD momentum (separate buffers per stage).
+    pub momentum: f64,
+    /// SGD weight decay.
+    pub weight_decay: f64,
+    /// Mini-batch size (forget and retain).
+    pub batch_size: usize,
+    /// λ_ga: weight of the ascended forget cross-entropy.
+    pub lambda_ga: f64,
+    /// λ_da: weight of the `1 − DA_batch` regulariser.
+    pub lambda_da: f64,
+    /// λ_sd: weight of the self-distillation term.
+    pub lambda_sd: f64,
+    /// Distillation temperature T.
+    pub temperature: f64,
+    /// R: forget steps between refreshes of the retain subspace.
+    pub refresh: usize,
+    /// Subspace dimension rule: `classes`, a number, or `auto:τ`.
+    pub k: String,
+    /// Retain reference samples for the subspace (0 = 4·d).
+    pub reference_size: usize,
+    /// Share of the retain set used by the recover stage (seeded subset).
+    pub retain_budget: f64,
+    /// Validation samples for the stopping rule's target (seeded subset).
+    pub val_samples: usize,
+    /// Use the DA regulariser in the forget stage.
+    pub da: bool,
+    /// Use self-distillation in the recover stage.
+    pub sd: bool,
+    /// Interleave the stages per epoch (false: all forget stages, then all recover stages).
+    pub alternate: bool,
+    /// Stop a forget stage once forget accuracy falls to validation accuracy.
+    pub stop_rule: bool,
+}
+
+impl Params for MudaParams {
+    const ID: &'static str = "muda";
+    const SUMMARY: &'static str = "forget stage (ascent + DA regulariser on the retain subspace), recover stage (self-distillation), alternated with a validation stopping rule";
+    const PAPER: &'static str =
+        "Seo, Kim and Han, Revisiting Machine Unlearning with Dimensional Alignment, WACV 2025";
+    const DOCS: &'static [(&'static str, &'static str)] = &[
+        ("epochs", "epochs, each a forget stage then a recover stage"),
+        ("lr_forget", "learning rate of the forget stages"),
+        ("lr_recover", "learning rate of the recover stages"),
+        ("momentum", "SGD momentum (separate buffers per stage)"),
+        ("weight_decay", "SGD L2 weight decay"),
+        ("batch_size", "mini-batch size (forget and retain)"),
+        (
+            "lambda_ga",
+            "λ_ga, weight of the ascended forget cross-entropy",
+        ),
+        ("lambda_da", "λ_da, weight of the 1 − DA_batch regulariser"),
+        ("lambda_sd", "λ_sd, weight of the self-distillation KL"),
+        ("temperature", "T, distillation temperature"),
+        (
+            "refresh",
+            "R, forget steps between refreshes of the retain subspace",
+        ),
+        ("k", "subspace dimension: classes, a number, or auto:τ"),
+        (
+            "reference_size",
+            "retain reference samples for the subspace (0 = 4·d)",
+        ),
+        (
+            "retain_budget",
+            "share of the retain set used by the recover stage",
+        ),
+        (
+            "val_samples",
+            "validation samples for the stopping rule's target",
+        ),
+        ("da", "DA regulariser on (ablation: da=false)"),
+        ("sd", "self-distillation on (ablation: sd=false)"),
+        (
+            "alternate",
+            "interleave stages per epoch (ablation: alternate=false)",
+        ),
+        (
+            "stop_rule",
+            "stop a forget stage when forget accuracy reaches validation accuracy",
+        ),
+    ];
+
+    fn preset(name: &str) -> Result<Self> {
+        let cifar = is_cifar(name)?;
+        Ok(Self {
+            epochs: if cifar { 5 } else { 3 },
+            lr_forget: if cifar { 0.01 } else { 3e-3 },
+            lr_recover: 0.01,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            batch_size: if cifar { 256 } else { 128 },
+            lambda_ga: 1.0,
+            lambda_da: 1.0,
+            lambda_sd: 1.0,
+            temperature: 4.0,
+            refresh: 10,
+            k: "classes".into(),
+            reference_size: 0,
+            retain_budget: 0.1,
+            val_samples: 1000,
+            da: true,
+            sd: true,
+            alternate: true,
+            stop_rule: true,
+        })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Stage {
+    Forget,
+    Recover,
+}
+
+impl MudaParams {
+    fn k_rule(&self) -> Result<KRule> {
+        let bad = || MethodError::InvalidParam {
+            method: Self::ID.into(),
+            key: "k".into(),
+            value: self.k.clone(),
+            expected: "classes, a whole number ≥ 1, or auto:τ with τ in (0, 1]".into(),
+        };
+        match self.k.parse::<KRule>().map_err(|_| bad())? {
+            KRule::Fixed(0) => Err(bad()),
+            KRule::Auto(t) if !(t > 0.0 && t <= 1.0) => Err(bad()),
+            rule => Ok(rule),
+        }
+    }
+
+    /// The retain reference set: `reference_size` (0 = 4·d) samples drawn from the retain
+    /// budget, topped up from the rest of the retain set when the budget is smaller.
+    fn reference(&self, ctx: &UnlearnContext, budget: &[u32], d: usize) -> Vec<u32> {
+        let want = if self.reference_size == 0 {
+            4 * d
+        } else {
+            self.reference_size
+        };
+        let mut rng = unlearn_data::rng::seeded(ctx.seed, "muda/reference");
+        if budget.len() >= want {
+            return unlearn_data::rng::sample_sorted(budget, want, &mut rng).unwrap_or_default();
+        }
+        let rest: Vec<u32> = ctx
+            .split
+            .retain
+            .iter()
+            .copied()
+            .filter(|i| budget.binary_search(i).is_err())
+            .collect();
+        let extra = (want - budget.len()).min(rest.len());
+        let mut out = budget.to_vec();
+        out.extend(unlearn_data::rng::sample_sorted(&rest, extra, &mut rng).unwrap_or_default());
+        out.sort_unstable();
+        out
+    }
+
+    /// `V_k` (d × k) of the current model's retain reference features.
+    fn subspace(
+        &self,
+        ctx: &UnlearnContext,
+        model: &Model,
+        reference: &[u32],
+        rule: KRule,
+        refresh_index: usize,
+    ) -> Result<(Tensor, usize)> {
+        let d = model.feature_dim();
+        let mut feats: Vec<f32> = Vec::with_capacity(reference.len() * d);
+        engine::for_each_batch(
+            model,
+            &ctx.view(reference),
+            ctx.recipe.eval_batch_size.max(1),
+            |_, _, z| {
+                feats.extend(z.flatten_all()?.to_vec1::<f32>()?);
+                Ok(())
+            },
+        )?;
+        let basis = unlearn_metrics::retain_basis(
+            &feats,
+            reference.len(),
+            d,
+            rule,
+            ctx.dataset.num_classes,
+            reference.len(),
+            ctx.seed.wrapping_add(refresh_index as u64),
+        )?;
+        let v = Tensor::from_vec(basis.v_k, (d, basis.k), model.device())?;
+        Ok((v, basis.k))
+    }
+}
+
+impl Method for MudaParams {
+    crate::methods::method_common!();
+
+    fn validate(&self) -> Result<()> {
+        Check(Self::ID)
+            .at_least("epochs", self.epochs, 1)?
+            .optimizer(
+                self.lr_forget,
+                self.momentum,
+                self.weight_decay,
+                self.batch_size,
+            )?
+            .positive("lr_recover", self.lr_recover)?
+            .non_negative("lambda_ga", self.lambda_ga)?
+            .non_negative("lambda_da", self.lambda_da)?
+            .non_negative("lambda_sd", self.lambda_sd)?
+            .positive("temperature", self.temperature)?
+            .at_least("refresh", self.refresh, 1)?
+            .fraction("retain_budget", self.retain_budget)?
+            .at_least("val_samples", self.val_samples, 1)?;
+        self.k_rule()?;
+        Ok(())
+    }
+
+    fn unlearn(&self, ctx: &UnlearnContext, rec: &mut Recorder) -> Result<Model> {
+        let model = ctx.working_copy()?;
+        let teacher = ctx.original;
+        let rule = self.k_rule()?;
+        let budget = ctx.retain_budget(Self::ID, self.retain_budget)?;
+        let forget = ctx.split.forget.clone();
+        let reference = if self.da {
+            self.reference(ctx, &budget, model.feature_dim())
+        } else {
+            Vec::new()
+        };
+        let val = {
+            let mut rng = unlearn_data::rng::seeded(ctx.seed, "muda/val");
+            let k = self.val_samples.min(ctx.split.val.len());
+            unlearn_data::rng::sample_sorted(&ctx.split.val, k, &mut rng).unwrap_or_default()
+        };
+        let stop_rule = self.stop_rule && !val.is_empty();
+        if self.stop_rule && val.is_empty() {
+            rec.note("the split has no validation set: stopping rule off");
+        }
+        rec.note(format!(
+            "retain budget {} of {} samples; DA reference {} samples",
+            budget.len(),
+            ctx.split.retain.len(),
+            reference.len()
+        ));
+        let params = model.store().parameters();
+        let mut opt_f = ctx.sgd(
+            params.clone(),
+            self.lr_forget,
+            self.momentum,
+            self.weight_decay,
+        )?;
+        let mut opt_r = ctx.sgd(params, self.lr_recover, self.momentum, self.weight_decay)?;
+        let schedule: Vec<(usize, Stage)> = if self.alternate {
+            (0..self.epochs)
+                .flat_map(|e| [(e, Stage::Forget), (e, Stage::Recover)])
+                .collect()
+        } else {
+            (0..self.epochs)
+                .map(|e| (e, Stage::Forget))
+                .chain((0..self.epochs).map(|e| (e, Stage::Recover)))
+                .collect()
+        };
+        let (bs, t) = (self.batch_size, self.temperature);
+        let mut forget_steps = 0usize;
+        let mut refreshes = 0usize;
+        let mut basis: Option<Tensor> = None;
+        for (epoch, stage) in schedule {
+            match stage {
+                Stage::Forget => {
+                    let target = if stop_rule {
+                        Some(ctx.accuracy(&model, &val)?)
+                    } else {
+                        None
+                    };
+                    let (mut correct, mut seen) = (0usize, 0usize);
+                    let (mut da_sum, mut da_n) = (0f64, 0usize);
+                    let mut failure: Option<MethodError> = None;
+                    let pass = ctx.pass(
+                        &model,
+                        &mut opt_f,
+                        &forget,
+                        "muda/forget",
+                        epoch,
+                        bs,
+                        None,
+                        |b, _| {
+                            if self.da && (basis.is_none() || forget_steps % self.refresh == 0) {
+                                match self.subspace(ctx, &model, &reference, rule, refreshes) {
+                                    Ok((v, _)) => basis = Some(v),
+                                    Err(e) => {
+                                        failure = Some(e);
+                                        return Ok(Step::Stop);
+                                    }
+                                }
+                                refreshes += 1;
+                            }
+                            let z = model.features(&b.x, true)?;
+                            let logits = model.head(&z)?;
+                            if let Some(target) = target {
+                                correct += engine::count_correct(&logits.detach(), &b.y)?;
+                                seen += b.indices.len();
+                                if 100.0 * correct as f64 / seen as f64 <= target {
+                                    return Ok(Step::Stop);
+                                }
+                            }
+                            let mut loss = (ce(&logits, &b.y)? * -self.lambda_ga)?;
+                            if let (true, Some(v)) = (self.da, basis.as_ref()) {
+                                let da = da_batch(&z, v)?;
+                                da_sum += da.to_scalar::<f32>()? as f64;
+                                da_n += 1;
+                                loss = (loss + ((da.neg()? + 1.0)? * self.lambda_da)?)?;
+                            }
+                            forget_steps += 1;
+                            Ok(Step::Update(loss))
+                        },
+                    )?;
+                    if let Some(e) = failure {
+                        return Err(e);
+                    }
+                    rec.log(ctx, &model, epoch + 1, "forget", &pass)?;
+                    let mut note =
+                        format!("epoch {} forget stage: {} steps", epoch + 1, pass.steps);
+                    if let Some(target) = target {
+                        note += &format!(
+                            ", stop target (validation accuracy) {target:.2}%{}",
+                            if pass.stopped {
+                                ", reached"
+                            } else {
+                                ", not reached"
+                            }
+                        );
+                    }
+                    if da_n > 0 {
+                        note += &format!(", mean DA_batch {:.4}", da_sum / da_n as f64);
+                    }
+                    rec.note(note);
+                }
+                Stage::Recover => {
+                    let pass = ctx.pass(
+                        &model,
+                        &mut opt_r,
+                        &budget,
+                        "muda/recover",
+                        epoch,
+                        bs,
+                        None,
+                        |b, _| {
+                            let s = model.forward(&b.x, true)?;
+                            let mut loss = ce(&s, &b.y)?;
+                            if self.sd && self.lambda_sd > 0.0 {
+                                let te = teacher.forward(&b.x, false)?.detach();
+                                loss = (loss + (distill_kl(&s, &te, t)? * self.lambda_sd)?)?;
+                            }
+                            Ok(Step::Update(loss))
+                        },
+                    )?;
+                    rec.log(ctx, &model, epoch + 1, "recover", &pass)?;
+                }
+            }
+        }
+        Ok(model)
+    }
+}

@@ -1,0 +1,333 @@
+//! Typed hyper-parameters: presets, validation, `--set key=value` and TOML overrides.
+//!
+//! Every method's parameters are a plain struct ([`Params`]) with one default per preset.
+//! Overrides are applied on the struct's serialised form, so a key must be a field of the
+//! struct and a value must parse as that field's type: a whole number for counts, a finite
+//! number for rates, `true`/`false` for switches. The struct is then
+//! [validated](crate::Method::validate) as a whole. Order: preset default → TOML file →
+//! `--set` items (the command line wins).
+//!
+//! A TOML file may hold keys for the method at the top level and/or per-method tables:
+//! ```toml
+//! lr = 0.01          # applies to whichever method runs
+//! [muda]
+//! lambda_da = 2.0    # applies to muda only; tables of other methods are ignored
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{MethodError, Result};
+use crate::Method;
+
+/// The static side of a method: its id, description, paper, parameter docs and presets.
+pub trait Params: Method + Serialize + DeserializeOwned + Clone + 'static {
+    /// The method id (`ga`, `muda`, …).
+    const ID: &'static str;
+    /// One line: what the method does.
+    const SUMMARY: &'static str;
+    /// Its source.
+    const PAPER: &'static str;
+    /// `(parameter, documentation)` for every field, in declaration order.
+    const DOCS: &'static [(&'static str, &'static str)];
+
+    /// The defaults of a preset (`quick`, `fmnist`, `cifar10`, `cifar100`).
+    fn preset(name: &str) -> Result<Self>;
+}
+
+/// One parameter as listed by `unlearn methods`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ParamInfo {
+    /// Name (the `--set` key).
+    pub name: String,
+    /// Default value in the preset.
+    pub default: Value,
+    /// What it does.
+    pub doc: String,
+}
+
+/// Overrides of a method's defaults: a parsed TOML file and `--set key=value` items.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// The TOML file and its contents.
+    pub config: Option<(PathBuf, toml::Table)>,
+    /// `key=value` items, applied last, in order.
+    pub sets: Vec<(String, String)>,
+}
+
+impl Overrides {
+    /// Parses `--set` items and reads the optional TOML file.
+    pub fn new(sets: &[String], config: Option<&Path>) -> Result<Self> {
+        let sets = sets
+            .iter()
+            .map(|s| match s.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => {
+                    Ok((k.trim().to_string(), v.trim().to_string()))
+                }
+                _ => Err(MethodError::BadAssignment(s.clone())),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let config = match config {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| MethodError::Config {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                })?;
+                let table: toml::Table =
+                    text.parse()
+                        .map_err(|e: toml::de::Error| MethodError::Config {
+                            path: path.to_path_buf(),
+                            reason: format!("not valid TOML: {}", e.message()),
+                        })?;
+                Some((path.to_path_buf(), table))
+            }
+        };
+        Ok(Self { config, sets })
+    }
+
+    /// Only `--set` items (`["lr=0.01", "epochs=3"]`).
+    pub fn sets(sets: &[&str]) -> Result<Self> {
+        let owned: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        Self::new(&owned, None)
+    }
+}
+
+fn toml_scalar(v: &toml::Value) -> Option<String> {
+    match v {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Float(f) => Some(f.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Sets one field of `params` from its text form, checking the key and the value's type
+/// (not its range: that is [`Method::validate`]'s job).
+pub fn set_param<P: Params>(params: &P, key: &str, value: &str) -> Result<P> {
+    let mut json = serde_json::to_value(params).map_err(|e| MethodError::InvalidParam {
+        method: P::ID.into(),
+        key: key.into(),
+        value: value.into(),
+        expected: e.to_string(),
+    })?;
+    let known = || {
+        P::DOCS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(obj) = json.as_object_mut() else {
+        return Err(MethodError::UnknownParam {
+            method: P::ID.into(),
+            key: key.into(),
+            known: known(),
+        });
+    };
+    let Some(current) = obj.get(key) else {
+        return Err(MethodError::UnknownParam {
+            method: P::ID.into(),
+            key: key.into(),
+            known: known(),
+        });
+    };
+    let bad = |expected: &str| MethodError::InvalidParam {
+        method: P::ID.into(),
+        key: key.into(),
+        value: value.into(),
+        expected: expected.into(),
+    };
+    let new = match current {
+        Value::Bool(_) => match value {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => return Err(bad("true or false")),
+        },
+        Value::Number(n) if n.is_u64() => {
+            let v: u64 = value.parse().map_err(|_| bad("a whole number ≥ 0"))?;
+            Value::from(v)
+        }
+        Value::Number(_) => {
+            let v: f64 = value.parse().map_err(|_| bad("a number"))?;
+            if !v.is_finite() {
+                return Err(bad("a finite number"));
+            }
+            Value::from(v)
+        }
+        Value::String(_) => Value::String(value.to_string()),
+        _ => return Err(bad("a value of a supported type")),
+    };
+    obj.insert(key.to_string(), new);
+    serde_json::from_value(json).map_err(|e| bad(&e.to_string()))
+}
+
+/// The parameters of method `P` for `preset` with `overrides` applied and validated.
+pub fn configure<P: Params>(preset: &str, overrides: &Overrides) -> Result<P> {
+    let mut p = P::preset(preset)?;
+    if let Some((path, table)) = &overrides.config {
+        let cfg_err = |reason: String| MethodError::Config {
+            path: path.clone(),
+            reason,
+        };
+        let mut section = None;
+        for (key, value) in table {
+            match value {
+                toml::Value::Table(t) => {
+                    if key == P::ID {
+                        section = Some(t);
+                    } else if !crate::registry::METHOD_IDS.contains(&key.as_str()) {
+                        return Err(cfg_err(format!(
+                            "unknown section [{key}]: sections must be method ids ({})",
+                            crate::registry::METHOD_IDS.join(", ")
+                        )));
+                    }
+                }
+                v => {
+                    let text = toml_scalar(v).ok_or_else(|| {
+                        cfg_err(format!("'{key}' must be a number, a boolean or a string"))
+                    })?;
+                    p = set_param(&p, key, &text)?;
+                }
+            }
+        }
+        if let Some(t) = section {
+            for (key, v) in t {
+                let text = toml_scalar(v).ok_or_else(|| {
+                    cfg_err(format!(
+                        "'{}.{key}' must be a number, a boolean or a string",
+                        P::ID
+                    ))
+                })?;
+                p = set_param(&p, key, &text)?;
+            }
+        }
+    }
+    for (key, value) in &overrides.sets {
+        p = set_param(&p, key, value)?;
+    }
+    p.validate()?;
+    Ok(p)
+}
+
+/// The parameters of `P` in `preset` with their documentation.
+pub fn param_infos<P: Params>(preset: &str) -> Result<Vec<ParamInfo>> {
+    let p = P::preset(preset)?;
+    let json = serde_json::to_value(&p).unwrap_or(Value::Null);
+    Ok(P::DOCS
+        .iter()
+        .map(|(name, doc)| ParamInfo {
+            name: name.to_string(),
+            default: json.get(*name).cloned().unwrap_or(Value::Null),
+            doc: doc.to_string(),
+        })
+        .collect())
+}
+
+/// Range checks used by the methods' `validate`.
+pub(crate) struct Check(pub &'static str);
+
+impl Check {
+    fn err(&self, key: &str, value: String, expected: &str) -> MethodError {
+        MethodError::InvalidParam {
+            method: self.0.into(),
+            key: key.into(),
+            value,
+            expected: expected.into(),
+        }
+    }
+
+    /// Finite and > 0.
+    pub fn positive(&self, key: &str, v: f64) -> Result<&Self> {
+        if v.is_finite() && v > 0.0 {
+            Ok(self)
+        } else {
+            Err(self.err(key, v.to_string(), "a finite number > 0"))
+        }
+    }
+
+    /// Finite and ≥ 0.
+    pub fn non_negative(&self, key: &str, v: f64) -> Result<&Self> {
+        if v.is_finite() && v >= 0.0 {
+            Ok(self)
+        } else {
+            Err(self.err(key, v.to_string(), "a finite number ≥ 0"))
+        }
+    }
+
+    /// In `[0, 1)` (momentum).
+    pub fn unit_half_open(&self, key: &str, v: f64) -> Result<&Self> {
+        if (0.0..1.0).contains(&v) {
+            Ok(self)
+        } else {
+            Err(self.err(key, v.to_string(), "a number in [0, 1)"))
+        }
+    }
+
+    /// In `(0, 1]` (fractions of a set).
+    pub fn fraction(&self, key: &str, v: f64) -> Result<&Self> {
+        if v > 0.0 && v <= 1.0 {
+            Ok(self)
+        } else {
+            Err(self.err(key, v.to_string(), "a fraction in (0, 1]"))
+        }
+    }
+
+    /// In `[0, 1]`.
+    pub fn unit(&self, key: &str, v: f64) -> Result<&Self> {
+        if (0.0..=1.0).contains(&v) {
+            Ok(self)
+        } else {
+            Err(self.err(key, v.to_string(), "a number in [0, 1]"))
+        }
+    }
+
+    /// At least `min`.
+    pub fn at_least(&self, key: &str, v: usize, min: usize) -> Result<&Self> {
+        if v >= min {
+            Ok(self)
+        } else {
+            Err(self.err(key, v.to_string(), &format!("a whole number ≥ {min}")))
+        }
+    }
+
+    /// One of `allowed`.
+    pub fn one_of(&self, key: &str, v: &str, allowed: &[&str]) -> Result<&Self> {
+        if allowed.contains(&v) {
+            Ok(self)
+        } else {
+            Err(self.err(
+                key,
+                v.to_string(),
+                &format!("one of {}", allowed.join(", ")),
+            ))
+        }
+    }
+
+    /// The common optimiser fields.
+    pub fn optimizer(
+        &self,
+        lr: f64,
+        momentum: f64,
+        weight_decay: f64,
+        batch_size: usize,
+    ) -> Result<&Self> {
+        self.positive("lr", lr)?
+            .unit_half_open("momentum", momentum)?
+            .non_negative("weight_decay", weight_decay)?
+            .at_least("batch_size", batch_size, 1)
+    }
+}
+
+/// `quick`/`fmnist` → `false`, `cifar10`/`cifar100` → `true`; anything else is an error.
+pub(crate) fn is_cifar(preset: &str) -> Result<bool> {
+    match preset {
+        "quick" | "fmnist" => Ok(false),
+        "cifar10" | "cifar100" => Ok(true),
+        other => Err(MethodError::UnknownPreset(other.to_string())),
+    }
+}
