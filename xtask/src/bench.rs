@@ -56,7 +56,9 @@ cargo xtask bench [--runs N] [--threads T] [--only small-cnn|resnet18-cifar] [--
   --runs N      alternating rounds per case (default 5); the median is reported
   --threads T   threads for both sides (RAYON_NUM_THREADS / torch.set_num_threads, default 2)
   --only M      benchmark one model
-  --reference   run ours with the fast kernels off (candle's own ops), for before/after";
+  --reference   run ours with the fast kernels off (candle's own ops), for before/after
+  --torch-avx2  cap PyTorch at AVX2 (ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2), as on
+                the issue's AVX2 machine; without it PyTorch uses AVX-512 where the CPU has it";
 
 /// Entry point of `cargo xtask bench`.
 pub fn run(args: &[String]) -> Result<()> {
@@ -64,6 +66,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut threads = 2usize;
     let mut only: Option<String> = None;
     let mut reference = false;
+    let mut avx2 = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || {
@@ -76,6 +79,7 @@ pub fn run(args: &[String]) -> Result<()> {
             "--threads" => threads = value()?.parse().context("--threads")?,
             "--only" => only = Some(value()?),
             "--reference" => reference = true,
+            "--torch-avx2" => avx2 = true,
             "-h" | "--help" => {
                 println!("{HELP}");
                 return Ok(());
@@ -109,7 +113,8 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let cpu = cpu_model();
     println!(
-        "machine: {cpu}, threads {threads}, f32, {runs} alternating rounds, median images/s{}",
+        "machine: {cpu}, threads {threads}, f32, {runs} alternating rounds, median images/s{}{}",
+        if avx2 { ", PyTorch capped at AVX2" } else { "" },
         if reference {
             ", ours = candle reference ops"
         } else {
@@ -142,11 +147,11 @@ pub fn run(args: &[String]) -> Result<()> {
         for round in 0..runs {
             let torch_first = torch && round % 2 == 1;
             if torch_first {
-                theirs.push(run_torch(&root, &common, threads)?);
+                theirs.push(run_torch(&root, &common, threads, avx2)?);
             }
             ours.push(run_ours(&root, &common, threads, reference)?);
             if torch && !torch_first {
-                theirs.push(run_torch(&root, &common, threads)?);
+                theirs.push(run_torch(&root, &common, threads, avx2)?);
             }
         }
         let o = median(&mut ours);
@@ -191,13 +196,17 @@ fn run_ours(
     images_per_s(&mut cmd)
 }
 
-fn run_torch(root: &std::path::Path, common: &[String], threads: usize) -> Result<f64> {
+fn run_torch(root: &std::path::Path, common: &[String], threads: usize, avx2: bool) -> Result<f64> {
     let mut cmd = Command::new("python3");
     cmd.current_dir(root)
         .arg("scripts/bench_torch.py")
         .args(common)
         .args(["--threads", &threads.to_string()])
         .env("OMP_NUM_THREADS", threads.to_string());
+    if avx2 {
+        cmd.env("ONEDNN_MAX_CPU_ISA", "AVX2")
+            .env("ATEN_CPU_CAPABILITY", "avx2");
+    }
     images_per_s(&mut cmd)
 }
 

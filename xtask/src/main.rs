@@ -37,7 +37,7 @@ Tasks:
             split manifests, original and retrain models, the unlearning methods, features,
             metrics, results.jsonl/csv and report.md (default: quick preset on the embedded
             Fashion-MNIST subset, random:0.1 and class:3, seed 0, into target/reproduce/<preset>/)
-  bench [--runs N] [--threads T] [--only MODEL] [--reference]
+  bench [--runs N] [--threads T] [--only MODEL] [--reference] [--torch-avx2]
             training-step and inference images/s, ours vs PyTorch (same work);
             last line `ratio small-cnn-train <r>`
   ci        run .ci/run (fmt, clippy, tests)

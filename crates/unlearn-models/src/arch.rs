@@ -138,8 +138,8 @@ impl SmallCnn {
     }
 
     fn features(&self, x: &Tensor) -> Result<Tensor> {
-        let x = self.conv1.forward(x)?.relu()?.max_pool2d(2)?;
-        let x = self.conv2.forward(&x)?.relu()?.max_pool2d(2)?;
+        let x = self.conv1.forward_relu_max_pool(x, 2)?;
+        let x = self.conv2.forward_relu_max_pool(&x, 2)?;
         let x = x.flatten_from(1)?;
         Ok(self.fc1.forward(&x)?.relu()?)
     }
@@ -335,7 +335,7 @@ impl Vit {
 #[derive(Clone, Debug)]
 enum Net {
     SmallCnn(SmallCnn),
-    ResNet(Box<ResNet18>),
+    Residual(Box<ResNet18>),
     Vit(Box<Vit>),
 }
 
@@ -363,11 +363,11 @@ impl Model {
         let (net, feature_dim) = match spec.arch {
             Arch::SmallCnn => (Net::SmallCnn(SmallCnn::new(&root, spec)?), 128),
             Arch::ResNet18Cifar => (
-                Net::ResNet(Box::new(ResNet18::new(&root, spec, false)?)),
+                Net::Residual(Box::new(ResNet18::new(&root, spec, false)?)),
                 512,
             ),
             Arch::ResNet18 => (
-                Net::ResNet(Box::new(ResNet18::new(&root, spec, true)?)),
+                Net::Residual(Box::new(ResNet18::new(&root, spec, true)?)),
                 512,
             ),
             Arch::VitB16 | Arch::VitTiny => {
@@ -393,7 +393,7 @@ impl Model {
     pub fn features(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         match &self.net {
             Net::SmallCnn(n) => n.features(x),
-            Net::ResNet(n) => n.features(x, train),
+            Net::Residual(n) => n.features(x, train),
             Net::Vit(n) => n.features(x),
         }
     }

@@ -65,12 +65,30 @@ impl Conv2d {
     }
 
     /// Applies the convolution to an N × C × H × W batch.
+    ///
+    /// On CPU `f32` this runs [`crate::kernels::conv2d`] (im2col + gemm, own backward);
+    /// elsewhere candle's `conv2d` and a broadcast bias add.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
-        Ok(match &self.bias {
-            None => y,
-            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?)?,
-        })
+        crate::kernels::conv2d(
+            x,
+            &self.weight,
+            self.bias.as_ref(),
+            self.stride,
+            self.padding,
+        )
+    }
+
+    /// `max_pool2d(relu(conv(x)), k)` (pool kernel = stride = `k`), fused into one op on
+    /// CPU `f32` ([`crate::kernels::conv2d_relu_max_pool2d`]).
+    pub fn forward_relu_max_pool(&self, x: &Tensor, k: usize) -> Result<Tensor> {
+        crate::kernels::conv2d_relu_max_pool2d(
+            x,
+            &self.weight,
+            self.bias.as_ref(),
+            self.stride,
+            self.padding,
+            k,
+        )
     }
 }
 
@@ -154,13 +172,20 @@ impl BatchNorm2d {
         if train {
             let (n, _c, h, w) = x.dims4()?;
             let m = (n * h * w) as f64;
-            let mean = (x.sum_keepdim((0, 2, 3))? / m)?;
-            let centred = x.broadcast_sub(&mean)?;
-            let var = (centred.sqr()?.sum_keepdim((0, 2, 3))? / m)?;
-            let inv_std = (var.clone() + self.eps)?.sqrt()?.recip()?;
-            let y = centred
-                .broadcast_mul(&(inv_std.broadcast_mul(&self.weight.reshape(shape)?))?)?
-                .broadcast_add(&self.bias.reshape(shape)?)?;
+            let fast = crate::kernels::batch_norm_train(x, &self.weight, &self.bias, self.eps)?;
+            let (y, mean, var) = match fast {
+                Some(out) => out,
+                None => {
+                    let mean = (x.sum_keepdim((0, 2, 3))? / m)?;
+                    let centred = x.broadcast_sub(&mean)?;
+                    let var = (centred.sqr()?.sum_keepdim((0, 2, 3))? / m)?;
+                    let inv_std = (var.clone() + self.eps)?.sqrt()?.recip()?;
+                    let y = centred
+                        .broadcast_mul(&(inv_std.broadcast_mul(&self.weight.reshape(shape)?))?)?
+                        .broadcast_add(&self.bias.reshape(shape)?)?;
+                    (y, mean, var)
+                }
+            };
             // Running statistics: PyTorch keeps the unbiased variance.
             let mom = self.momentum;
             let mean_d = mean.detach().flatten_all()?;
@@ -173,6 +198,13 @@ impl BatchNorm2d {
             self.scope.store().bump_counter(&self.counter);
             Ok(y)
         } else {
+            let (rm, rv) = (self.running_mean.as_tensor(), self.running_var.as_tensor());
+            let (rm, rv) = (rm.detach(), rv.detach());
+            let fast =
+                crate::kernels::batch_norm_eval(x, &self.weight, &self.bias, &rm, &rv, self.eps)?;
+            if let Some(y) = fast {
+                return Ok(y);
+            }
             let inv_std = (self.running_var.as_tensor().detach() + self.eps)?
                 .sqrt()?
                 .recip()?;

@@ -41,6 +41,7 @@ pub mod checkpoint;
 pub mod device;
 pub mod error;
 pub mod hub;
+pub mod kernels;
 pub mod layers;
 pub mod store;
 

@@ -1,0 +1,112 @@
+//! Fast CPU kernels for the training step, as candle custom ops with their own backward.
+//!
+//! The layers call the functions of this module; each one takes the fast path for
+//! contiguous-or-not `f32` tensors on the CPU and falls back to candle's own ops otherwise
+//! (CUDA, other dtypes, or when [`set_enabled`]`(false)`), so candle's tensor API stays the
+//! surface and the fast path is an implementation detail.
+//!
+//! - [`conv2d`]: convolution (+ bias) via im2col / col2im and the `gemm` crate, forward and
+//!   backward (input, weight and bias gradients in one pass over the batch).
+//! - [`conv2d_relu_max_pool2d`]: convolution + bias + ReLU + max-pool as one op (the small
+//!   CNN's blocks): the full-resolution activation never becomes a tensor.
+//! - [`relu_max_pool2d`]: ReLU fused with a non-overlapping max-pool (they commute).
+//! - [`batch_norm_train`] / [`batch_norm_eval`]: BatchNorm as one pass each way.
+//!
+//! # Determinism
+//! Work is split into groups of images whose size depends only on the tensor shapes,
+//! never on the thread count, and each group runs single-threaded `gemm`. Reductions over
+//! the batch (weight and bias gradients, BatchNorm statistics) sum per-group partial
+//! results in group order, so every output element has a fixed summation order: the same
+//! inputs give the same bytes whatever the number of threads or their scheduling.
+
+mod bn;
+mod conv;
+mod pool;
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use candle_core::{CpuStorage, DType, Device, Layout, Storage, Tensor};
+
+pub use bn::{batch_norm_eval, batch_norm_train};
+pub use conv::{conv2d, conv2d_relu_max_pool2d};
+pub use pool::relu_max_pool2d;
+
+/// 0: not yet decided (read `UNLEARN_KERNELS` on first use), 1: on, 2: off.
+static ENABLED: AtomicU8 = AtomicU8::new(0);
+
+/// Switches the fast kernels on (the default) or off (candle's reference ops everywhere);
+/// for benchmarks and tests. Without a call, the environment variable `UNLEARN_KERNELS`
+/// decides: `off` or `0` switches them off.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed)
+}
+
+/// Whether the fast kernels are on.
+pub fn enabled() -> bool {
+    match ENABLED.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let off = std::env::var("UNLEARN_KERNELS")
+                .map(|v| matches!(v.trim(), "off" | "0"))
+                .unwrap_or(false);
+            set_enabled(!off);
+            !off
+        }
+    }
+}
+
+/// Whether the fast path applies to these tensors: kernels on, all on the CPU, all `f32`.
+fn applies(ts: &[&Tensor]) -> bool {
+    enabled()
+        && ts
+            .iter()
+            .all(|t| matches!(t.device(), Device::Cpu) && t.dtype() == DType::F32)
+}
+
+fn msg(s: impl Into<String>) -> candle_core::Error {
+    candle_core::Error::Msg(s.into())
+}
+
+/// The contiguous `f32` data of a CPU storage under `layout`.
+fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
+    let data = s.as_slice::<f32>()?;
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => Err(msg("fast kernel: non-contiguous input")),
+    }
+}
+
+/// Runs `f` on the contiguous `f32` data of a CPU tensor (copying it first when strided).
+fn with_data<R>(
+    t: &Tensor,
+    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    let t = if t.is_contiguous() {
+        t.clone()
+    } else {
+        t.contiguous()?
+    };
+    let (s, l) = t.storage_and_layout();
+    match &*s {
+        Storage::Cpu(cs) => f(slice(cs, l)?),
+        _ => Err(msg("fast kernel: tensor not on the CPU")),
+    }
+}
+
+/// A CPU `f32` tensor from a vector.
+fn tensor(v: Vec<f32>, shape: &[usize]) -> candle_core::Result<Tensor> {
+    Tensor::from_vec(v, shape, &Device::Cpu)
+}
+
+/// Groups of consecutive images: `(images per group, number of groups)`. A function of the
+/// shapes only (see the module docs on determinism): at most 4 groups (fewer, larger GEMMs
+/// pack their operands fewer times), and at most `max_cols` im2col columns per group
+/// unless one image alone is wider.
+fn groups(n: usize, cols_per_image: usize, max_cols: usize) -> (usize, usize) {
+    let n = n.max(1);
+    let mut per = n.div_ceil(n.min(4));
+    let cap = (max_cols / cols_per_image.max(1)).max(1);
+    per = per.min(cap);
+    (per, n.div_ceil(per))
+}

@@ -1,0 +1,401 @@
+//! The fast CPU kernels against candle's reference ops on random inputs: values and
+//! gradients (input, weight, bias) within 1e-4, and bit-identical results across runs and
+//! thread counts.
+
+use candle_core::{DType, Device, Tensor, Var};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use unlearn_models::kernels;
+use unlearn_models::{Arch, Model, ModelSpec};
+
+const TOL: f32 = 1e-4;
+
+fn random(rng: &mut ChaCha8Rng, dims: &[usize]) -> Tensor {
+    let n: usize = dims.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    Tensor::from_vec(v, dims, &Device::Cpu).unwrap()
+}
+
+fn var(rng: &mut ChaCha8Rng, dims: &[usize]) -> Var {
+    Var::from_tensor(&random(rng, dims)).unwrap()
+}
+
+/// Asserts `|a − b| ≤ TOL · (1 + |b|)` elementwise.
+fn close(what: &str, a: &Tensor, b: &Tensor) {
+    assert_eq!(a.dims(), b.dims(), "{what}: shapes");
+    let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert!(
+            (x - y).abs() <= TOL * (1.0 + y.abs()),
+            "{what}[{i}]: fast {x} vs reference {y}"
+        );
+    }
+}
+
+fn bits(t: &Tensor) -> Vec<u32> {
+    t.flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
+}
+
+/// (n, c, h, w, out, k, stride, padding, bias)
+type ConvCase = (usize, usize, usize, usize, usize, usize, usize, usize, bool);
+
+const CONV_CASES: &[ConvCase] = &[
+    (1, 1, 5, 5, 2, 3, 1, 1, true),
+    (2, 3, 7, 7, 4, 3, 2, 1, true),
+    (2, 3, 8, 6, 4, 3, 2, 1, true),
+    (2, 3, 9, 9, 5, 7, 2, 3, false),
+    (3, 1, 9, 8, 2, 7, 1, 3, true),
+    (3, 64, 4, 4, 8, 1, 1, 0, false),
+    (2, 8, 6, 6, 3, 1, 2, 0, true),
+    (2, 3, 8, 8, 4, 3, 1, 0, true),
+    (1, 64, 5, 5, 16, 3, 1, 1, false),
+    (4, 3, 11, 9, 6, 3, 2, 0, true),
+    (9, 2, 6, 6, 3, 3, 1, 1, true),
+    (20, 4, 16, 16, 5, 3, 1, 1, true),
+];
+
+#[test]
+fn conv2d_matches_candle_values_and_gradients() {
+    assert!(kernels::enabled());
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for &(n, c, h, w, o, k, s, p, has_bias) in CONV_CASES {
+        let case = format!("n{n} c{c} {h}×{w} o{o} k{k} s{s} p{p} bias {has_bias}");
+        let x = var(&mut rng, &[n, c, h, w]);
+        let wt = var(&mut rng, &[o, c, k, k]);
+        let b = var(&mut rng, &[o]);
+        let bias = has_bias.then(|| b.as_tensor());
+        let fast = kernels::conv2d(x.as_tensor(), wt.as_tensor(), bias, s, p).unwrap();
+        let mut reference = x.as_tensor().conv2d(wt.as_tensor(), p, s, 1, 1).unwrap();
+        if has_bias {
+            reference = reference
+                .broadcast_add(&b.as_tensor().reshape((1, o, 1, 1)).unwrap())
+                .unwrap();
+        }
+        close(&format!("{case}: y"), &fast, &reference);
+        let r = random(&mut rng, reference.dims());
+        let gf = (&fast * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let gr = (&reference * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let mut checked = vec![("dx", x.as_tensor()), ("dw", wt.as_tensor())];
+        if has_bias {
+            checked.push(("db", b.as_tensor()));
+        }
+        for (name, t) in checked {
+            close(
+                &format!("{case}: {name}"),
+                gf.get(t).unwrap(),
+                gr.get(t).unwrap(),
+            );
+        }
+    }
+}
+
+#[test]
+fn fused_conv_relu_max_pool_matches_candle() {
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    // (n, c, h, w, out, k, stride, padding, bias, pool)
+    for &(n, c, h, w, o, k, s, p, has_bias, pool) in &[
+        (2, 1, 8, 8, 4, 3, 1, 1, true, 2),
+        (3, 3, 10, 6, 5, 3, 1, 1, false, 2),
+        (2, 4, 12, 12, 3, 3, 2, 0, true, 3),
+        (1, 64, 6, 6, 8, 1, 1, 0, true, 2),
+        (20, 2, 14, 14, 6, 3, 1, 1, true, 2),
+    ] {
+        let case = format!("n{n} c{c} {h}×{w} o{o} k{k} s{s} p{p} bias {has_bias} pool {pool}");
+        let x = var(&mut rng, &[n, c, h, w]);
+        let wt = var(&mut rng, &[o, c, k, k]);
+        let b = var(&mut rng, &[o]);
+        let bias = has_bias.then(|| b.as_tensor());
+        let fast = kernels::conv2d_relu_max_pool2d(x.as_tensor(), wt.as_tensor(), bias, s, p, pool)
+            .unwrap();
+        let mut reference = x.as_tensor().conv2d(wt.as_tensor(), p, s, 1, 1).unwrap();
+        if has_bias {
+            reference = reference
+                .broadcast_add(&b.as_tensor().reshape((1, o, 1, 1)).unwrap())
+                .unwrap();
+        }
+        let reference = reference.relu().unwrap().max_pool2d(pool).unwrap();
+        close(&format!("{case}: y"), &fast, &reference);
+        let r = random(&mut rng, reference.dims());
+        let gf = (&fast * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let gr = (&reference * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        // Candle's max-pool gradient is 1/k² of PyTorch's; so, through the convolution,
+        // are all three reference gradients.
+        let mut checked = vec![("dx", x.as_tensor()), ("dw", wt.as_tensor())];
+        if has_bias {
+            checked.push(("db", b.as_tensor()));
+        }
+        for (name, t) in checked {
+            close(
+                &format!("{case}: {name}"),
+                gf.get(t).unwrap(),
+                &pool_grad_fix(gr.get(t).unwrap(), pool),
+            );
+        }
+    }
+}
+
+/// Candle 0.11's `max_pool2d` backward scales the gradient of a window's (unique) maximum
+/// by 1/k² (it multiplies by the window's share of maxima instead of dividing by their
+/// count); PyTorch passes it through unscaled, as these kernels do. With random inputs
+/// every positive window maximum is unique, so PyTorch's gradient is candle's times k².
+fn pool_grad_fix(candle_grad: &Tensor, k: usize) -> Tensor {
+    (candle_grad * (k * k) as f64).unwrap()
+}
+
+#[test]
+fn conv2d_skips_the_input_gradient_of_a_constant() {
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let x = random(&mut rng, &[2, 1, 6, 6]);
+    let wt = var(&mut rng, &[3, 1, 3, 3]);
+    let y = kernels::conv2d(&x, wt.as_tensor(), None, 1, 1).unwrap();
+    let g = y.sum_all().unwrap().backward().unwrap();
+    assert!(g.get(&x).is_none());
+    let reference = x
+        .conv2d(wt.as_tensor(), 1, 1, 1, 1)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    close(
+        "dw",
+        g.get(wt.as_tensor()).unwrap(),
+        reference.get(wt.as_tensor()).unwrap(),
+    );
+}
+
+#[test]
+fn relu_max_pool_matches_candle() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    // Sizes divisible by the pool: candle's backward misplaces gradients otherwise (its
+    // nearest upsampling does not match floor-mode windows).
+    for &(n, c, h, w, k) in &[
+        (2, 3, 8, 8, 2),
+        (1, 4, 6, 10, 2),
+        (3, 2, 9, 6, 3),
+        (1, 1, 28, 28, 2),
+    ] {
+        let x = var(&mut rng, &[n, c, h, w]);
+        let fast = kernels::relu_max_pool2d(x.as_tensor(), k).unwrap();
+        let reference = x.as_tensor().relu().unwrap().max_pool2d(k).unwrap();
+        close("pool y", &fast, &reference);
+        let r = random(&mut rng, reference.dims());
+        let gf = (&fast * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let gr = (&reference * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        close(
+            "pool dx",
+            gf.get(x.as_tensor()).unwrap(),
+            &pool_grad_fix(gr.get(x.as_tensor()).unwrap(), k),
+        );
+    }
+}
+
+#[test]
+fn pooling_floor_mode_matches_candle_forward() {
+    // Sizes not divisible by the pool: candle's forward is right (floor mode), only its
+    // backward is off, so compare values here.
+    let mut rng = ChaCha8Rng::seed_from_u64(14);
+    for &(n, c, h, w, k) in &[(1, 4, 7, 9, 2), (2, 2, 11, 7, 3)] {
+        let x = random(&mut rng, &[n, c, h, w]);
+        let fast = kernels::relu_max_pool2d(&x, k).unwrap();
+        let reference = x.relu().unwrap().max_pool2d(k).unwrap();
+        close("pool y", &fast, &reference);
+        let wt = random(&mut rng, &[3, c, 3, 3]);
+        let b = random(&mut rng, &[3]);
+        let fast = kernels::conv2d_relu_max_pool2d(&x, &wt, Some(&b), 1, 1, k).unwrap();
+        let reference = x
+            .conv2d(&wt, 1, 1, 1, 1)
+            .unwrap()
+            .broadcast_add(&b.reshape((1, 3, 1, 1)).unwrap())
+            .unwrap()
+            .relu()
+            .unwrap()
+            .max_pool2d(k)
+            .unwrap();
+        close("fused y", &fast, &reference);
+    }
+}
+
+#[test]
+fn batch_norm_matches_candle_ops() {
+    let mut rng = ChaCha8Rng::seed_from_u64(10);
+    let eps = 1e-5;
+    for &(n, c, h, w) in &[(4, 3, 5, 5), (2, 16, 3, 4), (8, 2, 1, 1)] {
+        let x = var(&mut rng, &[n, c, h, w]);
+        let wt = var(&mut rng, &[c]);
+        let b = var(&mut rng, &[c]);
+        let shape = (1, c, 1, 1);
+        let (xt, wtt, bt) = (x.as_tensor(), wt.as_tensor(), b.as_tensor());
+        // Training mode, the reference as candle ops (as in layers.rs).
+        let (fast, mean, var_) = kernels::batch_norm_train(xt, wtt, bt, eps)
+            .unwrap()
+            .unwrap();
+        let m = (n * h * w) as f64;
+        let rmean = (xt.sum_keepdim((0, 2, 3)).unwrap() / m).unwrap();
+        let centred = xt.broadcast_sub(&rmean).unwrap();
+        let rvar = (centred.sqr().unwrap().sum_keepdim((0, 2, 3)).unwrap() / m).unwrap();
+        let inv_std = (rvar.clone() + eps)
+            .unwrap()
+            .sqrt()
+            .unwrap()
+            .recip()
+            .unwrap();
+        let reference = centred
+            .broadcast_mul(&inv_std.broadcast_mul(&wtt.reshape(shape).unwrap()).unwrap())
+            .unwrap()
+            .broadcast_add(&bt.reshape(shape).unwrap())
+            .unwrap();
+        close("bn mean", &mean, &rmean.flatten_all().unwrap());
+        close("bn var", &var_, &rvar.flatten_all().unwrap());
+        close("bn y", &fast, &reference);
+        let r = random(&mut rng, &[n, c, h, w]);
+        let gf = (&fast * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let gr = (&reference * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (name, t) in [("dx", xt), ("dw", wtt), ("db", bt)] {
+            close(
+                &format!("bn {name}"),
+                gf.get(t).unwrap(),
+                gr.get(t).unwrap(),
+            );
+        }
+        // Eval mode with running statistics.
+        let rm = random(&mut rng, &[c]);
+        let rv = (random(&mut rng, &[c]).abs().unwrap() + 0.5).unwrap();
+        let fast = kernels::batch_norm_eval(xt, wtt, bt, &rm, &rv, eps)
+            .unwrap()
+            .unwrap();
+        let scale = ((&rv + eps).unwrap().sqrt().unwrap().recip().unwrap() * wtt).unwrap();
+        let shift = (bt - (&rm * &scale).unwrap()).unwrap();
+        let reference = xt
+            .broadcast_mul(&scale.reshape(shape).unwrap())
+            .unwrap()
+            .broadcast_add(&shift.reshape(shape).unwrap())
+            .unwrap();
+        close("bn eval y", &fast, &reference);
+        let gf = (&fast * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let gr = (&reference * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (name, t) in [("dx", xt), ("dw", wtt), ("db", bt)] {
+            close(
+                &format!("bn eval {name}"),
+                gf.get(t).unwrap(),
+                gr.get(t).unwrap(),
+            );
+        }
+    }
+}
+
+/// Forward + backward of a model on a fixed batch: the loss and every gradient, as bits.
+fn step_bits(arch: Arch, shape: [usize; 3], n: usize) -> Vec<Vec<u32>> {
+    let spec = ModelSpec {
+        arch,
+        input_shape: shape,
+        num_classes: 10,
+    };
+    let model = Model::new(&spec, &Device::Cpu, 3).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let [c, h, w] = shape;
+    let x = random(&mut rng, &[n, c, h, w]);
+    let labels: Vec<u32> = (0..n as u32).map(|i| i % 10).collect();
+    let y = Tensor::from_vec(labels, n, &Device::Cpu).unwrap();
+    let logits = model.forward(&x, true).unwrap();
+    let loss = candle_nn::loss::cross_entropy(&logits, &y).unwrap();
+    let grads = loss.backward().unwrap();
+    let mut out = vec![bits(&loss.to_dtype(DType::F32).unwrap())];
+    for (name, v) in model.store().parameters() {
+        let g = grads
+            .get(v.as_tensor())
+            .unwrap_or_else(|| panic!("no gradient for {name}"));
+        out.push(bits(g));
+    }
+    out
+}
+
+#[test]
+fn training_step_is_bit_identical_across_runs() {
+    for (arch, shape, n) in [
+        (Arch::SmallCnn, [1, 28, 28], 20),
+        (Arch::ResNet18Cifar, [3, 8, 8], 4),
+    ] {
+        assert_eq!(
+            step_bits(arch, shape, n),
+            step_bits(arch, shape, n),
+            "{arch:?}: two runs differ"
+        );
+    }
+}
+
+/// conv → BatchNorm → conv (bias) → ReLU + max-pool, forward and backward: output and all
+/// gradients as bits.
+fn kernel_chain_bits() -> Vec<Vec<u32>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let x = var(&mut rng, &[19, 3, 12, 12]);
+    let w1 = var(&mut rng, &[8, 3, 3, 3]);
+    let g = var(&mut rng, &[8]);
+    let b = var(&mut rng, &[8]);
+    let w2 = var(&mut rng, &[6, 8, 3, 3]);
+    let b2 = var(&mut rng, &[6]);
+    let h = kernels::conv2d(x.as_tensor(), w1.as_tensor(), None, 2, 1).unwrap();
+    let (h, _, _) = kernels::batch_norm_train(&h, g.as_tensor(), b.as_tensor(), 1e-5)
+        .unwrap()
+        .unwrap();
+    let h2 = kernels::conv2d(&h, w2.as_tensor(), Some(b2.as_tensor()), 1, 1).unwrap();
+    let y1 = kernels::relu_max_pool2d(&h2, 2).unwrap();
+    let y2 =
+        kernels::conv2d_relu_max_pool2d(&h, w2.as_tensor(), Some(b2.as_tensor()), 1, 1, 2).unwrap();
+    let y = (y1 + y2).unwrap();
+    let r = random(&mut rng, y.dims());
+    let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    let mut out = vec![bits(&y)];
+    for v in [&x, &w1, &g, &b, &w2, &b2] {
+        out.push(bits(grads.get(v.as_tensor()).unwrap()));
+    }
+    out
+}
+
+#[test]
+fn kernels_are_bit_identical_across_thread_counts() {
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let three = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    let a = one.install(kernel_chain_bits);
+    let b = three.install(kernel_chain_bits);
+    assert_eq!(a, b);
+    assert_eq!(a, kernel_chain_bits());
+}
