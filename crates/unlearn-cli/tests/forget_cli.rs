@@ -77,10 +77,26 @@ fn forget_runs_on_cifar_shaped_data_with_resnet18() {
         "--out",
         p(&orig),
     ]));
-    for (method, sets) in [
-        ("muda", vec!["--set", "epochs=1", "--set", "batch_size=16"]),
-        ("be", vec!["--set", "epochs=1"]),
-    ] {
+    // Every method, one short epoch each: the shape check on CIFAR-shaped data.
+    let methods = [
+        "retrain",
+        "ft",
+        "ga",
+        "neggrad+",
+        "rl",
+        "bs",
+        "be",
+        "l1",
+        "salun",
+        "scrub",
+        "head-only",
+        "muda",
+    ];
+    for method in methods {
+        let mut sets = vec!["--set", "epochs=1", "--set", "batch_size=16"];
+        if method == "scrub" {
+            sets.extend(["--set", "max_epochs=1"]);
+        }
         let out = tmp.path().join(format!("{method}.safetensors"));
         let mut args = vec![
             "forget",
