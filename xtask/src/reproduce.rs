@@ -12,6 +12,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+
+use crate::run;
 use serde_json::{json, Value};
 
 const HELP: &str = "\
@@ -103,16 +105,6 @@ fn parse(args: &[String], root: &Path) -> Result<Options> {
     }
     o.out = out.unwrap_or_else(|| root.join("target/reproduce").join(&o.preset));
     Ok(o)
-}
-
-fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot start {cmd:?}"))?;
-    if !status.success() {
-        bail!("command failed ({status}): {cmd:?}");
-    }
-    Ok(())
 }
 
 fn read_json(path: &Path) -> Result<Value> {
