@@ -12,6 +12,8 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 mod bench;
+mod figures;
+mod report;
 mod reproduce;
 
 fn main() -> Result<()> {
@@ -19,6 +21,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("reproduce") => reproduce::reproduce(&args[1..], &root()),
         Some("bench") => bench::run(&args[1..]),
+        Some("report") => report::rewrite(&args[1..], &root()),
         Some("ci") => run(Command::new("bash").arg(root().join(".ci/run"))),
         Some("-h") | Some("--help") | Some("help") | None => {
             println!("{HELP}");
@@ -33,10 +36,14 @@ cargo xtask <task>
 
 Tasks:
   reproduce [--preset quick|fmnist|cifar10|cifar100] [--data D] [--scenarios S] [--methods M]
-            [--seeds N] [--device D] [--out DIR]
-            split manifests, original and retrain models, the unlearning methods, features,
-            metrics, results.jsonl/csv and report.md (default: quick preset on the embedded
-            Fashion-MNIST subset, random:0.1 and class:3, seed 0, into target/reproduce/<preset>/)
+            [--seeds N] [--device D] [--out DIR] [--epochs N] [--bin PATH]
+            split manifests, original and retrain models, the unlearning methods and MUDA
+            ablations, features, metrics, results.jsonl/csv, report.md/html with figures and
+            findings (default: quick preset on the embedded Fashion-MNIST subset, random:0.1
+            and class:3, seed 0, into target/reproduce/<preset>/); content-addressed steps,
+            resumes after a kill; `cargo xtask reproduce --help` for details
+  report [--out DIR]
+            rewrite report.md/html and the figures from DIR/results.jsonl
   bench [--runs N] [--threads T] [--only MODEL] [--reference] [--torch-avx2]
             training-step and inference images/s, ours vs PyTorch (same work);
             last line `ratio small-cnn-train <r>`
@@ -45,6 +52,7 @@ Tasks:
 Examples:
   cargo xtask reproduce
   cargo xtask reproduce --preset fmnist --seeds 3
+  cargo xtask report --out target/reproduce/quick
   cargo xtask bench";
 
 fn root() -> PathBuf {

@@ -109,7 +109,14 @@ pub fn forget(a: ForgetArgs) -> Result<()> {
             ds.num_classes
         );
     }
-    if !orig_meta.split_sha256.is_empty() && orig_meta.split_sha256 != manifest.content_hash() {
+    let same_training = orig_meta
+        .extra
+        .get("train_sha256")
+        .is_some_and(|t| *t == crate::train_identity(&manifest));
+    if !orig_meta.split_sha256.is_empty()
+        && orig_meta.split_sha256 != manifest.content_hash()
+        && !same_training
+    {
         eprintln!(
             "warning: the original was trained with another split manifest ({}…)",
             &orig_meta.split_sha256[..orig_meta.split_sha256.len().min(12)]
@@ -122,6 +129,7 @@ pub fn forget(a: ForgetArgs) -> Result<()> {
             .unwrap_or_else(|_| default_preset(&ds).to_string()),
     };
     let recipe = Recipe::preset(&preset)?;
+    let overrides = overrides.with_scenario_defaults(&a.method, &preset, &manifest.scenario);
     let method = registry::build(&a.method, &preset, &overrides)?;
     let images = manifest.poisoned_train(&ds);
     let mut ctx = UnlearnContext::new(&original, &ds, &images, &manifest, &recipe, a.seed);
@@ -152,7 +160,7 @@ pub fn forget(a: ForgetArgs) -> Result<()> {
             extra.insert("params".into(), out.record.params.to_string());
             extra.insert("preset".into(), preset.clone());
             extra.insert("original_checkpoint".into(), a.checkpoint.clone());
-            extra.insert("seconds".into(), format!("{:.3}", out.record.seconds));
+            // No wall time here (it is in the record): the same run gives the same bytes.
             extra.insert("steps".into(), out.record.steps.to_string());
             checkpoint::save(&out.model, &meta, &a.out)?;
             write_record(&rec_path, &out.record)?;
@@ -208,6 +216,14 @@ pub fn methods(a: MethodsArgs) -> Result<()> {
                 v => v.to_string(),
             };
             println!("{:<10}   {:<18} = {:<10} {}", "", p.name, value, p.doc);
+        }
+        if !m.class_defaults.is_empty() {
+            let items: Vec<String> = m
+                .class_defaults
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            println!("{:<10}   for class: scenarios: {}", "", items.join(" "));
         }
     }
     if a.method.is_none() {

@@ -436,6 +436,16 @@ fn load_split(path: &Path, ds: &Dataset) -> Result<SplitManifest> {
     Ok(m)
 }
 
+/// The training list's SHA-256, plus the scenario when it poisons images (backdoor).
+pub(crate) fn train_identity(manifest: &unlearn_data::SplitManifest) -> String {
+    let scenario = manifest.scenario.to_string();
+    if scenario.starts_with("backdoor") {
+        format!("{}/{scenario}", manifest.sha256.train)
+    } else {
+        manifest.sha256.train.clone()
+    }
+}
+
 fn train(a: TrainArgs) -> Result<()> {
     let ds = load_data(&a.data)?;
     let manifest = load_split(&a.split, &ds)?;
@@ -509,6 +519,10 @@ fn train(a: TrainArgs) -> Result<()> {
     meta.dataset = ds.source.to_string();
     meta.dataset_fingerprint = ds.fingerprint.clone();
     meta.split_sha256 = manifest.content_hash();
+    // What the weights depend on: the training list (and, for a backdoor split, the
+    // poisoning), so another split of the same training set can reuse this model.
+    meta.extra
+        .insert("train_sha256".into(), train_identity(&manifest));
     meta.subset = subset.to_string();
     meta.recipe = recipe.to_json();
     meta.seed = a.seed;

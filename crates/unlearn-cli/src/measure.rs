@@ -8,6 +8,7 @@ use unlearn_data::{DataSource, Scenario, SplitManifest};
 use unlearn_features::{extract, ExtractOptions};
 use unlearn_metrics::compare::{compare, render_table, ComparedReport};
 use unlearn_metrics::features_file::FeatureBundle;
+use unlearn_metrics::figures::{plot_data, PlotConfig};
 use unlearn_metrics::{KRule, MetricsConfig, MetricsReport};
 use unlearn_models::{checkpoint, hub, ModelSpec};
 
@@ -67,6 +68,16 @@ pub struct MetricsArgs {
     /// Backdoor target class; default: from the file's scenario.
     #[arg(long)]
     pub backdoor_target: Option<u32>,
+    /// Also write the report's figure data here as JSON: `{"spectrum": …, "pca2": …}`.
+    ///
+    /// `spectrum`: retain eigenvalues and the forget/test/retain energy per retain
+    /// eigenvector (each normalised to sum 1); `pca2`: a 2-D PCA fitted on the retain
+    /// features with at most 500 forget and 500 retain points (seeded by --seed).
+    ///
+    /// Example: unlearn metrics --features muda.features.safetensors --reference
+    /// retrain.features.safetensors --json muda.json --plot-data muda.plot.json
+    #[arg(long, value_name = "PATH")]
+    pub plot_data: Option<PathBuf>,
 }
 
 fn load_model(
@@ -215,6 +226,17 @@ pub fn metrics(a: MetricsArgs) -> Result<()> {
         a.backdoor_target,
     )?;
     let (report, compared) = measure(&bundle, &references, &cfg)?;
+    if let Some(path) = &a.plot_data {
+        let plot_cfg = PlotConfig {
+            seed: a.seed,
+            max_reference: cfg.max_reference,
+            ..Default::default()
+        };
+        let data = plot_data(&bundle, &plot_cfg)
+            .with_context(|| format!("figure data of {}", a.features.display()))?;
+        checkpoint::write_atomic(path, serde_json::to_string(&data)?.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let json = match &compared {
         Some(c) => serde_json::to_string_pretty(c)?,
         None => serde_json::to_string_pretty(&report)?,

@@ -107,6 +107,32 @@ fn features_then_metrics_with_a_reference() {
     assert_eq!(v["da"]["k"], 10);
     assert!(v["lp"]["forget"].as_f64().is_some());
     assert!(v["gap"].as_object().unwrap().contains_key("ua"));
+    // --plot-data: the figure data (spectrum energies sum to 1, PCA coordinates per sample).
+    let plot = dir.path().join("plot.json");
+    ok(unlearn(&[
+        "metrics",
+        "--features",
+        p(&f_orig),
+        "--plot-data",
+        p(&plot),
+    ]));
+    let pd: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plot).unwrap()).unwrap();
+    for key in ["eigenvalues", "forget", "test"] {
+        let v: Vec<f64> = pd["spectrum"][key]
+            .as_array()
+            .unwrap_or_else(|| panic!("spectrum.{key} missing in {pd}"))
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert_eq!(v.len(), 128, "spectrum.{key}");
+        assert!(
+            (v.iter().sum::<f64>() - 1.0).abs() < 1e-6,
+            "spectrum.{key} sums to 1"
+        );
+    }
+    let forget_points = pd["pca2"]["forget"].as_array().expect("pca2.forget");
+    assert!(!forget_points.is_empty() && forget_points[0].as_array().unwrap().len() == 2);
     // The table mode prints the retrain column.
     let o = ok(unlearn(&[
         "metrics",

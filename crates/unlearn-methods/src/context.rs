@@ -133,6 +133,18 @@ impl<'a> UnlearnContext<'a> {
         momentum: f64,
         weight_decay: f64,
     ) -> Result<Optimizer> {
+        self.sgd_clipped(params, lr, momentum, weight_decay, 0.0)
+    }
+
+    /// [`Self::sgd`] with global-norm gradient clipping at `clip_grad_norm` (0 = off).
+    pub fn sgd_clipped(
+        &self,
+        params: Vec<(String, candle_core::Var)>,
+        lr: f64,
+        momentum: f64,
+        weight_decay: f64,
+        clip_grad_norm: f64,
+    ) -> Result<Optimizer> {
         Ok(Optimizer::new(
             OptimizerConfig::Sgd(SgdConfig {
                 lr,
@@ -142,7 +154,7 @@ impl<'a> UnlearnContext<'a> {
                 weight_decay,
             }),
             params,
-            None,
+            (clip_grad_norm > 0.0).then_some(clip_grad_norm),
         )?)
     }
 

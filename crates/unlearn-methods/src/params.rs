@@ -52,6 +52,9 @@ pub struct ParamInfo {
 /// Overrides of a method's defaults: a parsed TOML file and `--set key=value` items.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
+    /// Defaults of the scenario kind (see [`crate::registry::scenario_defaults`]), applied
+    /// right after the preset's, before the file and the `--set` items.
+    pub scenario: Vec<(String, String)>,
     /// The TOML file and its contents.
     pub config: Option<(PathBuf, toml::Table)>,
     /// `key=value` items, applied last, in order.
@@ -86,7 +89,27 @@ impl Overrides {
                 Some((path.to_path_buf(), table))
             }
         };
-        Ok(Self { config, sets })
+        Ok(Self {
+            scenario: Vec::new(),
+            config,
+            sets,
+        })
+    }
+
+    /// Adds method `id`'s defaults for the kind of `scenario` in `preset` (for example
+    /// MUDA's stronger ascent when whole classes are forgotten), which the file and the
+    /// `--set` items still override.
+    pub fn with_scenario_defaults(
+        mut self,
+        id: &str,
+        preset: &str,
+        scenario: &unlearn_data::Scenario,
+    ) -> Self {
+        self.scenario = crate::registry::scenario_defaults(id, preset, scenario)
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self
     }
 
     /// Only `--set` items (`["lr=0.01", "epochs=3"]`).
@@ -169,6 +192,9 @@ pub fn set_param<P: Params>(params: &P, key: &str, value: &str) -> Result<P> {
 /// The parameters of method `P` for `preset` with `overrides` applied and validated.
 pub fn configure<P: Params>(preset: &str, overrides: &Overrides) -> Result<P> {
     let mut p = P::preset(preset)?;
+    for (key, value) in &overrides.scenario {
+        p = set_param(&p, key, value)?;
+    }
     if let Some((path, table)) = &overrides.config {
         let cfg_err = |reason: String| MethodError::Config {
             path: path.clone(),

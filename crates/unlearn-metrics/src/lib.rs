@@ -95,6 +95,7 @@ pub mod compare;
 pub mod da;
 mod error;
 pub mod features_file;
+pub mod figures;
 pub mod linalg;
 pub mod lp;
 mod matrix;

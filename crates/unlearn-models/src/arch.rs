@@ -176,13 +176,16 @@ impl BasicBlock {
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let y = self.bn1.forward(&self.conv1.forward(x)?, train)?.relu()?;
-        let y = self.bn2.forward(&self.conv2.forward(&y)?, train)?;
+        let y = self
+            .bn1
+            .forward_act(&self.conv1.forward(x)?, train, None, true)?;
         let shortcut = match &self.downsample {
             None => x.clone(),
             Some((conv, bn)) => bn.forward(&conv.forward(x)?, train)?,
         };
-        Ok((y + shortcut)?.relu()?)
+        // relu(bn2(conv2(y)) + shortcut) as one op.
+        self.bn2
+            .forward_act(&self.conv2.forward(&y)?, train, Some(&shortcut), true)
     }
 }
 
@@ -222,7 +225,9 @@ impl ResNet18 {
     }
 
     fn features(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut x = self.bn1.forward(&self.conv1.forward(x)?, train)?.relu()?;
+        let mut x = self
+            .bn1
+            .forward_act(&self.conv1.forward(x)?, train, None, true)?;
         if self.imagenet_stem {
             // max-pool 3, stride 2, padding 1; after ReLU, zero padding equals -inf padding.
             x = x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;

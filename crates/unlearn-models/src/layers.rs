@@ -168,11 +168,32 @@ impl BatchNorm2d {
 
     /// Normalises an N × C × H × W batch.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_act(x, train, None, false)
+    }
+
+    /// `relu(bn(x) + residual)` (each part optional): on CPU `f32` one op
+    /// ([`crate::kernels::batch_norm_train_act`]), candle's ops otherwise.
+    pub fn forward_act(
+        &self,
+        x: &Tensor,
+        train: bool,
+        residual: Option<&Tensor>,
+        relu: bool,
+    ) -> Result<Tensor> {
+        let act = crate::kernels::BnAct { residual, relu };
         let shape = (1, (), 1, 1);
+        let finish = |y: Tensor| -> Result<Tensor> {
+            let y = match residual {
+                Some(s) => (y + s)?,
+                None => y,
+            };
+            Ok(if relu { y.relu()? } else { y })
+        };
         if train {
             let (n, _c, h, w) = x.dims4()?;
             let m = (n * h * w) as f64;
-            let fast = crate::kernels::batch_norm_train(x, &self.weight, &self.bias, self.eps)?;
+            let fast =
+                crate::kernels::batch_norm_train_act(x, &self.weight, &self.bias, self.eps, act)?;
             let (y, mean, var) = match fast {
                 Some(out) => out,
                 None => {
@@ -183,7 +204,7 @@ impl BatchNorm2d {
                     let y = centred
                         .broadcast_mul(&(inv_std.broadcast_mul(&self.weight.reshape(shape)?))?)?
                         .broadcast_add(&self.bias.reshape(shape)?)?;
-                    (y, mean, var)
+                    (finish(y)?, mean, var)
                 }
             };
             // Running statistics: PyTorch keeps the unbiased variance.
@@ -200,8 +221,15 @@ impl BatchNorm2d {
         } else {
             let (rm, rv) = (self.running_mean.as_tensor(), self.running_var.as_tensor());
             let (rm, rv) = (rm.detach(), rv.detach());
-            let fast =
-                crate::kernels::batch_norm_eval(x, &self.weight, &self.bias, &rm, &rv, self.eps)?;
+            let fast = crate::kernels::batch_norm_eval_act(
+                x,
+                &self.weight,
+                &self.bias,
+                &rm,
+                &rv,
+                self.eps,
+                act,
+            )?;
             if let Some(y) = fast {
                 return Ok(y);
             }
@@ -212,8 +240,10 @@ impl BatchNorm2d {
             let shift = self
                 .bias
                 .sub(&self.running_mean.as_tensor().detach().mul(&scale)?)?;
-            Ok(x.broadcast_mul(&scale.reshape(shape)?)?
-                .broadcast_add(&shift.reshape(shape)?)?)
+            finish(
+                x.broadcast_mul(&scale.reshape(shape)?)?
+                    .broadcast_add(&shift.reshape(shape)?)?,
+            )
         }
     }
 }

@@ -59,6 +59,13 @@ const CONV_CASES: &[ConvCase] = &[
     (4, 3, 11, 9, 6, 3, 2, 0, true),
     (9, 2, 6, 6, 3, 3, 1, 1, true),
     (20, 4, 16, 16, 5, 3, 1, 1, true),
+    // Winograd F(2×2, 3×3) path (3×3, stride 1, padding 1, ≥ 16 channels): odd and even
+    // sides, one to several groups of images, with and without bias.
+    (2, 16, 4, 4, 8, 3, 1, 1, true),
+    (3, 17, 7, 5, 9, 3, 1, 1, false),
+    (1, 32, 1, 1, 4, 3, 1, 1, true),
+    (5, 16, 33, 32, 3, 3, 1, 1, true),
+    (70, 16, 4, 4, 20, 3, 1, 1, false),
 ];
 
 #[test]
@@ -316,6 +323,100 @@ fn batch_norm_matches_candle_ops() {
     }
 }
 
+#[test]
+fn fused_batch_norm_residual_relu_matches_candle_ops() {
+    let mut rng = ChaCha8Rng::seed_from_u64(14);
+    let eps = 1e-5;
+    for &(n, c, h, w) in &[(4, 3, 5, 5), (2, 16, 3, 4), (8, 2, 1, 1), (3, 64, 8, 8)] {
+        for (residual, relu) in [(false, true), (true, true), (true, false)] {
+            let case = format!("n{n} c{c} {h}×{w} residual {residual} relu {relu}");
+            let x = var(&mut rng, &[n, c, h, w]);
+            let wt = var(&mut rng, &[c]);
+            let b = var(&mut rng, &[c]);
+            let s = var(&mut rng, &[n, c, h, w]);
+            let shape = (1, c, 1, 1);
+            let (xt, wtt, bt, st) = (x.as_tensor(), wt.as_tensor(), b.as_tensor(), s.as_tensor());
+            let act = kernels::BnAct {
+                residual: residual.then_some(st),
+                relu,
+            };
+            let finish = |y: Tensor| {
+                let y = if residual { (y + st).unwrap() } else { y };
+                if relu {
+                    y.relu().unwrap()
+                } else {
+                    y
+                }
+            };
+            // Training mode.
+            let (fast, _, _) = kernels::batch_norm_train_act(xt, wtt, bt, eps, act)
+                .unwrap()
+                .unwrap();
+            let m = (n * h * w) as f64;
+            let rmean = (xt.sum_keepdim((0, 2, 3)).unwrap() / m).unwrap();
+            let centred = xt.broadcast_sub(&rmean).unwrap();
+            let rvar = (centred.sqr().unwrap().sum_keepdim((0, 2, 3)).unwrap() / m).unwrap();
+            let inv_std = (rvar + eps).unwrap().sqrt().unwrap().recip().unwrap();
+            let reference = finish(
+                centred
+                    .broadcast_mul(&inv_std.broadcast_mul(&wtt.reshape(shape).unwrap()).unwrap())
+                    .unwrap()
+                    .broadcast_add(&bt.reshape(shape).unwrap())
+                    .unwrap(),
+            );
+            close(&format!("{case}: y"), &fast, &reference);
+            let r = random(&mut rng, &[n, c, h, w]);
+            let gf = (&fast * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let gr = (&reference * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let mut checked = vec![("dx", xt), ("dw", wtt), ("db", bt)];
+            if residual {
+                checked.push(("ds", st));
+            }
+            for (name, t) in &checked {
+                close(
+                    &format!("{case}: {name}"),
+                    gf.get(t).unwrap(),
+                    gr.get(t).unwrap(),
+                );
+            }
+            // Eval mode with running statistics.
+            let rm = random(&mut rng, &[c]);
+            let rv = (random(&mut rng, &[c]).abs().unwrap() + 0.5).unwrap();
+            let fast = kernels::batch_norm_eval_act(xt, wtt, bt, &rm, &rv, eps, act)
+                .unwrap()
+                .unwrap();
+            let scale = ((&rv + eps).unwrap().sqrt().unwrap().recip().unwrap() * wtt).unwrap();
+            let shift = (bt - (&rm * &scale).unwrap()).unwrap();
+            let reference = finish(
+                xt.broadcast_mul(&scale.reshape(shape).unwrap())
+                    .unwrap()
+                    .broadcast_add(&shift.reshape(shape).unwrap())
+                    .unwrap(),
+            );
+            close(&format!("{case}: eval y"), &fast, &reference);
+            let gf = (&fast * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let gr = (&reference * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for (name, t) in &checked {
+                close(
+                    &format!("{case}: eval {name}"),
+                    gf.get(t).unwrap(),
+                    gr.get(t).unwrap(),
+                );
+            }
+        }
+    }
+}
+
 /// Forward + backward of a model on a fixed batch: the loss and every gradient, as bits.
 fn step_bits(arch: Arch, shape: [usize; 3], n: usize) -> Vec<Vec<u32>> {
     let spec = ModelSpec {
@@ -356,29 +457,40 @@ fn training_step_is_bit_identical_across_runs() {
     }
 }
 
-/// conv → BatchNorm → conv (bias) → ReLU + max-pool, forward and backward: output and all
-/// gradients as bits.
+/// conv → BatchNorm → conv (bias; Winograd) → BatchNorm + residual + ReLU → ReLU + max-pool,
+/// and conv + ReLU + max-pool fused, forward and backward: output and all gradients as bits.
 fn kernel_chain_bits() -> Vec<Vec<u32>> {
     let mut rng = ChaCha8Rng::seed_from_u64(12);
     let x = var(&mut rng, &[19, 3, 12, 12]);
-    let w1 = var(&mut rng, &[8, 3, 3, 3]);
-    let g = var(&mut rng, &[8]);
-    let b = var(&mut rng, &[8]);
-    let w2 = var(&mut rng, &[6, 8, 3, 3]);
+    let w1 = var(&mut rng, &[16, 3, 3, 3]);
+    let g = var(&mut rng, &[16]);
+    let b = var(&mut rng, &[16]);
+    let w2 = var(&mut rng, &[6, 16, 3, 3]);
     let b2 = var(&mut rng, &[6]);
+    let w3 = var(&mut rng, &[6, 16, 3, 3]);
+    let g3 = var(&mut rng, &[6]);
+    let b3 = var(&mut rng, &[6]);
     let h = kernels::conv2d(x.as_tensor(), w1.as_tensor(), None, 2, 1).unwrap();
     let (h, _, _) = kernels::batch_norm_train(&h, g.as_tensor(), b.as_tensor(), 1e-5)
         .unwrap()
         .unwrap();
     let h2 = kernels::conv2d(&h, w2.as_tensor(), Some(b2.as_tensor()), 1, 1).unwrap();
-    let y1 = kernels::relu_max_pool2d(&h2, 2).unwrap();
+    let h3 = kernels::conv2d(&h, w3.as_tensor(), None, 1, 1).unwrap();
+    let act = kernels::BnAct {
+        residual: Some(&h2),
+        relu: true,
+    };
+    let (h4, _, _) = kernels::batch_norm_train_act(&h3, g3.as_tensor(), b3.as_tensor(), 1e-5, act)
+        .unwrap()
+        .unwrap();
+    let y1 = kernels::relu_max_pool2d(&h4, 2).unwrap();
     let y2 =
         kernels::conv2d_relu_max_pool2d(&h, w2.as_tensor(), Some(b2.as_tensor()), 1, 1, 2).unwrap();
     let y = (y1 + y2).unwrap();
     let r = random(&mut rng, y.dims());
     let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
     let mut out = vec![bits(&y)];
-    for v in [&x, &w1, &g, &b, &w2, &b2] {
+    for v in [&x, &w1, &g, &b, &w2, &b2, &w3, &g3, &b3] {
         out.push(bits(grads.get(v.as_tensor()).unwrap()));
     }
     out

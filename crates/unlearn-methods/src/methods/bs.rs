@@ -24,6 +24,7 @@ use crate::Method;
 /// {1, 2, 5} at ε 0.1 (ε not searched); on `random:0.1` no setting beat leaving the original
 /// as it is, see `TUNING.md`): `epochs` = 2, `lr` = 1e-4, `momentum` = 0.9,
 /// `weight_decay` = 5e-4, `batch_size` = 128, `eps` = 0.1 (FGSM step in normalised units).
+/// `class:` scenarios (`quick`/`fmnist`): lr 1e-3 (see `TUNING.md`).
 /// `cifar10`/`cifar100`: 10 epochs, lr 1e-5, ε 0.1 (the paper's values).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BsParams {

@@ -18,6 +18,7 @@ use crate::Method;
 /// Parameters (`quick` defaults, tuned on the embedded data: searched `epochs` ∈ {1, 3},
 /// `lr` ∈ {0.01, 0.03}; see `TUNING.md`): `epochs` = 3, `lr` = 0.03,
 /// `momentum` = 0.9, `weight_decay` = 5e-4, `batch_size` = 128, `retain_budget` = 1.0.
+/// `class:` scenarios (`quick`/`fmnist`): lr 0.05 (see `TUNING.md`).
 /// `cifar10`/`cifar100`: 10 epochs, lr 0.01 (SalUn's FT setting).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FtParams {

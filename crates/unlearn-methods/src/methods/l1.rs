@@ -18,6 +18,7 @@ use crate::Method;
 /// Parameters (`quick` defaults): `epochs` = 3, `lr` = 0.01, `momentum` = 0.9,
 /// `weight_decay` = 5e-4, `batch_size` = 128, `alpha` = 5e-4, `retain_budget` = 1.0 (tuned:
 /// searched `alpha` ∈ {5e-5, 2e-4, 5e-4} at 3 epochs, lr 0.01; see `TUNING.md`).
+/// `class:` scenarios (`quick`/`fmnist`): lr 0.03 (see `TUNING.md`).
 /// `cifar10`/`cifar100`: 10 epochs, lr 0.01, α 5e-4 (the paper's CIFAR-10 values).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct L1Params {

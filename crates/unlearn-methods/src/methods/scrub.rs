@@ -22,6 +22,7 @@ use crate::Method;
 /// `max_epochs` = 2, `lr` = 1e-3,
 /// `momentum` = 0.9, `weight_decay` = 5e-4, `batch_size` = 128, `forget_batch_size` = 64,
 /// `temperature` = 4, `alpha` = 0.5, `gamma` = 1.0, `retain_budget` = 0.25.
+/// `class:` scenarios (`quick`/`fmnist`): lr 5e-4 (see `TUNING.md`).
 /// `cifar10`/`cifar100`: 5 epochs, 3 max-epochs, lr 5e-4, α 0.001, γ 0.99, budget 1.0.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScrubParams {

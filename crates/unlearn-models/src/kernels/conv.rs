@@ -7,7 +7,7 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
-use super::{applies, groups, msg, slice, tensor, with_data};
+use super::{applies, groups, msg, slice, tensor, winograd, with_data};
 use crate::error::Result;
 
 /// Largest im2col buffer of one group, in floats (32 MiB).
@@ -260,7 +260,7 @@ fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) ->
 
 /// `dst[m×n] (=|+=) lhs · rhs` with explicit row/column strides, single-threaded.
 #[allow(clippy::too_many_arguments)]
-fn mm(
+pub(super) fn mm(
     m: usize,
     n: usize,
     k: usize,
@@ -448,7 +448,7 @@ fn pool_plane(
 }
 
 /// Sum in a fixed order: eight `f32` lanes over blocks of 256, blocks added in `f64`.
-fn sum(v: &[f32]) -> f64 {
+pub(super) fn sum(v: &[f32]) -> f64 {
     v.chunks(256)
         .map(|b| {
             let mut lanes = [0f32; 8];
@@ -598,7 +598,13 @@ impl ConvOp {
                 g.oh, g.ow
             )));
         }
-        let (out, argmax) = forward(&g, slice(s1, l1)?, slice(s2, l2)?, bias, k);
+        let (x, w) = (slice(s1, l1)?, slice(s2, l2)?);
+        let (out, argmax) = if k == 1 && winograd::fits(g.c, g.k, g.s, g.p) {
+            let wg = winograd::Wino::new(g.n, g.c, g.h, g.w, g.o);
+            (wg.forward(x, w, bias), Vec::new())
+        } else {
+            forward(&g, x, w, bias, k)
+        };
         if k > 1 {
             *self
                 .argmax
@@ -626,6 +632,10 @@ impl ConvOp {
         let (dx, dw, db) = with_data(x, |xd| {
             with_data(w, |wd| {
                 with_data(grad, |gd| {
+                    if self.pool <= 1 && winograd::fits(g.c, g.k, g.s, g.p) {
+                        let wg = winograd::Wino::new(g.n, g.c, g.h, g.w, g.o);
+                        return Ok(wg.backward(xd, wd, gd, want_dx));
+                    }
                     let dy = if self.pool > 1 {
                         Dy::Pooled {
                             grad: gd,

@@ -10,7 +10,11 @@
 //! - [`conv2d_relu_max_pool2d`]: convolution + bias + ReLU + max-pool as one op (the small
 //!   CNN's blocks): the full-resolution activation never becomes a tensor.
 //! - [`relu_max_pool2d`]: ReLU fused with a non-overlapping max-pool (they commute).
-//! - [`batch_norm_train`] / [`batch_norm_eval`]: BatchNorm as one pass each way.
+//! - [`batch_norm_train`] / [`batch_norm_eval`]: BatchNorm as one pass each way; the
+//!   `_act` variants fuse a residual add and a ReLU ([`BnAct`]) into the same op.
+//!
+//! 3 × 3 stride-1 convolutions with at least 16 input channels (ResNet's) run as Winograd
+//! F(2×2, 3×3) (`winograd.rs`); the others, and the fused convolution + pool, as im2col.
 //!
 //! # Determinism
 //! Work is split into groups of images whose size depends only on the tensor shapes,
@@ -19,15 +23,41 @@
 //! results in group order, so every output element has a fixed summation order: the same
 //! inputs give the same bytes whatever the number of threads or their scheduling.
 
+/// Defines `$name`, which runs `$imp` compiled for AVX2 when the CPU has it and as is
+/// otherwise: the same operations either way (IEEE adds, subtractions and products, no
+/// fused multiply-adds, no reassociation), so the same bits.
+macro_rules! avx2_dispatch {
+    ($name:ident => $imp:ident ( $($arg:ident : $ty:ty),* )) => {
+        avx2_dispatch!($name => $imp ( $($arg : $ty),* ) -> ());
+    };
+    ($name:ident => $imp:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty) => {
+        fn $name($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                fn avx2($($arg: $ty),*) -> $ret {
+                    $imp($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports AVX2 (checked just above).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $imp($($arg),*)
+        }
+    };
+}
+
 mod bn;
 mod conv;
 mod pool;
+mod winograd;
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use candle_core::{CpuStorage, DType, Device, Layout, Storage, Tensor};
 
-pub use bn::{batch_norm_eval, batch_norm_train};
+pub use bn::{batch_norm_eval, batch_norm_eval_act, batch_norm_train, batch_norm_train_act, BnAct};
 pub use conv::{conv2d, conv2d_relu_max_pool2d};
 pub use pool::relu_max_pool2d;
 
