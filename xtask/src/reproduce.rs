@@ -1,10 +1,17 @@
 //! `cargo xtask reproduce`: the experiment pipeline.
 //!
-//! Steps, per seed and scenario: split manifest → original model (train) → retrain oracle
-//! (retain) → each unlearning method (`unlearn forget`, when the binary has it) → features →
-//! metrics against the retrain model. Every step writes its output atomically and is skipped
-//! when that output exists, so a killed run resumes where it stopped. Results go to
-//! `results.jsonl`, `results.csv` and `report.md` in the output folder.
+//! Steps, per seed and scenario: split manifest → original model (train; shared by the
+//! scenarios of a seed that train on the same images) → retrain oracle (retain) → each
+//! unlearning method and MUDA ablation (`unlearn forget`) → features → metrics against the
+//! retrain model. Every step's output is written atomically by the `unlearn` binary and
+//! gets a `.key` sidecar: the SHA-256 of its inputs (data fingerprint, split bytes, preset,
+//! architecture, seed, the method's listed defaults and overrides, the keys of the steps it
+//! reads). A step counts as done only when its key matches, so a rerun skips finished work,
+//! a changed input or default redoes what depends on it, and a run killed at any moment
+//! (`kill -9`) resumes without trusting a half-finished step (`scripts/check-resume.sh`).
+//! The keys cover inputs, not the code: after changing training or method code, use a
+//! fresh `--out`. Results go to `results.jsonl`, `results.csv`, `report.md`,
+//! `report.html` and `figures/` (see `report.rs`), rewritten after every scenario.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
