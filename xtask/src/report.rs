@@ -133,7 +133,8 @@ pub fn slug(scenario: &str) -> String {
 }
 
 /// Writes `text` to a temporary file beside `path` and renames it into place.
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
+/// Writes `text` to a temporary file beside `path`, then renames it over `path`.
+pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<()> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())

@@ -168,15 +168,9 @@ fn read_json(path: &Path) -> Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
 }
 
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
-
-/// Each method's `unlearn methods --json` entry (parameters, defaults, class defaults).
-fn method_listing(bin: &Path, preset: &str) -> Result<std::collections::BTreeMap<String, Value>> {
+/// Each method's `unlearn methods --json` entry (parameters, defaults, class defaults), in
+/// the binary's order.
+fn method_listing(bin: &Path, preset: &str) -> Result<Vec<(String, Value)>> {
     let out = Command::new(bin)
         .args(["methods", "--json", "--preset", preset])
         .output()
@@ -197,22 +191,6 @@ fn method_listing(bin: &Path, preset: &str) -> Result<std::collections::BTreeMap
         .collect())
 }
 
-/// Methods the binary offers (`unlearn methods --ids`), empty when it has none yet.
-fn available_methods(bin: &Path) -> Vec<String> {
-    Command::new(bin)
-        .args(["methods", "--ids"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .split_whitespace()
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Seconds of a training run from its per-epoch JSON log.
 fn train_seconds(log: &Path) -> Option<f64> {
     let text = std::fs::read_to_string(log).ok()?;
@@ -230,7 +208,7 @@ fn train_seconds(log: &Path) -> Option<f64> {
 /// Writes results.jsonl, results.csv, report.md, report.html and the figures.
 fn publish(o: &Options, records: &[Value], start: Instant, status: &str) -> Result<String> {
     let jsonl: String = records.iter().map(|r| format!("{r}\n")).collect();
-    write_atomic(&o.out.join("results.jsonl"), &jsonl)?;
+    crate::report::write_atomic(&o.out.join("results.jsonl"), &jsonl)?;
     let ctx = crate::report::ReportContext {
         preset: &o.preset,
         data: &o.data,
@@ -247,7 +225,7 @@ fn publish(o: &Options, records: &[Value], start: Instant, status: &str) -> Resu
         "command": ctx.command, "machine": ctx.machine, "seconds": ctx.seconds,
         "status": ctx.status, "data": ctx.data,
     });
-    write_atomic(&o.out.join("run.json"), &format!("{run:#}\n"))?;
+    crate::report::write_atomic(&o.out.join("run.json"), &format!("{run:#}\n"))?;
     crate::report::write_all(&ctx, records)
 }
 
@@ -324,7 +302,7 @@ fn is_done(output: &Path, key: &str) -> bool {
 }
 
 fn mark_done(output: &Path, key: &str) -> Result<()> {
-    write_atomic(&key_path(output), key)
+    crate::report::write_atomic(&key_path(output), key)
 }
 
 fn file_sha256(path: &Path) -> Result<String> {
@@ -338,15 +316,6 @@ fn file_sha256(path: &Path) -> Result<String> {
 
 /// Retain features kept per model (the metrics subsample larger retain sets anyway).
 const MAX_RETAIN: &str = "10000";
-
-/// Whether `unlearn <command> --help` mentions `option`.
-fn has_option(bin: &Path, command: &str, option: &str) -> bool {
-    Command::new(bin)
-        .args([command, "--help"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains(option))
-        .unwrap_or(false)
-}
 
 /// A run of the pipeline under a name: a method of the binary with `--set` overrides
 /// (the MUDA ablations are `muda` with one component off).
@@ -483,8 +452,11 @@ pub fn reproduce(args: &[String], root: &Path) -> Result<()> {
     };
     std::fs::create_dir_all(&o.out)
         .with_context(|| format!("cannot create {}", o.out.display()))?;
-    let offered = available_methods(&bin);
-    let plot_data = has_option(&bin, "metrics", "--plot-data");
+    // Each method's listing (defaults, class defaults) also goes into its step key, so a
+    // changed default redoes the runs it affects.
+    let listing = method_listing(&bin, &o.preset)?;
+    let listed = |id: &str| listing.iter().find(|(m, _)| m == id).map(|(_, v)| v);
+    let offered: Vec<String> = listing.iter().map(|(id, _)| id.clone()).collect();
     let names: Vec<String> = match &o.methods {
         Some(m) => {
             for id in m {
@@ -512,12 +484,9 @@ pub fn reproduce(args: &[String], root: &Path) -> Result<()> {
         .filter(|m| m.as_str() != "retrain")
         .map(|m| method_run(m))
         .collect();
-    // Each method's listing (defaults, class defaults) goes into its step key, so a
-    // changed default redoes the runs it affects.
-    let listing = method_listing(&bin, &o.preset)?;
     if let Some(cap) = o.epochs {
         for r in &mut runs {
-            let params = listing.get(&r.method).and_then(|m| m["params"].as_array());
+            let params = listed(&r.method).and_then(|m| m["params"].as_array());
             for p in params.into_iter().flatten() {
                 let (Some(param), Some(default)) = (p["name"].as_str(), p["default"].as_u64())
                 else {
@@ -663,8 +632,7 @@ pub fn reproduce(args: &[String], root: &Path) -> Result<()> {
             for mr in &runs {
                 let ckpt = dir.join(format!("{}.safetensors", mr.name));
                 let record = dir.join(format!("{}.safetensors.record.json", mr.name));
-                let defaults = listing
-                    .get(&mr.method)
+                let defaults = listed(&mr.method)
                     .map(|v| v.to_string())
                     .unwrap_or_default();
                 let key = step_key(
@@ -771,8 +739,7 @@ pub fn reproduce(args: &[String], root: &Path) -> Result<()> {
                 }
                 let metrics = dir.join(format!("metrics/{name}.json"));
                 let plot = dir.join(format!("metrics/{name}.plot.json"));
-                let plot_flag = if plot_data { "plot" } else { "" };
-                let mkey = step_key(&["metrics", fkey, &feature_keys[1], &s, plot_flag]);
+                let mkey = step_key(&["metrics", fkey, &feature_keys[1], &s, "plot"]);
                 if is_done(&metrics, &mkey) {
                     overall.skip(COST_METRICS);
                 } else {
@@ -785,10 +752,9 @@ pub fn reproduce(args: &[String], root: &Path) -> Result<()> {
                         .arg(&retrain_features)
                         .arg("--json")
                         .arg(&metrics)
+                        .arg("--plot-data")
+                        .arg(&plot)
                         .stdout(std::process::Stdio::null());
-                    if plot_data {
-                        cmd.arg("--plot-data").arg(&plot);
-                    }
                     run(&mut cmd)?;
                     mark_done(&metrics, &mkey)?;
                     overall.end();
