@@ -1,11 +1,13 @@
 //! Typed hyper-parameters: presets, validation, `--set key=value` and TOML overrides.
 //!
-//! Every method's parameters are a plain struct ([`Params`]) with one default per preset.
-//! Overrides are applied on the struct's serialised form, so a key must be a field of the
+//! Every method's parameters are a plain struct ([`Params`]) with one default per preset;
+//! presets that share a struct default (`quick` and `fmnist`) differ by the adjustments in
+//! [`crate::registry::preset_defaults`]. Overrides are applied on the struct's serialised form, so a key must be a field of the
 //! struct and a value must parse as that field's type: a whole number for counts, a finite
 //! number for rates, `true`/`false` for switches. The struct is then
-//! [validated](crate::Method::validate) as a whole. Order: preset default → TOML file →
-//! `--set` items (the command line wins).
+//! [validated](crate::Method::validate) as a whole. Order: preset default → the preset's
+//! adjustments → the scenario kind's defaults → TOML file → `--set` items (the command
+//! line wins).
 //!
 //! A TOML file may hold keys for the method at the top level and/or per-method tables:
 //! ```toml
@@ -189,9 +191,20 @@ pub fn set_param<P: Params>(params: &P, key: &str, value: &str) -> Result<P> {
     serde_json::from_value(json).map_err(|e| bad(&e.to_string()))
 }
 
+/// The defaults of method `P` in `preset`: [`Params::preset`] with the preset's
+/// adjustments from [`crate::registry::preset_defaults`] (e.g. `fmnist`'s smaller ascent
+/// steps) applied.
+pub fn preset_params<P: Params>(preset: &str) -> Result<P> {
+    let mut p = P::preset(preset)?;
+    for (key, value) in crate::registry::preset_defaults(P::ID, preset) {
+        p = set_param(&p, key, value)?;
+    }
+    Ok(p)
+}
+
 /// The parameters of method `P` for `preset` with `overrides` applied and validated.
 pub fn configure<P: Params>(preset: &str, overrides: &Overrides) -> Result<P> {
-    let mut p = P::preset(preset)?;
+    let mut p = preset_params::<P>(preset)?;
     for (key, value) in &overrides.scenario {
         p = set_param(&p, key, value)?;
     }
@@ -242,7 +255,7 @@ pub fn configure<P: Params>(preset: &str, overrides: &Overrides) -> Result<P> {
 
 /// The parameters of `P` in `preset` with their documentation.
 pub fn param_infos<P: Params>(preset: &str) -> Result<Vec<ParamInfo>> {
-    let p = P::preset(preset)?;
+    let p = preset_params::<P>(preset)?;
     let json = serde_json::to_value(&p).unwrap_or(Value::Null);
     Ok(P::DOCS
         .iter()

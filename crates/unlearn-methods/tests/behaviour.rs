@@ -440,3 +440,51 @@ fn registry_lists_every_method_with_documented_defaults() {
         .expect("budget");
     assert_eq!(budget.default, 0.1);
 }
+
+#[test]
+fn fmnist_lists_its_own_adjustments_of_the_shared_defaults() {
+    let default_of = |id: &str, preset: &str, key: &str| {
+        registry::info(id, preset)
+            .expect("info")
+            .params
+            .into_iter()
+            .find(|p| p.name == key)
+            .unwrap_or_else(|| panic!("{id} has no parameter {key}"))
+            .default
+    };
+    assert!(!registry::FMNIST_DEFAULTS.is_empty());
+    for (id, adjustments) in registry::FMNIST_DEFAULTS {
+        let mut differs = false;
+        for (key, value) in *adjustments {
+            let listed = default_of(id, "fmnist", key);
+            let wanted: serde_json::Value = match value.parse::<f64>() {
+                Ok(v) if listed.is_number() => serde_json::json!(v),
+                _ => serde_json::json!(value),
+            };
+            let same = match (listed.as_f64(), wanted.as_f64()) {
+                (Some(a), Some(b)) => a == b,
+                _ => listed == wanted,
+            };
+            assert!(same, "{id}.{key}: listed {listed}, table {value}");
+            differs |= default_of(id, "quick", key) != listed;
+        }
+        assert!(differs, "{id}: the fmnist adjustments change nothing");
+    }
+    // The class table applies on top, only in its preset and only to class scenarios.
+    let class = unlearn_data::Scenario::Class { classes: vec![3] };
+    let random = unlearn_data::Scenario::Random { fraction: 0.1 };
+    assert_eq!(
+        registry::scenario_defaults("muda", "fmnist", &class),
+        registry::FMNIST_CLASS_DEFAULTS
+            .iter()
+            .find(|(m, _)| *m == "muda")
+            .map(|(_, d)| *d)
+            .unwrap_or(&[])
+    );
+    assert!(registry::scenario_defaults("muda", "fmnist", &random).is_empty());
+    assert!(registry::preset_defaults("muda", "quick").is_empty());
+    for (id, _) in registry::FMNIST_CLASS_DEFAULTS {
+        let o = Overrides::default().with_scenario_defaults(id, "fmnist", &class);
+        registry::build(id, "fmnist", &o).expect("fmnist class defaults are valid");
+    }
+}

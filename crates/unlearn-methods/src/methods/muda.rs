@@ -43,6 +43,8 @@ use crate::Method;
 /// `lambda_ga` = 1, `lambda_da` = 1, `lambda_sd` = 1, `temperature` = 4, `refresh` = 10,
 /// `k` = `classes`, `reference_size` = 0 (4·d), `retain_budget` = 0.1, `val_samples` = 1000,
 /// `da` = `sd` = `alternate` = `stop_rule` = true, `stop_target` = `auto`.
+/// `fmnist`: `lr_forget` = 1e-3 (`class:`: `lr_forget` = 0.01, `lr_recover` = 0.01,
+/// `lambda_sd` = 0.1), the rest as `quick` (`registry::FMNIST_DEFAULTS`).
 /// `cifar10`/`cifar100` (untuned): `lr_forget` = 0.01, `lr_recover` = 0.01, batch 256,
 /// 5 epochs, the rest as `quick`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
