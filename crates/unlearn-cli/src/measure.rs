@@ -50,7 +50,8 @@ pub struct MetricsArgs {
     /// Features of the model to measure (.safetensors or .npz with retain_/forget_/test_ arrays).
     #[arg(long)]
     pub features: PathBuf,
-    /// Features of reference (retrain) models; several give an oracle distribution.
+    /// Features of reference (retrain) models; several give an oracle distribution. Their
+    /// metrics are kept next to each file (`<file>.metrics-<key>.json`) and reused.
     #[arg(long = "reference")]
     pub references: Vec<PathBuf>,
     /// Write JSON here (`-` for stdout instead of the table).
@@ -210,14 +211,52 @@ pub fn measure(
     Ok((report.clone(), Some(ComparedReport { report, comparison })))
 }
 
+/// The metrics of a reference model (`--reference`), evaluated once per reference file,
+/// configuration and `unlearn` binary: the report is kept next to the reference as
+/// `<reference>.metrics-<key>.json`, where the key is the SHA-256 of this executable, the
+/// reference file and the configuration, so scoring every method of a run against one
+/// retrain model does not redo the retrain model's metrics (half of each call's time,
+/// mostly the MIA SVMs). A fresh evaluation is also read back through its JSON, so a
+/// result does not depend on whether the cached copy existed. A folder that cannot be
+/// written only costs the saving.
+fn reference_report(path: &Path, cfg: &MetricsConfig) -> Result<MetricsReport> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    if let Ok(exe) = std::env::current_exe().and_then(std::fs::read) {
+        hasher.update(&exe);
+    }
+    hasher.update([0u8]);
+    hasher.update(&bytes);
+    hasher.update([0u8]);
+    hasher.update(serde_json::to_string(cfg)?.as_bytes());
+    let key: String = hasher.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".metrics-{key}.json"));
+    let cache = path.with_file_name(name);
+    if let Some(report) = std::fs::read_to_string(&cache)
+        .ok()
+        .and_then(|t| serde_json::from_str::<MetricsReport>(&t).ok())
+    {
+        return Ok(report);
+    }
+    let bundle = FeatureBundle::load(path)?;
+    let text = serde_json::to_string(&unlearn_metrics::evaluate(&bundle, cfg)?)?;
+    if let Err(e) = checkpoint::write_atomic(&cache, text.as_bytes()) {
+        eprintln!(
+            "note: cannot keep the reference metrics in {} ({e}); they are recomputed next time",
+            cache.display()
+        );
+    }
+    Ok(serde_json::from_str(&text)?)
+}
+
 /// `unlearn metrics`.
 pub fn metrics(a: MetricsArgs) -> Result<()> {
     let bundle = FeatureBundle::load(&a.features)?;
-    let references = a
-        .references
-        .iter()
-        .map(FeatureBundle::load)
-        .collect::<std::result::Result<Vec<_>, _>>()?;
     let cfg = config_for(
         &bundle,
         &a.k,
@@ -225,7 +264,24 @@ pub fn metrics(a: MetricsArgs) -> Result<()> {
         a.forgotten_classes.as_deref(),
         a.backdoor_target,
     )?;
-    let (report, compared) = measure(&bundle, &references, &cfg)?;
+    let report = unlearn_metrics::evaluate(&bundle, &cfg)?;
+    let compared = if a.references.is_empty() {
+        None
+    } else {
+        let refs = a
+            .references
+            .iter()
+            .map(|p| {
+                reference_report(p, &cfg)
+                    .with_context(|| format!("metrics of the reference {}", p.display()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let comparison = compare(&report, &refs);
+        Some(ComparedReport {
+            report: report.clone(),
+            comparison,
+        })
+    };
     if let Some(path) = &a.plot_data {
         let plot_cfg = PlotConfig {
             seed: a.seed,

@@ -78,7 +78,7 @@ fn features_then_metrics_with_a_reference() {
         p(&f_retrain),
     ]));
 
-    let o = ok(unlearn(&[
+    let first = ok(unlearn(&[
         "metrics",
         "--features",
         p(&f_orig),
@@ -87,7 +87,7 @@ fn features_then_metrics_with_a_reference() {
         "--json",
         "-",
     ]));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
     for key in [
         "fa",
         "ua",
@@ -107,6 +107,37 @@ fn features_then_metrics_with_a_reference() {
     assert_eq!(v["da"]["k"], 10);
     assert!(v["lp"]["forget"].as_f64().is_some());
     assert!(v["gap"].as_object().unwrap().contains_key("ua"));
+    // The reference's metrics are kept next to it and reused: a second call, and a call
+    // after the kept copy was damaged, give the same bytes.
+    let kept: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|q| {
+            q.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("retrain.features.npz.metrics-"))
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "one kept reference report: {kept:?}");
+    let again = |what: &str| {
+        let o = ok(unlearn(&[
+            "metrics",
+            "--features",
+            p(&f_orig),
+            "--reference",
+            p(&f_retrain),
+            "--json",
+            "-",
+        ]));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&first.stdout),
+            "{what}"
+        );
+    };
+    again("with the kept reference report");
+    std::fs::write(&kept[0], "{ not a report").unwrap();
+    again("after the kept report was damaged");
     // --plot-data: the figure data (spectrum energies sum to 1, PCA coordinates per sample).
     let plot = dir.path().join("plot.json");
     ok(unlearn(&[
