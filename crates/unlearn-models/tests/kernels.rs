@@ -511,3 +511,31 @@ fn kernels_are_bit_identical_across_thread_counts() {
     assert_eq!(a, b);
     assert_eq!(a, kernel_chain_bits());
 }
+
+#[test]
+fn portable_max_pool_has_pytorchs_gradient() {
+    // `kernels::max_pool2d` is what runs off the CPU fast path (CUDA): same values and
+    // the same gradient as the fast kernel, which follows PyTorch (not candle's 1/k²).
+    let mut rng = ChaCha8Rng::seed_from_u64(15);
+    for &(n, c, h, w, k) in &[(2, 3, 8, 8, 2), (1, 2, 7, 9, 2), (2, 2, 11, 7, 3)] {
+        let x = var(&mut rng, &[n, c, h, w]);
+        let fast = kernels::relu_max_pool2d(x.as_tensor(), k).unwrap();
+        let portable = kernels::max_pool2d(&x.as_tensor().relu().unwrap(), k).unwrap();
+        close("pool y", &fast, &portable);
+        let r = random(&mut rng, fast.dims());
+        let gf = (&fast * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let gp = (&portable * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        close(
+            "pool dx",
+            gf.get(x.as_tensor()).unwrap(),
+            gp.get(x.as_tensor()).unwrap(),
+        );
+    }
+    let small = random(&mut rng, &[1, 1, 1, 3]);
+    assert!(kernels::max_pool2d(&small, 2).is_err());
+}

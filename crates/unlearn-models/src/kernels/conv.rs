@@ -92,9 +92,7 @@ pub fn conv2d_relu_max_pool2d(
             }
         }
     }
-    Ok(conv2d(x, weight, bias, stride, padding)?
-        .relu()?
-        .max_pool2d(k)?)
+    super::pool::max_pool2d(&conv2d(x, weight, bias, stride, padding)?.relu()?, k)
 }
 
 /// Marks a pooled value that ReLU set to zero (no gradient).

@@ -10,6 +10,8 @@
 //! - [`conv2d_relu_max_pool2d`]: convolution + bias + ReLU + max-pool as one op (the small
 //!   CNN's blocks): the full-resolution activation never becomes a tensor.
 //! - [`relu_max_pool2d`]: ReLU fused with a non-overlapping max-pool (they commute).
+//! - [`max_pool2d`]: the portable non-overlapping max-pool the fused ops fall back to off
+//!   the CPU (PyTorch's gradient; candle 0.11's own `max_pool2d` backward scales it by 1/k²).
 //! - [`batch_norm_train`] / [`batch_norm_eval`]: BatchNorm as one pass each way; the
 //!   `_act` variants fuse a residual add and a ReLU ([`BnAct`]) into the same op.
 //!
@@ -59,7 +61,7 @@ use candle_core::{CpuStorage, DType, Device, Layout, Storage, Tensor};
 
 pub use bn::{batch_norm_eval, batch_norm_eval_act, batch_norm_train, batch_norm_train_act, BnAct};
 pub use conv::{conv2d, conv2d_relu_max_pool2d};
-pub use pool::relu_max_pool2d;
+pub use pool::{max_pool2d, relu_max_pool2d};
 
 /// 0: not yet decided (read `UNLEARN_KERNELS` on first use), 1: on, 2: off.
 static ENABLED: AtomicU8 = AtomicU8::new(0);

@@ -18,7 +18,31 @@ pub fn relu_max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
             }
         }
     }
-    Ok(x.relu()?.max_pool2d(k)?)
+    max_pool2d(&x.relu()?, k)
+}
+
+/// Non-overlapping max-pool (kernel = stride = `k`, floor mode) from candle's reshape and
+/// `max`, on any device, with PyTorch's gradient: each window's maximum gets the incoming
+/// gradient unscaled. candle 0.11's own `max_pool2d` backward scales it by 1/k² instead
+/// (see `tests/kernels.rs`), which made the small CNN train differently off the CPU fast
+/// path (on CUDA, or with the kernels switched off). Ties within a window all receive it
+/// (after a ReLU, ties at 0 get none through the ReLU).
+pub fn max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    if k == 0 || h < k || w < k {
+        return Err(candle_core::Error::Msg(format!(
+            "max-pool {k}: input {:?} too small",
+            x.dims()
+        ))
+        .into());
+    }
+    let (oh, ow) = (h / k, w / k);
+    let x = if oh * k != h || ow * k != w {
+        x.narrow(2, 0, oh * k)?.narrow(3, 0, ow * k)?.contiguous()?
+    } else {
+        x.contiguous()?
+    };
+    Ok(x.reshape((n, c, oh, k, ow, k))?.max(5)?.max(3)?)
 }
 
 #[derive(Clone, Copy, Debug)]
