@@ -4,12 +4,19 @@
 //! ```text
 //! cargo run --release -p unlearn-models --example bench_step -- \
 //!     --model small-cnn|resnet18-cifar --mode train|infer --batch 128 \
-//!     [--steps 20] [--warmup 3] [--reference]
+//!     [--steps 20] [--warmup 3] [--reference] [--device cpu|cuda|cuda:N] [--tf32] \
+//!     [--max-seconds S]
 //! ```
 //!
 //! Prints one line `images_per_s <x>` (the median over the timed steps). `--reference`
 //! switches the fast CPU kernels off (candle's own ops), for before/after comparisons.
 //! The thread count is rayon's (`RAYON_NUM_THREADS`), which candle's matmul also follows.
+//! `--device cuda` (a `--features cuda` build) runs on the GPU: each timed step ends with
+//! a device synchronisation, so the clock covers the work and not just its launch;
+//! `--tf32` lets cuBLAS use TF32 for f32 matrix products (candle's default is strict f32).
+//! The input is drawn on the CPU and copied to the device before the timed steps.
+//! `--max-seconds S` stops after the timed step that brings their total past `S` seconds
+//! (at least one timed step; for capped runs on unknown hardware).
 
 use std::time::Instant;
 
@@ -26,6 +33,9 @@ fn main() -> Result<()> {
     let mut steps = 20usize;
     let mut warmup = 3usize;
     let mut reference = false;
+    let mut device = "cpu".to_string();
+    let mut tf32 = false;
+    let mut max_seconds = 0f64;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -41,6 +51,9 @@ fn main() -> Result<()> {
             "--steps" => steps = value()?.parse()?,
             "--warmup" => warmup = value()?.parse()?,
             "--reference" => reference = true,
+            "--device" => device = value()?,
+            "--tf32" => tf32 = true,
+            "--max-seconds" => max_seconds = value()?.parse()?,
             other => bail!("unknown argument {other}"),
         }
     }
@@ -50,7 +63,10 @@ fn main() -> Result<()> {
         "resnet18-cifar" | "resnet18" => (Arch::ResNet18Cifar, [3, 32, 32]),
         other => bail!("unknown model {other}"),
     };
-    let dev = Device::Cpu;
+    let dev = unlearn_models::device(&device)?;
+    if tf32 {
+        candle_core::cuda::set_gemm_reduced_precision_f32(true);
+    }
     let spec = ModelSpec {
         arch,
         input_shape: shape,
@@ -58,7 +74,7 @@ fn main() -> Result<()> {
     };
     let net = Model::new(&spec, &dev, 0)?;
     let [c, h, w] = shape;
-    let x = Tensor::randn(0f32, 1f32, (batch, c, h, w), &dev)?;
+    let x = Tensor::randn(0f32, 1f32, (batch, c, h, w), &Device::Cpu)?.to_device(&dev)?;
     let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
     let y = Tensor::from_vec(labels, batch, &dev)?;
     let sgd = SgdConfig {
@@ -85,8 +101,12 @@ fn main() -> Result<()> {
             }
             other => bail!("unknown mode {other}"),
         }
+        dev.synchronize()?;
         if i >= warmup {
             times.push(t.elapsed().as_secs_f64());
+            if max_seconds > 0.0 && times.iter().sum::<f64>() >= max_seconds {
+                break;
+            }
         }
     }
     times.sort_by(f64::total_cmp);
