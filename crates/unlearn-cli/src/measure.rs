@@ -207,24 +207,43 @@ pub fn measure(
         .iter()
         .map(|b| unlearn_metrics::evaluate(b, cfg))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    let comparison = compare(&report, &refs);
-    Ok((report.clone(), Some(ComparedReport { report, comparison })))
+    Ok((report.clone(), compared(report, &refs)))
+}
+
+/// `report` compared with the references' reports; `None` without references.
+fn compared(report: MetricsReport, refs: &[MetricsReport]) -> Option<ComparedReport> {
+    if refs.is_empty() {
+        return None;
+    }
+    let comparison = compare(&report, refs);
+    Some(ComparedReport { report, comparison })
 }
 
 /// The metrics of a reference model (`--reference`), evaluated once per reference file,
 /// configuration and `unlearn` binary: the report is kept next to the reference as
-/// `<reference>.metrics-<key>.json`, where the key is the SHA-256 of this executable, the
-/// reference file and the configuration, so scoring every method of a run against one
-/// retrain model does not redo the retrain model's metrics (half of each call's time,
-/// mostly the MIA SVMs). A fresh evaluation is also read back through its JSON, so a
+/// `<reference>.metrics-<key>.json`, where the key is the SHA-256 of this executable's
+/// path, size and modification time, the reference file and the configuration, so scoring
+/// every method of a run against one retrain model does not redo the retrain model's
+/// metrics (half of each call's time, mostly the MIA SVMs). A fresh evaluation is also read back through its JSON, so a
 /// result does not depend on whether the cached copy existed. A folder that cannot be
 /// written only costs the saving.
 fn reference_report(path: &Path, cfg: &MetricsConfig) -> Result<MetricsReport> {
     use sha2::{Digest, Sha256};
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut hasher = Sha256::new();
-    if let Ok(exe) = std::env::current_exe().and_then(std::fs::read) {
-        hasher.update(&exe);
+    // The executable by path, size and modification time: a rebuild changes them, and
+    // reading a 100+ MB binary on every call would cost more than it protects against.
+    if let Ok(exe) = std::env::current_exe() {
+        hasher.update(exe.as_os_str().as_encoded_bytes());
+        if let Ok(meta) = std::fs::metadata(&exe) {
+            hasher.update(meta.len().to_le_bytes());
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            hasher.update(modified.to_le_bytes());
+        }
     }
     hasher.update([0u8]);
     hasher.update(&bytes);
@@ -265,23 +284,15 @@ pub fn metrics(a: MetricsArgs) -> Result<()> {
         a.backdoor_target,
     )?;
     let report = unlearn_metrics::evaluate(&bundle, &cfg)?;
-    let compared = if a.references.is_empty() {
-        None
-    } else {
-        let refs = a
-            .references
-            .iter()
-            .map(|p| {
-                reference_report(p, &cfg)
-                    .with_context(|| format!("metrics of the reference {}", p.display()))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let comparison = compare(&report, &refs);
-        Some(ComparedReport {
-            report: report.clone(),
-            comparison,
+    let refs = a
+        .references
+        .iter()
+        .map(|p| {
+            reference_report(p, &cfg)
+                .with_context(|| format!("metrics of the reference {}", p.display()))
         })
-    };
+        .collect::<Result<Vec<_>>>()?;
+    let compared = compared(report.clone(), &refs);
     if let Some(path) = &a.plot_data {
         let plot_cfg = PlotConfig {
             seed: a.seed,
