@@ -4,7 +4,8 @@
 For each candidate: `unlearn forget --method M --set …` on a run folder of
 `cargo xtask reproduce` (its split, its original, its retrain features), then
 `unlearn features` and `unlearn metrics --reference <retrain features>`; appends one JSON
-line (UA, RA, TA, MIA, DA_f, LP_f, both average gaps, seconds) to the log and prints it.
+line (UA, RA, TA, MIA, DA_f, LP_f, both average gaps, ASR for a backdoor split, seconds)
+to the log and prints it.
 
 Usage:
   scripts/tune_methods.py RUN_DIR METHOD [SEED] -- "k=v;k=v" "k=v" ...
@@ -31,6 +32,12 @@ def original_of(run_dir, seed):
     own = os.path.join(run_dir, "original.safetensors")
     if os.path.exists(own):
         return own
+    # a backdoor run has its own (poisoned) original: the records of the run name it
+    for record in sorted(glob.glob(os.path.join(run_dir, "*.record.json"))):
+        with open(record) as f:
+            named = json.load(f).get("original")
+        if named and os.path.exists(named):
+            return named
     # `cargo xtask reproduce` keeps originals in <out>/originals/seed<k>-<key>.safetensors
     out = os.path.dirname(os.path.dirname(os.path.abspath(run_dir)))
     found = sorted(glob.glob(os.path.join(out, "originals", f"seed{seed}-*.safetensors")))
@@ -66,6 +73,8 @@ def run_one(run_dir, method, sets, seed):
         rec["mia"] = m["mia"]["confidence"]
         rec["da_f"] = m["da"]["forget"]
         rec["lp_f"] = m["lp"]["forget"]
+        if m.get("asr") is not None:
+            rec["asr"] = m["asr"]
         for p in (model, feats):
             os.remove(p)
     rec["seconds"] = round(time.time() - start, 1)

@@ -217,13 +217,14 @@ pub fn methods(a: MethodsArgs) -> Result<()> {
             };
             println!("{:<10}   {:<18} = {:<10} {}", "", p.name, value, p.doc);
         }
-        if !m.class_defaults.is_empty() {
-            let items: Vec<String> = m
-                .class_defaults
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            println!("{:<10}   for class: scenarios: {}", "", items.join(" "));
+        for (kind, defaults) in [
+            ("class", &m.class_defaults),
+            ("backdoor", &m.backdoor_defaults),
+        ] {
+            if !defaults.is_empty() {
+                let items: Vec<String> = defaults.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                println!("{:<10}   for {kind}: scenarios: {}", "", items.join(" "));
+            }
         }
     }
     if a.method.is_none() {

@@ -483,6 +483,24 @@ fn fmnist_lists_its_own_adjustments_of_the_shared_defaults() {
     );
     assert!(registry::scenario_defaults("muda", "fmnist", &random).is_empty());
     assert!(registry::preset_defaults("muda", "quick").is_empty());
+    // The backdoor table applies only to backdoor scenarios of `fmnist`, and the listing
+    // carries it only for the methods it names (other methods' listings are unchanged).
+    let backdoor = unlearn_data::Scenario::Backdoor(unlearn_data::BackdoorSpec::default());
+    assert!(!registry::scenario_defaults("muda", "fmnist", &backdoor).is_empty());
+    assert!(registry::scenario_defaults("muda", "quick", &backdoor).is_empty());
+    assert!(registry::scenario_defaults("ft", "fmnist", &backdoor).is_empty());
+    let muda = registry::info("muda", "fmnist").expect("muda is listed");
+    assert_eq!(
+        muda.backdoor_defaults.len(),
+        registry::scenario_defaults("muda", "fmnist", &backdoor).len()
+    );
+    let ft = serde_json::to_value(registry::info("ft", "fmnist").expect("ft is listed"))
+        .expect("listing serialises");
+    assert!(ft.get("backdoor_defaults").is_none());
+    for (id, _) in registry::FMNIST_BACKDOOR_DEFAULTS {
+        let o = Overrides::default().with_scenario_defaults(id, "fmnist", &backdoor);
+        registry::build(id, "fmnist", &o).expect("fmnist backdoor defaults are valid");
+    }
     for (id, _) in registry::FMNIST_CLASS_DEFAULTS {
         let o = Overrides::default().with_scenario_defaults(id, "fmnist", &class);
         registry::build(id, "fmnist", &o).expect("fmnist class defaults are valid");
