@@ -606,6 +606,8 @@ struct Means {
     da_t: Option<f64>,
     gap_out: Option<f64>,
     gap_feat: Option<f64>,
+    /// Attack success rate, backdoor scenarios only.
+    asr: Option<f64>,
 }
 
 impl Means {
@@ -615,6 +617,7 @@ impl Means {
             da_t: m.mean("/metrics/da/test"),
             gap_out: m.mean("/metrics/avg_gap_output"),
             gap_feat: m.mean("/metrics/avg_gap_feature"),
+            asr: m.mean("/metrics/asr"),
         }
     }
 }
@@ -643,6 +646,10 @@ fn verdict(ok: bool) -> &'static str {
 /// Thresholds of the findings (stated in the report).
 const DA_EQUAL: f64 = 0.01;
 const DA_SEPARATES: f64 = 0.5;
+/// A backdoor counts as removed when the ASR is at most the retrain model's plus this many
+/// percentage points, and as left in when it is at least this share of the original's.
+const ASR_REMOVED: f64 = 1.0;
+const ASR_LEFT: f64 = 0.5;
 
 /// The "Findings" items of one scenario from per-method means (methods in table order).
 fn findings(methods: &[(String, Means)]) -> Vec<String> {
@@ -832,7 +839,66 @@ fn findings(methods: &[(String, Means)]) -> Vec<String> {
         }
     }
     out.push(s);
+    if let Some(item) = backdoor_finding(methods) {
+        out.push(item);
+    }
     out
+}
+
+/// (6), backdoor scenarios only: does forgetting the poisoned samples remove the backdoor
+/// (the paper's claim for MUDA)? `None` when the retrain model has no ASR.
+fn backdoor_finding(methods: &[(String, Means)]) -> Option<String> {
+    let asr = |n: &str| {
+        methods
+            .iter()
+            .find(|(m, _)| m == n)
+            .and_then(|(_, v)| v.asr)
+    };
+    let retrain = asr("retrain")?;
+    let limit = retrain + ASR_REMOVED;
+    let mut s = format!(
+        "(6) Forgetting the poisoned samples removes the backdoor (the paper's claim for MUDA; removed: ASR ≤ retrain's {retrain:.2} + {ASR_REMOVED:.0} = {limit:.2} %"
+    );
+    let original = asr("original");
+    if let Some(o) = original {
+        let _ = write!(
+            s,
+            "; left in: ASR ≥ {:.0} % of the original's {o:.2} %",
+            ASR_LEFT * 100.0
+        );
+    }
+    s.push_str("): ");
+    match asr("muda") {
+        Some(mu) => {
+            let _ = write!(s, "{}. MUDA ASR {mu:.2} %.", verdict(mu <= limit));
+        }
+        None => s.push_str("`muda` not run."),
+    }
+    let others = methods
+        .iter()
+        .filter(|(m, _)| !is_reference(m) && m != "muda")
+        .filter_map(|(m, v)| v.asr.map(|a| (m.as_str(), a)));
+    let (mut removed, mut left, mut partly) = (Vec::new(), Vec::new(), Vec::new());
+    for (m, a) in others {
+        let item = format!("`{m}` {a:.2}");
+        if a <= limit {
+            removed.push(item);
+        } else if original.is_some_and(|o| a >= ASR_LEFT * o) {
+            left.push(item);
+        } else {
+            partly.push(item);
+        }
+    }
+    for (what, list) in [
+        ("removed by", removed),
+        ("partly removed by", partly),
+        ("left in by", left),
+    ] {
+        if !list.is_empty() {
+            let _ = write!(s, "\nBackdoor {what}: {}.", list.join(", "));
+        }
+    }
+    Some(s)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1393,8 +1459,47 @@ mod tests {
                 da_t: Some(da_t),
                 gap_out: Some(gap_out),
                 gap_feat: Some(gap_feat),
+                asr: None,
             },
         )
+    }
+
+    #[test]
+    fn backdoor_finding_sorts_methods_by_asr_against_retrain() {
+        let with_asr = |name: &str, asr: f64| {
+            let (n, mut v) = m(name, 0.9, 0.9, 1.0, 1.0);
+            v.asr = Some(asr);
+            (n, v)
+        };
+        let methods = vec![
+            with_asr("retrain", 0.8),
+            with_asr("original", 99.8),
+            with_asr("rl", 0.01),
+            with_asr("be", 10.5),
+            with_asr("ga", 99.7),
+            with_asr("muda", 1.9),
+            with_asr("muda-no-alt", 72.0),
+        ];
+        let f = findings(&methods);
+        assert_eq!(f.len(), 6);
+        // 1.9 > 0.8 + 1: not removed by MUDA.
+        assert!(
+            f[5].starts_with("(6)") && f[5].contains("**not supported**. MUDA ASR 1.90 %"),
+            "{}",
+            f[5]
+        );
+        assert!(f[5].contains("removed by: `rl` 0.01."), "{}", f[5]);
+        assert!(f[5].contains("partly removed by: `be` 10.50."), "{}", f[5]);
+        assert!(
+            f[5].contains("left in by: `ga` 99.70, `muda-no-alt` 72.00."),
+            "{}",
+            f[5]
+        );
+        let mut lower = methods.clone();
+        lower[5] = with_asr("muda", 1.7);
+        assert!(findings(&lower)[5].contains("**supported**. MUDA ASR 1.70 %"));
+        // Not a backdoor scenario: no sixth finding.
+        assert_eq!(findings(&[m("retrain", 0.9, 0.8, 0.0, 0.0)]).len(), 5);
     }
 
     #[test]
