@@ -197,16 +197,14 @@ enum StopTarget {
 }
 
 impl MudaParams {
-    fn stop_target(&self, scenario: &unlearn_data::Scenario) -> Result<StopTarget> {
-        use unlearn_data::Scenario;
+    /// `stop_target` parsed: `None` for `auto` (resolved per scenario by
+    /// [`Self::stop_target`]), otherwise the target itself.
+    fn stop_setting(&self) -> Result<Option<StopTarget>> {
         match self.stop_target.as_str() {
-            "val" => Ok(StopTarget::Validation),
-            "auto" => Ok(match scenario {
-                Scenario::Class { .. } | Scenario::Backdoor(_) => StopTarget::Fixed(0.0),
-                _ => StopTarget::Validation,
-            }),
+            "auto" => Ok(None),
+            "val" => Ok(Some(StopTarget::Validation)),
             other => match other.parse::<f64>() {
-                Ok(p) if (0.0..=100.0).contains(&p) => Ok(StopTarget::Fixed(p)),
+                Ok(p) if (0.0..=100.0).contains(&p) => Ok(Some(StopTarget::Fixed(p))),
                 _ => Err(MethodError::InvalidParam {
                     method: Self::ID.into(),
                     key: "stop_target".into(),
@@ -215,6 +213,20 @@ impl MudaParams {
                 }),
             },
         }
+    }
+
+    /// The stopping rule's target for `scenario`: `auto` is 0 % for class and backdoor
+    /// forget sets (the retrain model classifies none of them as labelled) and the
+    /// validation accuracy otherwise.
+    fn stop_target(&self, scenario: &unlearn_data::Scenario) -> Result<StopTarget> {
+        use unlearn_data::Scenario;
+        Ok(match self.stop_setting()? {
+            Some(target) => target,
+            None => match scenario {
+                Scenario::Class { .. } | Scenario::Backdoor(_) => StopTarget::Fixed(0.0),
+                _ => StopTarget::Validation,
+            },
+        })
     }
 
     fn k_rule(&self) -> Result<KRule> {
@@ -312,7 +324,7 @@ impl Method for MudaParams {
             .fraction("retain_budget", self.retain_budget)?
             .at_least("val_samples", self.val_samples, 1)?;
         self.k_rule()?;
-        self.stop_target(&unlearn_data::Scenario::Random { fraction: 0.1 })?;
+        self.stop_setting()?;
         Ok(())
     }
 
@@ -481,5 +493,42 @@ impl Method for MudaParams {
             }
         }
         Ok(model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unlearn_data::{BackdoorSpec, Scenario};
+
+    fn with_target(t: &str) -> MudaParams {
+        MudaParams {
+            stop_target: t.into(),
+            ..MudaParams::preset("quick").unwrap()
+        }
+    }
+
+    #[test]
+    fn stop_target_resolves_per_scenario_and_rejects_bad_values() {
+        let random = Scenario::Random { fraction: 0.1 };
+        let class = Scenario::Class { classes: vec![3] };
+        let backdoor = Scenario::Backdoor(BackdoorSpec::default());
+        let auto = with_target("auto");
+        assert_eq!(auto.stop_target(&random).unwrap(), StopTarget::Validation);
+        assert_eq!(auto.stop_target(&class).unwrap(), StopTarget::Fixed(0.0));
+        assert_eq!(auto.stop_target(&backdoor).unwrap(), StopTarget::Fixed(0.0));
+        assert_eq!(
+            with_target("val").stop_target(&class).unwrap(),
+            StopTarget::Validation
+        );
+        assert_eq!(
+            with_target("12.5").stop_target(&random).unwrap(),
+            StopTarget::Fixed(12.5)
+        );
+        for bad in ["101", "-1", "validation", ""] {
+            let err = with_target(bad).validate().unwrap_err().to_string();
+            assert!(err.contains("stop_target"), "{bad}: {err}");
+        }
+        assert!(auto.validate().is_ok());
     }
 }
