@@ -501,34 +501,36 @@ mod tests {
     use super::*;
     use unlearn_data::{BackdoorSpec, Scenario};
 
-    fn with_target(t: &str) -> MudaParams {
-        MudaParams {
+    fn with_target(t: &str) -> Result<MudaParams> {
+        Ok(MudaParams {
             stop_target: t.into(),
-            ..MudaParams::preset("quick").unwrap()
-        }
+            ..MudaParams::preset("quick")?
+        })
     }
 
     #[test]
-    fn stop_target_resolves_per_scenario_and_rejects_bad_values() {
+    fn stop_target_resolves_per_scenario_and_rejects_bad_values() -> Result<()> {
         let random = Scenario::Random { fraction: 0.1 };
         let class = Scenario::Class { classes: vec![3] };
         let backdoor = Scenario::Backdoor(BackdoorSpec::default());
-        let auto = with_target("auto");
-        assert_eq!(auto.stop_target(&random).unwrap(), StopTarget::Validation);
-        assert_eq!(auto.stop_target(&class).unwrap(), StopTarget::Fixed(0.0));
-        assert_eq!(auto.stop_target(&backdoor).unwrap(), StopTarget::Fixed(0.0));
+        let auto = with_target("auto")?;
+        assert_eq!(auto.stop_target(&random)?, StopTarget::Validation);
+        assert_eq!(auto.stop_target(&class)?, StopTarget::Fixed(0.0));
+        assert_eq!(auto.stop_target(&backdoor)?, StopTarget::Fixed(0.0));
         assert_eq!(
-            with_target("val").stop_target(&class).unwrap(),
+            with_target("val")?.stop_target(&class)?,
             StopTarget::Validation
         );
         assert_eq!(
-            with_target("12.5").stop_target(&random).unwrap(),
+            with_target("12.5")?.stop_target(&random)?,
             StopTarget::Fixed(12.5)
         );
         for bad in ["101", "-1", "validation", ""] {
-            let err = with_target(bad).validate().unwrap_err().to_string();
-            assert!(err.contains("stop_target"), "{bad}: {err}");
+            match with_target(bad)?.validate() {
+                Err(err) => assert!(err.to_string().contains("stop_target"), "{bad}: {err}"),
+                Ok(()) => panic!("stop_target = {bad:?} was accepted"),
+            }
         }
-        assert!(auto.validate().is_ok());
+        auto.validate()
     }
 }
