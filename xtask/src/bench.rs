@@ -51,45 +51,34 @@ const CASES: &[Case] = &[
     },
 ];
 
-const HELP: &str = "\
-cargo xtask bench [--runs N] [--threads T] [--only small-cnn|resnet18-cifar] [--reference]
-  --runs N      alternating rounds per case (default 5); the median is reported
-  --threads T   threads for both sides (RAYON_NUM_THREADS / torch.set_num_threads, default 2)
-  --only M      benchmark one model
-  --reference   run ours with the fast kernels off (candle's own ops), for before/after
-  --torch-avx2  cap PyTorch at AVX2 (ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2), as on
-                the issue's AVX2 machine; without it PyTorch uses AVX-512 where the CPU has it";
+/// Arguments of `cargo xtask bench`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// Alternating rounds per case; the median is reported.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub runs: u64,
+    /// Threads for both sides (RAYON_NUM_THREADS / torch.set_num_threads).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    pub threads: u64,
+    /// Benchmark one model: small-cnn or resnet18-cifar.
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Run ours with the fast kernels off (candle's own ops), for before/after.
+    #[arg(long)]
+    pub reference: bool,
+    /// Cap PyTorch at AVX2 (ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2), as on the
+    /// issue's AVX2 machine; without it PyTorch uses AVX-512 where the CPU has it.
+    #[arg(long)]
+    pub torch_avx2: bool,
+}
 
 /// Entry point of `cargo xtask bench`.
-pub fn run(args: &[String]) -> Result<()> {
-    let mut runs = 5usize;
-    let mut threads = 2usize;
-    let mut only: Option<String> = None;
-    let mut reference = false;
-    let mut avx2 = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = || {
-            it.next()
-                .cloned()
-                .with_context(|| format!("{a} needs a value"))
-        };
-        match a.as_str() {
-            "--runs" => runs = value()?.parse().context("--runs")?,
-            "--threads" => threads = value()?.parse().context("--threads")?,
-            "--only" => only = Some(value()?),
-            "--reference" => reference = true,
-            "--torch-avx2" => avx2 = true,
-            "-h" | "--help" => {
-                println!("{HELP}");
-                return Ok(());
-            }
-            other => bail!("unknown argument '{other}'\n\n{HELP}"),
-        }
-    }
-    if runs == 0 || threads == 0 {
-        bail!("--runs and --threads must be at least 1");
-    }
+pub fn run(a: &BenchArgs) -> Result<()> {
+    let runs = a.runs as usize;
+    let threads = a.threads as usize;
+    let only = a.only.clone();
+    let reference = a.reference;
+    let avx2 = a.torch_avx2;
     let root = root();
     let status = Command::new(env!("CARGO"))
         .current_dir(&root)

@@ -1,8 +1,10 @@
-//! `cargo xtask`: project automation (matklad's xtask pattern).
+//! `cargo xtask`: project automation (matklad's xtask pattern), a thin front end over the
+//! library crates.
 //!
-//! - `cargo xtask reproduce`: the experiment pipeline ([`reproduce`]): split manifests,
+//! - `cargo xtask reproduce`: the study ([`unlearn_pipeline::Study`]): split manifests,
 //!   original and retrain models, every unlearning method, features, metrics, results and
-//!   report, into `target/reproduce/<preset>/`; resumable.
+//!   report, into `target/reproduce/<preset>/`; resumable; in this process.
+//! - `cargo xtask report`: rewrite the report of a finished run ([`unlearn_report::rewrite`]).
 //! - `cargo xtask bench`: training and inference throughput, ours vs PyTorch ([`bench`]).
 //! - `cargo xtask ci`: what `.ci/run` runs.
 
@@ -10,56 +12,93 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use unlearn_pipeline::args::{ReportArgs, ReproduceArgs, REPRODUCE_EXAMPLES};
+use unlearn_pipeline::{exec::InProcess, Study};
 
 mod bench;
-mod figures;
-mod report;
-mod reproduce;
 
-fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("reproduce") => reproduce::reproduce(&args[1..], &root()),
-        Some("bench") => bench::run(&args[1..]),
-        Some("report") => report::rewrite(&args[1..], &root()),
-        Some("ci") => run(Command::new("bash").arg(root().join(".ci/run"))),
-        Some("-h") | Some("--help") | Some("help") | None => {
-            println!("{HELP}");
-            Ok(())
-        }
-        Some(other) => bail!("unknown xtask '{other}'\n\n{HELP}"),
-    }
-}
-
-const HELP: &str = "\
-cargo xtask <task>
-
-Tasks:
-  reproduce [--preset quick|fmnist|cifar10|cifar100] [--data D] [--scenarios S] [--methods M]
-            [--seeds N] [--device D] [--out DIR] [--epochs N] [--bin PATH]
-            split manifests, original and retrain models, the unlearning methods and MUDA
-            ablations, features, metrics, results.jsonl/csv, report.md/html with figures and
-            findings (default: quick preset on the embedded Fashion-MNIST subset, random:0.1
-            and class:3, seed 0, into target/reproduce/<preset>/); content-addressed steps,
-            resumes after a kill; `cargo xtask reproduce --help` for details
-  report [--out DIR]
-            rewrite report.md/html and the figures from DIR/results.jsonl
-  bench [--runs N] [--threads T] [--only MODEL] [--reference] [--torch-avx2]
-            training-step and inference images/s, ours vs PyTorch (same work);
-            last line `ratio small-cnn-train <r>`
-  ci        run .ci/run (fmt, clippy, tests)
-
+/// Project automation: the study, its report, benchmarks, CI.
+#[derive(Parser)]
+#[command(name = "cargo xtask", after_help = "\
 Examples:
   cargo xtask reproduce
   cargo xtask reproduce --preset fmnist --seeds 3
   cargo xtask report --out target/reproduce/quick
-  cargo xtask bench";
+  cargo xtask bench")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
 
+#[derive(Subcommand)]
+enum Task {
+    /// Split manifests, original and retrain models, the unlearning methods and MUDA
+    /// ablations, features, metrics, results.jsonl/csv, report.md/html with figures and
+    /// findings (default: quick preset on the embedded Fashion-MNIST subset, random:0.1 and
+    /// class:3, seed 0, into target/reproduce/<preset>/); resumes after a kill.
+    #[command(after_help = REPRODUCE_EXAMPLES)]
+    Reproduce(ReproduceArgs),
+    /// Rewrite report.md/html, results.csv and the figures from DIR/results.jsonl.
+    #[command(after_help = "Example:\n  cargo xtask report --out target/reproduce/quick")]
+    Report(ReportArgs),
+    /// Training-step and inference images/s, ours vs PyTorch (same work); last line
+    /// `ratio small-cnn-train <r>`.
+    #[command(after_help = "Example:\n  cargo xtask bench --runs 3 --only small-cnn")]
+    Bench(bench::BenchArgs),
+    /// Run .ci/run (fmt, clippy, tests).
+    Ci,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.task {
+        Task::Reproduce(a) => reproduce(&a),
+        Task::Report(a) => {
+            let out = a
+                .out
+                .unwrap_or_else(|| target_dir().join("reproduce/quick"));
+            let written = unlearn_report::rewrite(&out, a.data.as_deref())?;
+            eprintln!(
+                "wrote {}/results.csv, report.md, report.html and figures/",
+                written.display()
+            );
+            Ok(())
+        }
+        Task::Bench(a) => bench::run(&a),
+        Task::Ci => run(Command::new("bash").arg(root().join(".ci/run"))),
+    }
+}
+
+fn reproduce(a: &ReproduceArgs) -> Result<()> {
+    let cfg = a.to_config(&target_dir())?;
+    let command = std::iter::once("cargo xtask".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if a.device.starts_with("cuda") && !cfg!(feature = "cuda") {
+        bail!("--device {} needs the CUDA build: cargo run --release -p xtask --features cuda -- reproduce …", a.device);
+    }
+    let study = Study::prepare(&cfg).context("preparing the study")?;
+    let outcome = study.run(&mut InProcess, &command)?;
+    println!("{}", outcome.markdown);
+    eprintln!("done in {:.0}s: {}", outcome.seconds, outcome.out.display());
+    Ok(())
+}
+
+/// The workspace root.
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Cargo's target folder (`$CARGO_TARGET_DIR`, else `<root>/target`).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
 }
 
 fn run(cmd: &mut Command) -> Result<()> {

@@ -3,14 +3,15 @@
 mod forget;
 mod measure;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
-use unlearn_data::{make_split, DataSource, Dataset, SplitConfig, SplitManifest};
-use unlearn_models::{checkpoint, hub, Arch, CheckpointMeta, Model, ModelSpec};
+use unlearn_data::{make_split, Dataset, SplitConfig, SplitManifest};
+use unlearn_models::{checkpoint, Arch};
+use unlearn_pipeline::ops::{self, load_dataset as load_data, load_split, Subset, TrainJob};
+use unlearn_pipeline::{args::ReproduceArgs, exec::InProcess, Preset, Study};
 use unlearn_train::{engine, DataView, OptimizerConfig, Recipe, Schedule};
 
 const AFTER_HELP: &str = "\
@@ -87,6 +88,10 @@ The record (<out>.record.json) holds the parameters used, steps, seconds and per
 loss and forget/retain accuracies; a diverged run writes it with `failed` set, exits 1 and
 writes no checkpoint. See `unlearn methods` for every method's parameters.")]
     Forget(forget::ForgetArgs),
+    /// Run the whole study: splits, original and retrain models, every method and the MUDA
+    /// ablations, features, metrics, results and report (what `cargo xtask reproduce` runs).
+    #[command(after_help = unlearn_pipeline::args::REPRODUCE_EXAMPLES)]
+    Reproduce(ReproduceArgs),
     /// List the unlearning methods with their parameters and defaults.
     #[command(after_help = "\
 Examples:
@@ -137,7 +142,7 @@ struct SplitArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum Subset {
+enum SubsetArg {
     /// retain ∪ forget: the original model.
     Train,
     /// retain only: the retrained (oracle) model.
@@ -160,15 +165,15 @@ struct TrainArgs {
     split: PathBuf,
     /// Which part of the split to train on.
     #[arg(long, value_enum, default_value = "train")]
-    subset: Subset,
+    subset: SubsetArg,
     /// Architecture (default: small-cnn for 28×28 and 32×32 inputs). One of small-cnn,
     /// resnet18-cifar, resnet18, vit-b16, vit-tiny.
     #[arg(long)]
-    arch: Option<String>,
+    arch: Option<Arch>,
     /// Recipe preset: quick, fmnist, cifar10, cifar100 (default: quick for the embedded data,
     /// fmnist for other 28×28 data, cifar10/cifar100 for CIFAR).
     #[arg(long)]
-    preset: Option<String>,
+    preset: Option<Preset>,
     /// Override: epochs.
     #[arg(long)]
     epochs: Option<usize>,
@@ -226,7 +231,7 @@ struct EvalArgs {
     checkpoint: String,
     /// Architecture, for checkpoints without this toolkit's metadata.
     #[arg(long)]
-    arch: Option<String>,
+    arch: Option<Arch>,
     /// Data source.
     #[arg(long, default_value = "embedded")]
     data: String,
@@ -263,17 +268,13 @@ fn main() {
         Command::Features(a) => measure::features(a),
         Command::Metrics(a) => measure::metrics(a),
         Command::Forget(a) => forget::forget(a),
+        Command::Reproduce(a) => reproduce(a),
         Command::Methods(a) => forget::methods(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
-}
-
-fn load_data(spec: &str) -> Result<Dataset> {
-    let source: DataSource = spec.parse()?;
-    Ok(source.load()?)
 }
 
 fn data_info(spec: &str, as_json: bool) -> Result<()> {
@@ -332,16 +333,6 @@ fn split(a: SplitArgs) -> Result<()> {
     Ok(())
 }
 
-/// The recipe preset that fits a dataset when none is named.
-pub(crate) fn default_preset(ds: &Dataset) -> &'static str {
-    match ds.name.as_str() {
-        "embedded-fashion-mnist" => "quick",
-        "cifar10" => "cifar10",
-        "cifar100" => "cifar100",
-        _ => "fmnist",
-    }
-}
-
 fn parse_schedule(s: &str) -> Result<Schedule> {
     Ok(match s {
         "constant" => Schedule::Constant,
@@ -372,11 +363,8 @@ fn parse_schedule(s: &str) -> Result<Schedule> {
 }
 
 fn build_recipe(a: &TrainArgs, ds: &Dataset) -> Result<Recipe> {
-    let preset = a
-        .preset
-        .clone()
-        .unwrap_or_else(|| default_preset(ds).to_string());
-    let mut r = Recipe::preset(&preset)?;
+    let preset = a.preset.unwrap_or_else(|| ops::default_preset(ds));
+    let mut r = preset.recipe();
     if let Some(e) = a.epochs {
         r.epochs = e;
     }
@@ -430,118 +418,63 @@ fn build_recipe(a: &TrainArgs, ds: &Dataset) -> Result<Recipe> {
     Ok(r)
 }
 
-fn load_split(path: &Path, ds: &Dataset) -> Result<SplitManifest> {
-    let m = SplitManifest::load(path)?;
-    m.check_dataset(ds)?;
-    Ok(m)
-}
-
-/// The training list's SHA-256, plus the scenario when it poisons images (backdoor).
-pub(crate) fn train_identity(manifest: &unlearn_data::SplitManifest) -> String {
-    let scenario = manifest.scenario.to_string();
-    if scenario.starts_with("backdoor") {
-        format!("{}/{scenario}", manifest.sha256.train)
-    } else {
-        manifest.sha256.train.clone()
-    }
-}
-
 fn train(a: TrainArgs) -> Result<()> {
     let ds = load_data(&a.data)?;
     let manifest = load_split(&a.split, &ds)?;
     let recipe = build_recipe(&a, &ds)?;
-    let arch: Arch = match &a.arch {
-        Some(s) => s.parse()?,
-        None => Arch::default_for(ds.input_shape()),
-    };
+    let arch = a.arch.unwrap_or_else(|| Arch::default_for(ds.input_shape()));
     let device = unlearn_models::device(&a.device)?;
-    let spec = ModelSpec {
-        arch,
-        input_shape: ds.input_shape(),
-        num_classes: ds.num_classes,
+    let subset = match a.subset {
+        SubsetArg::Train => Subset::Train,
+        SubsetArg::Retain => Subset::Retain,
     };
-    let model = Model::new(&spec, &device, a.seed)?;
-    let train_images = manifest.poisoned_train(&ds);
-    let indices = match a.subset {
-        Subset::Train => &manifest.train,
-        Subset::Retain => &manifest.retain,
-    };
-    let view = DataView {
-        images: &train_images,
-        indices,
-        normalization: &ds.normalization,
-        augmentation: ds.augmentation,
-    };
-    let state_path = PathBuf::from(format!("{}.state", a.out.display()));
-    if a.no_resume {
-        let _ = std::fs::remove_file(&state_path);
-    }
-    let mut log_file = match &a.log {
-        Some(p) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .with_context(|| format!("cannot open log {}", p.display()))?,
-        ),
-        None => None,
+    let indices = match subset {
+        Subset::Train => manifest.train.len(),
+        Subset::Retain => manifest.retain.len(),
     };
     eprintln!(
-        "training {} on {} ({} images, subset {}) for {} epochs, seed {}",
-        arch,
+        "training {arch} on {} ({indices} images, subset {}) for {} epochs, seed {}",
         ds.name,
-        indices.len(),
-        if a.subset == Subset::Train {
-            "train"
-        } else {
-            "retain"
-        },
+        subset.as_str(),
         recipe.epochs,
         a.seed
     );
-    let record = engine::train(
-        &model,
-        &view,
-        &recipe,
-        a.seed,
-        engine::RunOptions {
-            progress: !a.quiet,
-            log: log_file.as_mut().map(|f| f as &mut dyn Write),
-            state_path: Some(state_path),
-        },
-    )?;
-    let subset = if a.subset == Subset::Train {
-        "train"
-    } else {
-        "retain"
-    };
-    let mut meta = CheckpointMeta::for_model(&model);
-    meta.dataset = ds.source.to_string();
-    meta.dataset_fingerprint = ds.fingerprint.clone();
-    meta.split_sha256 = manifest.content_hash();
-    // What the weights depend on: the training list (and, for a backdoor split, the
-    // poisoning), so another split of the same training set can reuse this model.
-    meta.extra
-        .insert("train_sha256".into(), train_identity(&manifest));
-    meta.subset = subset.to_string();
-    meta.recipe = recipe.to_json();
-    meta.seed = a.seed;
-    meta.epochs = recipe.epochs;
-    checkpoint::save(&model, &meta, &a.out)?;
-    let test_view = DataView {
-        images: &ds.test,
-        indices: &manifest.test,
-        ..view
-    };
-    let test = engine::evaluate(&model, &test_view, recipe.eval_batch_size)?;
-    let last = record.epochs.last();
+    let summary = ops::train_checkpoint(&TrainJob {
+        ds: &ds,
+        manifest: &manifest,
+        recipe: &recipe,
+        arch: Some(arch),
+        subset,
+        seed: a.seed,
+        device: &device,
+        out: &a.out,
+        log: a.log.as_deref(),
+        no_resume: a.no_resume,
+        progress: !a.quiet,
+    })?;
     eprintln!(
         "wrote {} — final train loss {:.4}, test accuracy {:.2}%, {:.1}s",
         a.out.display(),
-        last.map(|e| e.loss).unwrap_or(f64::NAN),
-        test.accuracy,
-        record.seconds
+        summary.final_loss,
+        summary.test_accuracy,
+        summary.seconds
     );
+    Ok(())
+}
+
+/// `unlearn reproduce`: the study, in this process.
+fn reproduce(a: ReproduceArgs) -> Result<()> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
+    let cfg = a.to_config(&target)?;
+    let command = std::iter::once("unlearn".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let outcome = Study::prepare(&cfg)?.run(&mut InProcess, &command)?;
+    println!("{}", outcome.markdown);
+    eprintln!("done in {:.0}s: {}", outcome.seconds, outcome.out.display());
     Ok(())
 }
 
@@ -549,34 +482,9 @@ fn eval(a: EvalArgs) -> Result<()> {
     let ds = load_data(&a.data)?;
     let manifest = load_split(&a.split, &ds)?;
     let device = unlearn_models::device(&a.device)?;
-    let path = hub::resolve_checkpoint(&a.checkpoint)?;
-    let (model, meta) = match &a.arch {
-        Some(arch) => {
-            let spec = ModelSpec {
-                arch: arch.parse()?,
-                input_shape: ds.input_shape(),
-                num_classes: ds.num_classes,
-            };
-            let m = checkpoint::load_with_spec(&path, &spec, &device)?;
-            (m, None)
-        }
-        None => {
-            let (m, meta) = checkpoint::load(&path, &device)?;
-            (m, Some(meta))
-        }
-    };
-    if model.spec().input_shape != ds.input_shape() || model.spec().num_classes != ds.num_classes {
-        bail!(
-            "checkpoint {} is for input {:?} with {} classes, but {} has input {:?} with {} classes",
-            a.checkpoint,
-            model.spec().input_shape,
-            model.spec().num_classes,
-            ds.name,
-            ds.input_shape(),
-            ds.num_classes
-        );
-    }
-    if let Some(m) = &meta {
+    let loaded = ops::load_model(&a.checkpoint, a.arch, &ds, &device)?;
+    let model = &loaded.model;
+    if let Some(m) = &loaded.meta {
         if !m.dataset_fingerprint.is_empty() && m.dataset_fingerprint != ds.fingerprint {
             eprintln!(
                 "warning: checkpoint was trained on data with fingerprint {}, evaluating on {}",
@@ -592,26 +500,18 @@ fn eval(a: EvalArgs) -> Result<()> {
         augmentation: ds.augmentation,
     };
     let bs = 500;
-    let fa = engine::evaluate(&model, &view(&train_images, &manifest.forget), bs)?;
-    let ra = engine::evaluate(&model, &view(&train_images, &manifest.retain), bs)?;
-    let va = engine::evaluate(&model, &view(&train_images, &manifest.val), bs)?;
-    let ta = engine::evaluate(&model, &view(&ds.test, &manifest.test), bs)?;
+    let fa = engine::evaluate(model, &view(&train_images, &manifest.forget), bs)?;
+    let ra = engine::evaluate(model, &view(&train_images, &manifest.retain), bs)?;
+    let va = engine::evaluate(model, &view(&train_images, &manifest.val), bs)?;
+    let ta = engine::evaluate(model, &view(&ds.test, &manifest.test), bs)?;
     let mut out = json!({
         "checkpoint": a.checkpoint,
         "scenario": manifest.scenario.to_string(),
         "fa": fa.accuracy, "ra": ra.accuracy, "va": va.accuracy, "ta": ta.accuracy,
         "counts": {"forget": fa.total, "retain": ra.total, "val": va.total, "test": ta.total},
     });
-    if let Some(spec) = manifest.scenario.backdoor() {
-        let (triggered, idx) = unlearn_data::triggered_test(&ds, spec);
-        let local: Vec<u32> = (0..idx.len() as u32).collect();
-        let mut hits = 0usize;
-        engine::for_each_batch(&model, &view(&triggered, &local), bs, |_, logits, _| {
-            let pred = logits.argmax(candle_core::D::Minus1)?.to_vec1::<u32>()?;
-            hits += pred.iter().filter(|&&p| p == spec.target).count();
-            Ok(())
-        })?;
-        out["asr"] = json!(100.0 * hits as f64 / idx.len().max(1) as f64);
+    if let Some(asr) = ops::backdoor_asr(model, &ds, &manifest, bs)? {
+        out["asr"] = json!(asr);
     }
     let mut table = None;
     if a.full {
@@ -619,14 +519,17 @@ fn eval(a: EvalArgs) -> Result<()> {
             max_retain: Some(10_000),
             ..Default::default()
         };
-        let bundle = unlearn_features::extract(&model, &ds, &manifest, &opts)?;
+        let bundle = ops::extract_features(model, &ds, &manifest, &opts, &a.checkpoint)?;
         let references = a
             .references
             .iter()
-            .map(|r| measure::bundle_for(r, None, &a.data, &a.split, &a.device, &opts))
+            .map(|r| {
+                let reference = ops::load_model(r, None, &ds, &device)?;
+                Ok(ops::extract_features(&reference.model, &ds, &manifest, &opts, r)?)
+            })
             .collect::<Result<Vec<_>>>()?;
-        let cfg = measure::config_for(&bundle, "classes", 0, None, None)?;
-        let (report, compared) = measure::measure(&bundle, &references, &cfg)?;
+        let cfg = ops::metrics_config(&bundle, unlearn_metrics::KRule::Classes, 0, None, None);
+        let (report, compared) = ops::measure_bundles(&bundle, &references, &cfg)?;
         let metrics = match &compared {
             Some(c) => serde_json::to_value(c)?,
             None => serde_json::to_value(&report)?,

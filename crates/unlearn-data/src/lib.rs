@@ -54,6 +54,7 @@ pub mod idx;
 pub mod image;
 pub mod npy;
 pub mod rng;
+pub mod scenario;
 pub mod split;
 
 pub use dataset::{DataSource, Dataset, DatasetSummary, FASHION_MNIST_CLASSES};

@@ -15,6 +15,27 @@ fn clamped_ln(p: f64) -> f64 {
     p.clamp(LOG_CLAMP, 1.0).ln()
 }
 
+/// Percentage of the rows whose `argmax` is the class `expected(label)`, over the rows
+/// where it is `Some`; `None` when there are none.
+fn hit_rate(
+    logits: &Matrix<f32>,
+    labels: &[u32],
+    expected: impl Fn(u32) -> Option<usize>,
+) -> Option<f64> {
+    let mut total = 0usize;
+    let mut hit = 0usize;
+    for (r, &y) in logits.iter_rows().zip(labels) {
+        let Some(class) = expected(y) else {
+            continue;
+        };
+        total += 1;
+        if argmax(r) == class {
+            hit += 1;
+        }
+    }
+    (total > 0).then(|| 100.0 * hit as f64 / total as f64)
+}
+
 /// Accuracy in percent of `argmax(logits)` against `labels`, over the rows
 /// selected by `keep` (all rows when `None`). Returns `None` for an empty selection.
 pub fn accuracy(
@@ -22,18 +43,16 @@ pub fn accuracy(
     labels: &[u32],
     keep: Option<&dyn Fn(u32) -> bool>,
 ) -> Option<f64> {
-    let mut total = 0usize;
-    let mut hit = 0usize;
-    for (r, &y) in logits.iter_rows().zip(labels) {
-        if keep.is_some_and(|k| !k(y)) {
-            continue;
-        }
-        total += 1;
-        if argmax(r) == y as usize {
-            hit += 1;
-        }
-    }
-    (total > 0).then(|| 100.0 * hit as f64 / total as f64)
+    hit_rate(logits, labels, |y| {
+        keep.is_none_or(|k| k(y)).then_some(y as usize)
+    })
+}
+
+/// Attack success rate of a backdoor, in percent: the share of triggered images whose true
+/// class is not `target` that the model assigns to `target` (`None` when there are none).
+/// The one ASR of the toolkit: `unlearn metrics`, `unlearn eval` and the pipeline use it.
+pub fn attack_success_rate(logits: &Matrix<f32>, labels: &[u32], target: u32) -> Option<f64> {
+    hit_rate(logits, labels, |y| (y != target).then_some(target as usize))
 }
 
 /// Row-wise softmax in `f64`, row-major `n × classes`.

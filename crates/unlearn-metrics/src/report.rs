@@ -9,7 +9,7 @@ use crate::da::{KRule, RetainEigen};
 use crate::error::{MetricsError, Result};
 use crate::features_file::FeatureBundle;
 use crate::lp::{stratified_split, LogRegParams, LogisticRegression, LpReport};
-use crate::matrix::{argmax, Matrix};
+use crate::matrix::Matrix;
 use crate::mia::{mia_all, MiaReport};
 use crate::output::accuracy;
 
@@ -188,18 +188,7 @@ pub fn evaluate(bundle: &FeatureBundle, cfg: &MetricsConfig) -> Result<MetricsRe
                     reason: format!("the model has {classes} classes"),
                 });
             }
-            let mut total = 0usize;
-            let mut hit = 0usize;
-            for (row, &y) in tr.logits.iter_rows().zip(&tr.labels) {
-                if y == target {
-                    continue;
-                }
-                total += 1;
-                if argmax(row) == target as usize {
-                    hit += 1;
-                }
-            }
-            (total > 0).then(|| 100.0 * hit as f64 / total as f64)
+            crate::output::attack_success_rate(&tr.logits, &tr.labels, target)
         }
         _ => None,
     };

@@ -3,12 +3,12 @@
 use std::fmt;
 use std::str::FromStr;
 
-use candle_core::{DType, Device, IndexOp, Tensor};
+use candle_core::{Device, IndexOp, Module, ModuleT, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
 use crate::layers::{global_avg_pool, BatchNorm2d, Conv2d, ConvInit, Linear};
-use crate::store::{Init, ParamStore, Scope, TensorKind};
+use crate::store::{Init, ParamStore, Scope};
 
 /// The architectures this crate builds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -145,6 +145,13 @@ impl SmallCnn {
     }
 }
 
+impl ModuleT for SmallCnn {
+    /// The 128-d features (the net has no train-only behaviour).
+    fn forward_t(&self, xs: &Tensor, _train: bool) -> candle_core::Result<Tensor> {
+        Ok(self.features(xs)?)
+    }
+}
+
 #[derive(Clone, Debug)]
 struct BasicBlock {
     conv1: Conv2d,
@@ -186,6 +193,12 @@ impl BasicBlock {
         // relu(bn2(conv2(y)) + shortcut) as one op.
         self.bn2
             .forward_act(&self.conv2.forward(&y)?, train, Some(&shortcut), true)
+    }
+}
+
+impl ModuleT for BasicBlock {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        Ok(self.forward(xs, train)?)
     }
 }
 
@@ -240,6 +253,13 @@ impl ResNet18 {
     }
 }
 
+impl ModuleT for ResNet18 {
+    /// The 512-d pooled features; `train` selects BatchNorm's mode.
+    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        Ok(self.features(xs, train)?)
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Vit {
     embeddings: candle_transformers::models::vit::Embeddings,
@@ -285,40 +305,30 @@ fn vit_config(arch: Arch, spec: &ModelSpec) -> Result<candle_transformers::model
     }
 }
 
+/// HF ViT's initialisation by tensor name: zero biases, unit layer-norm gains, and a
+/// truncated normal (std 0.02) for every other weight, the embeddings included.
+fn hf_vit_init(name: &str) -> Init {
+    if name.ends_with("bias") {
+        Init::Const(0.0)
+    } else if name.contains("layernorm") || name.contains("layer_norm") {
+        Init::Const(1.0)
+    } else {
+        Init::TruncNormal { std: 0.02 }
+    }
+}
+
 impl Vit {
+    /// candle-transformers' ViT built straight on the store: every tensor it asks its
+    /// `VarBuilder` for is the store's seeded variable of that name (candle's own initial
+    /// values, from an unseeded RNG, never enter).
     fn new(store: &ParamStore, arch: Arch, spec: &ModelSpec) -> Result<(Self, usize)> {
         use candle_transformers::models::vit::{Embeddings, Encoder};
         let cfg = vit_config(arch, spec)?;
-        let varmap = candle_nn::VarMap::new();
-        let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, store.device());
-        let vb = vb.pp("vit");
+        let vb = store.var_builder(hf_vit_init).pp("vit");
         let embeddings = Embeddings::new(&cfg, false, vb.pp("embeddings"))?;
         let encoder = Encoder::new(&cfg, vb.pp("encoder"))?;
         let layernorm =
             candle_nn::layer_norm(cfg.hidden_size, cfg.layer_norm_eps, vb.pp("layernorm"))?;
-        // candle's own initial values come from an unseeded RNG: replace every one of them
-        // with a seeded draw (HF ViT scheme: truncated normal 0.02, zero biases, unit LN gains).
-        let vars: Vec<(String, candle_core::Var)> = {
-            let data = varmap.data().lock().unwrap_or_else(|e| e.into_inner());
-            let mut v: Vec<_> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            v.sort_by(|a, b| a.0.cmp(&b.0));
-            v
-        };
-        for (name, var) in vars {
-            let is_ln = name.contains("layernorm") || name.contains("layer_norm");
-            let init = if name.ends_with("bias") {
-                Init::Const(0.0)
-            } else if is_ln {
-                Init::Const(1.0)
-            } else {
-                Init::TruncNormal { std: 0.02 }
-            };
-            let shape = var.dims().to_vec();
-            let fresh = store.var(&name, &shape, init, TensorKind::Parameter)?;
-            var.set(fresh.as_tensor())?;
-            store.remove(&name);
-            store.adopt(&name, var, TensorKind::Parameter);
-        }
         Ok((
             Self {
                 embeddings,
@@ -330,10 +340,16 @@ impl Vit {
     }
 
     fn features(&self, x: &Tensor) -> Result<Tensor> {
-        use candle_core::Module;
         let e = self.embeddings.forward(x, None, false)?;
         let h = self.encoder.forward(&e)?;
         Ok(h.i((.., 0, ..))?.apply(&self.layernorm)?)
+    }
+}
+
+impl ModuleT for Vit {
+    /// The layer-normed CLS token (the net has no dropout, so `train` changes nothing).
+    fn forward_t(&self, xs: &Tensor, _train: bool) -> candle_core::Result<Tensor> {
+        Ok(self.features(xs)?)
     }
 }
 
@@ -345,6 +361,9 @@ enum Net {
 }
 
 /// A classifier `f = h ∘ g` whose tensors live in a [`ParamStore`] under torchvision / HF names.
+///
+/// It is a [`candle_nn::ModuleT`] giving logits, so `model.forward_t(&x, train)` and
+/// `x.apply_t(&model, train)` equal [`Model::forward`].
 #[derive(Clone, Debug)]
 pub struct Model {
     spec: ModelSpec,
@@ -456,5 +475,12 @@ impl Model {
         let copy = Model::new(&self.spec, self.device(), self.store.seed())?;
         copy.copy_from(self)?;
         Ok(copy)
+    }
+}
+
+impl ModuleT for Model {
+    /// The logits [`Model::forward`]; `train` selects BatchNorm's mode.
+    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        Ok(self.forward(xs, train)?)
     }
 }

@@ -94,3 +94,15 @@ pub enum ModelError {
 
 /// Result with [`ModelError`].
 pub type Result<T> = std::result::Result<T, ModelError>;
+
+/// Lets `?` turn a [`ModelError`] into candle's error inside `candle_core::Result` code
+/// (the [`candle_nn::Module`] / [`candle_nn::ModuleT`] impls, a `VarBuilder` backend): a
+/// wrapped candle error comes back out as itself, anything else is wrapped with its message.
+impl From<ModelError> for candle_core::Error {
+    fn from(e: ModelError) -> Self {
+        match e {
+            ModelError::Candle(e) => e,
+            other => candle_core::Error::wrap(other),
+        }
+    }
+}

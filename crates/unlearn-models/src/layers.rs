@@ -1,6 +1,11 @@
 //! The layers the architectures are built from, with PyTorch parameter names and semantics.
+//!
+//! Stateless layers implement [`candle_nn::Module`] and BatchNorm, which has a training and
+//! an evaluation mode, [`candle_nn::ModuleT`], so they compose with candle code
+//! (`x.apply(&conv)`, `x.apply_t(&bn, train)`). The trait methods call the inherent ones,
+//! which return this crate's [`Result`].
 
-use candle_core::{Tensor, Var, D};
+use candle_core::{Module, ModuleT, Tensor, Var, D};
 
 use crate::error::Result;
 use crate::store::{Init, Scope};
@@ -92,6 +97,12 @@ impl Conv2d {
     }
 }
 
+impl Module for Conv2d {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        Ok(Conv2d::forward(self, xs)?)
+    }
+}
+
 /// Fully connected layer (`weight`: out × in, `bias`: out), PyTorch default initialisation.
 #[derive(Clone, Debug)]
 pub struct Linear {
@@ -111,7 +122,7 @@ impl Linear {
         })
     }
 
-    /// A linear layer over existing variables (used by the ViT adapter).
+    /// A linear layer over existing variables.
     pub fn from_vars(weight: &Var, bias: &Var) -> Self {
         Self {
             weight: weight.as_tensor().clone(),
@@ -127,6 +138,12 @@ impl Linear {
     /// Output width.
     pub fn out_features(&self) -> usize {
         self.weight.dims().first().copied().unwrap_or(0)
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        Ok(Linear::forward(self, xs)?)
     }
 }
 
@@ -245,6 +262,14 @@ impl BatchNorm2d {
                     .broadcast_add(&shift.reshape(shape)?)?,
             )
         }
+    }
+}
+
+impl ModuleT for BatchNorm2d {
+    /// [`BatchNorm2d::forward`]: batch statistics (and a running-statistics update) when
+    /// `train`, running statistics otherwise.
+    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        Ok(self.forward(xs, train)?)
     }
 }
 

@@ -10,13 +10,20 @@
 //!   torchvision by name and back. BatchNorm really trains: running statistics update in
 //!   training mode, as in PyTorch.
 //! - Initial values come from this crate's own seeded ChaCha8 streams, keyed by tensor
-//!   name (candle's CPU RNG cannot be seeded), following PyTorch's default schemes.
+//!   name (candle's CPU RNG cannot be seeded), following PyTorch's default schemes. The ViTs
+//!   are candle-transformers' modules built through a `VarBuilder` whose backend is the
+//!   store ([`ParamStore::var_builder`]), so they train the store's own variables.
+//! - The layers and [`Model`] are candle modules: [`candle_nn::Module`] for the stateless
+//!   layers, [`candle_nn::ModuleT`] (`train` selects BatchNorm's mode) for BatchNorm, the
+//!   nets and the model, whose `forward_t` gives the logits. The inherent methods return
+//!   this crate's [`Result`]; a [`ModelError`] converts into a candle error with `?`.
 //! - Checkpoints ([`checkpoint`]) are safetensors files, written atomically and
 //!   byte-deterministically, whose `__metadata__` says what produced them.
 //!
 //! # Example
 //! ```
 //! use candle_core::{Device, Tensor};
+//! use candle_nn::ModuleT;
 //! use unlearn_models::{checkpoint, Arch, CheckpointMeta, Model, ModelSpec};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,6 +32,11 @@
 //! let x = Tensor::zeros((2, 1, 28, 28), candle_core::DType::F32, &Device::Cpu)?;
 //! assert_eq!(model.features(&x, false)?.dims(), &[2, 128]);
 //! assert_eq!(model.forward(&x, false)?.dims(), &[2, 10]);
+//!
+//! // The model is a candle `ModuleT` (`train = false`: eval mode) giving the same logits.
+//! let logits = model.forward_t(&x, false)?;
+//! assert_eq!(logits.to_vec2::<f32>()?, model.forward(&x, false)?.to_vec2::<f32>()?);
+//! assert_eq!(x.apply_t(&model, false)?.to_vec2::<f32>()?, logits.to_vec2::<f32>()?);
 //!
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("model.safetensors");

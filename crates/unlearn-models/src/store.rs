@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Shape, Tensor, Var};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::VarBuilder;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
@@ -149,7 +151,7 @@ impl ParamStore {
         Ok(var)
     }
 
-    /// Registers an existing variable under `name` (used to adopt layers built by other crates).
+    /// Registers an existing variable under `name`.
     pub fn adopt(&self, name: &str, var: Var, kind: TensorKind) {
         self.lock().insert(name.to_string(), Entry { var, kind });
     }
@@ -247,6 +249,83 @@ impl ParamStore {
     /// Data type of the parameters (always f32 for training here).
     pub fn dtype(&self) -> DType {
         DType::F32
+    }
+
+    /// A candle [`VarBuilder`] whose tensors are this store's trainable variables, so layers
+    /// written against candle-nn (candle-transformers' models, say) train the store's tensors.
+    /// Asking for a name creates its variable with the initialisation `init_for(name)`
+    /// returns (seeded by name, as [`ParamStore::var`]), or returns the existing one.
+    pub fn var_builder(&self, init_for: fn(&str) -> Init) -> VarBuilder<'static> {
+        let backend = StoreBackend {
+            store: self.clone(),
+            init_for,
+        };
+        VarBuilder::from_backend(Box::new(backend), self.dtype(), self.device.clone())
+    }
+}
+
+/// The [`SimpleBackend`] behind [`ParamStore::var_builder`].
+struct StoreBackend {
+    store: ParamStore,
+    init_for: fn(&str) -> Init,
+}
+
+impl StoreBackend {
+    fn check(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<()> {
+        if dtype != self.store.dtype() {
+            candle_core::bail!(
+                "{name}: the parameter store holds {:?} variables, {dtype:?} was asked for",
+                self.store.dtype()
+            );
+        }
+        if !dev.same_device(self.store.device()) {
+            candle_core::bail!(
+                "{name}: the parameter store lives on {:?}, not {dev:?}",
+                self.store.device()
+            );
+        }
+        Ok(())
+    }
+}
+
+impl SimpleBackend for StoreBackend {
+    /// The store's variable `name`, created with `init_for(name)` (candle's hint is not
+    /// used: this crate's initial values are its own seeded draws) when it does not exist.
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        _hint: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        self.check(name, dtype, dev)?;
+        let init = (self.init_for)(name);
+        let var = self
+            .store
+            .var(name, s.dims(), init, TensorKind::Parameter)?;
+        if var.shape() != &s {
+            candle_core::bail!(
+                "{name}: shape {s:?} asked for, the store holds {:?}",
+                var.shape()
+            );
+        }
+        Ok(var.as_tensor().clone())
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        self.check(name, dtype, dev)?;
+        match self.store.get(name) {
+            Some(var) => Ok(var.as_tensor().clone()),
+            None => Err(candle_core::Error::CannotFindTensor {
+                path: name.to_string(),
+            }
+            .bt()),
+        }
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.store.get(name).is_some()
     }
 }
 

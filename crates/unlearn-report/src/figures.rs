@@ -1,12 +1,15 @@
 //! The report's figures, drawn as SVG with `plotters` (SVG backend only, its built-in
 //! font metrics: text is emitted as `<text>` elements and laid out by the viewer).
 //!
-//! Each function returns the SVG markup; [`crate::report`] writes the files and inlines them.
+//! Each function returns the SVG markup; the report writes the files and inlines them.
 
-use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::ReportError;
+
+type Result<T> = std::result::Result<T, ReportError>;
 
 /// One panel of the spectrum figure: per retain eigen-direction, the retain eigenvalue and
 /// the forget and test energies (each normalised to sum 1).
@@ -48,8 +51,8 @@ const TEST_C: RGBColor = RGBColor(31, 119, 180);
 const BAR_C: RGBColor = RGBColor(95, 140, 190);
 const FONT: &str = "sans-serif";
 
-fn e<E: std::fmt::Debug>(err: E) -> anyhow::Error {
-    anyhow!("drawing failed: {err:?}")
+fn e<E: std::fmt::Debug>(err: E) -> ReportError {
+    ReportError::Plot(format!("{err:?}"))
 }
 
 fn caption_style(size: u32) -> TextStyle<'static> {
@@ -246,40 +249,58 @@ pub fn bars_with_reference(
                 FORGET_C.stroke_width(2),
             )))
             .map_err(e)?;
-        // The legend, drawn on the root right of the plot (the plot area would clip it).
         let (xr, yr) = chart.plotting_area().get_pixel_range();
-        let (lx, ly) = (xr.end + 16, yr.start + 8);
-        let text = |t: &str, y: i32| {
-            Text::new(
-                t.to_string(),
-                (lx + 22, y),
-                TextStyle::from((FONT, 14).into_font()).pos(Pos::new(HPos::Left, VPos::Center)),
-            )
-        };
-        root.draw(&Rectangle::new(
-            [(lx, ly - 5), (lx + 16, ly + 5)],
-            BAR_C.filled(),
-        ))
-        .map_err(e)?;
-        root.draw(&text(&format!("{x_desc} (mean over seeds)"), ly))
-            .map_err(e)?;
-        root.draw(&PathElement::new(
-            vec![(lx, ly + 22), (lx + 16, ly + 22)],
-            FORGET_C.stroke_width(2),
-        ))
-        .map_err(e)?;
-        root.draw(&text(reference_label, ly + 22)).map_err(e)?;
-        if bars.iter().any(|b| b.std.is_some()) {
-            root.draw(&PathElement::new(
-                vec![(lx, ly + 44), (lx + 16, ly + 44)],
-                BLACK.stroke_width(2),
-            ))
-            .map_err(e)?;
-            root.draw(&text("± std over seeds", ly + 44)).map_err(e)?;
-        }
+        let with_std = bars.iter().any(|b| b.std.is_some());
+        bars_legend(
+            &root,
+            (xr.end + 16, yr.start + 8),
+            x_desc,
+            reference_label,
+            with_std,
+        )?;
         root.present().map_err(e)?;
     }
     Ok(svg)
+}
+
+/// The legend of [`bars_with_reference`], drawn on the root right of the plot (the plot area
+/// would clip it) with its first entry at `(lx, ly)`.
+fn bars_legend(
+    root: &DrawingArea<SVGBackend, Shift>,
+    (lx, ly): (i32, i32),
+    x_desc: &str,
+    reference_label: &str,
+    with_std: bool,
+) -> Result<()> {
+    let text = |t: &str, y: i32| {
+        Text::new(
+            t.to_string(),
+            (lx + 22, y),
+            TextStyle::from((FONT, 14).into_font()).pos(Pos::new(HPos::Left, VPos::Center)),
+        )
+    };
+    root.draw(&Rectangle::new(
+        [(lx, ly - 5), (lx + 16, ly + 5)],
+        BAR_C.filled(),
+    ))
+    .map_err(e)?;
+    root.draw(&text(&format!("{x_desc} (mean over seeds)"), ly))
+        .map_err(e)?;
+    root.draw(&PathElement::new(
+        vec![(lx, ly + 22), (lx + 16, ly + 22)],
+        FORGET_C.stroke_width(2),
+    ))
+    .map_err(e)?;
+    root.draw(&text(reference_label, ly + 22)).map_err(e)?;
+    if with_std {
+        root.draw(&PathElement::new(
+            vec![(lx, ly + 44), (lx + 16, ly + 44)],
+            BLACK.stroke_width(2),
+        ))
+        .map_err(e)?;
+        root.draw(&text("± std over seeds", ly + 44)).map_err(e)?;
+    }
+    Ok(())
 }
 
 /// Small multiples: per method, retain (grey) and forget (red) points in the 2-D PCA of
@@ -371,36 +392,8 @@ pub fn pca_grid(title: &str, panels: &[PcaPanel]) -> Result<String> {
 /// UA against MIA-efficacy, one point per method, the retrain point highlighted with
 /// dashed guides through it.
 pub fn ua_mia(title: &str, points: &[Point], retrain: Option<(f64, f64)>) -> Result<String> {
-    let xs = points.iter().map(|p| p.x).chain(retrain.map(|r| r.0));
-    let ys = points.iter().map(|p| p.y).chain(retrain.map(|r| r.1));
-    let (mut x0, mut x1) = xs.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
-    let (mut y0, mut y1) = ys.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
-    if x0 > x1 {
-        (x0, x1, y0, y1) = (0.0, 100.0, 0.0, 100.0);
-    }
-    let px = ((x1 - x0) * 0.12).max(1.0);
-    let py = ((y1 - y0) * 0.12).max(1.0);
-    // Percentages: the axes stay within [0, 100] plus the padding, so points at 100 show.
-    let (x0, x1) = (
-        (x0 - px).max(-px.min(8.0)),
-        (x1 + px).min(100.0 + px.min(8.0)),
-    );
-    let (y0, y1) = (
-        (y0 - py).max(-py.min(8.0)),
-        (y1 + py).min(100.0 + py.min(8.0)),
-    );
-    // Methods at (nearly) the same place share one marker and one label.
-    let tol = ((x1 - x0).max(y1 - y0)) * 0.01;
-    let mut groups: Vec<(f64, f64, Vec<&str>)> = Vec::new();
-    for p in points {
-        match groups
-            .iter_mut()
-            .find(|g| (g.0 - p.x).abs() <= tol && (g.1 - p.y).abs() <= tol)
-        {
-            Some(g) => g.2.push(&p.label),
-            None => groups.push((p.x, p.y, vec![&p.label])),
-        }
-    }
+    let (x0, x1, y0, y1) = ua_mia_axes(points, retrain);
+    let groups = group_points(points, ((x1 - x0).max(y1 - y0)) * 0.01);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (640, 480)).into_drawing_area();
@@ -494,6 +487,41 @@ pub fn ua_mia(title: &str, points: &[Point], retrain: Option<(f64, f64)>) -> Res
     Ok(svg)
 }
 
+/// The axis ranges of [`ua_mia`]: the points and the retrain point with some padding,
+/// within [0, 100] plus the padding (at most 8) so that points at 100 show.
+fn ua_mia_axes(points: &[Point], retrain: Option<(f64, f64)>) -> (f64, f64, f64, f64) {
+    let xs = points.iter().map(|p| p.x).chain(retrain.map(|r| r.0));
+    let ys = points.iter().map(|p| p.y).chain(retrain.map(|r| r.1));
+    let (mut x0, mut x1) = xs.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+    let (mut y0, mut y1) = ys.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+    if x0 > x1 {
+        (x0, x1, y0, y1) = (0.0, 100.0, 0.0, 100.0);
+    }
+    let px = ((x1 - x0) * 0.12).max(1.0);
+    let py = ((y1 - y0) * 0.12).max(1.0);
+    (
+        (x0 - px).max(-px.min(8.0)),
+        (x1 + px).min(100.0 + px.min(8.0)),
+        (y0 - py).max(-py.min(8.0)),
+        (y1 + py).min(100.0 + py.min(8.0)),
+    )
+}
+
+/// Methods within `tol` of each other on both axes share one marker and one label.
+fn group_points(points: &[Point], tol: f64) -> Vec<(f64, f64, Vec<&str>)> {
+    let mut groups: Vec<(f64, f64, Vec<&str>)> = Vec::new();
+    for p in points {
+        match groups
+            .iter_mut()
+            .find(|g| (g.0 - p.x).abs() <= tol && (g.1 - p.y).abs() <= tol)
+        {
+            Some(g) => g.2.push(&p.label),
+            None => groups.push((p.x, p.y, vec![&p.label])),
+        }
+    }
+    groups
+}
+
 fn overlaps(a: &[i32; 4], b: &[i32; 4]) -> bool {
     a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
 }
@@ -584,7 +612,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn figures_render_with_titles_and_labels() {
+    fn figures_render_with_titles_and_labels() -> Result<()> {
         let s = spectrum(
             "t",
             &[SpectrumPanel {
@@ -595,8 +623,7 @@ mod tests {
                 k: Some(2),
             }],
             40,
-        )
-        .unwrap();
+        )?;
         assert!(s.starts_with("<svg") && s.contains("Retrain") && s.contains("k = 2"));
         let b = bars_with_reference(
             "DA",
@@ -615,12 +642,46 @@ mod tests {
             ],
             0.93,
             "retrain",
-        )
-        .unwrap();
-        assert!(b.contains("muda") && b.contains("retrain"));
-        let p = ua_mia("x", &[], None).unwrap();
+        )?;
+        assert!(b.contains("muda") && b.contains("retrain") && b.contains("± std over seeds"));
+        let p = ua_mia("x", &[], None)?;
         assert!(p.contains("UA (%)"));
-        let g = pca_grid("p", &[]).unwrap();
+        let g = pca_grid("p", &[])?;
         assert!(g.starts_with("<svg"));
+        Ok(())
+    }
+
+    #[test]
+    fn ua_mia_axes_pad_and_stay_near_percent_range_and_close_points_share_a_label() {
+        assert_eq!(ua_mia_axes(&[], None), (-8.0, 108.0, -8.0, 108.0));
+        let pts = [
+            Point {
+                label: "a".into(),
+                x: 10.0,
+                y: 20.0,
+            },
+            Point {
+                label: "b".into(),
+                x: 10.05,
+                y: 20.05,
+            },
+            Point {
+                label: "c".into(),
+                x: 50.0,
+                y: 20.0,
+            },
+        ];
+        let (x0, x1, y0, y1) = ua_mia_axes(&pts, Some((12.0, 22.0)));
+        assert!(
+            (x0 - 5.2).abs() < 1e-9 && (x1 - 54.8).abs() < 1e-9,
+            "{x0} {x1}"
+        );
+        assert!(
+            (y0 - 19.0).abs() < 1e-9 && (y1 - 23.0).abs() < 1e-9,
+            "{y0} {y1}"
+        );
+        let groups = group_points(&pts, 0.4);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].2, ["a", "b"]);
     }
 }

@@ -1,10 +1,11 @@
-//! `cargo xtask reproduce` end to end with the `cifar10` and `cifar100` presets (ResNet-18,
+//! The study end to end with the `cifar10` and `cifar100` presets (ResNet-18,
 //! the paper's recipe, every training capped at one epoch) on tiny synthetic CIFAR files:
 //! the pipeline runs, writes its results and report, the checkpoints carry the preset's
 //! recipe, a second run into a fresh folder reproduces every number and checkpoint byte
 //! for byte, and a rerun into the same folder redoes nothing.
 //!
-//! The task runs through `cargo run -p xtask` with this test's `unlearn` binary (`--bin`).
+//! The study runs through `unlearn reproduce`, the same pipeline library as
+//! `cargo xtask reproduce`, in the test's `unlearn` binary.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -56,10 +57,9 @@ fn workspace_root() -> PathBuf {
 }
 
 fn reproduce(args: &[&str]) {
-    let out = Command::new(env!("CARGO"))
+    let out = Command::new(env!("CARGO_BIN_EXE_unlearn"))
         .current_dir(workspace_root())
-        .args(["run", "--quiet", "-p", "xtask", "--", "reproduce"])
-        .args(["--bin", env!("CARGO_BIN_EXE_unlearn")])
+        .arg("reproduce")
         .args(args)
         .env_remove("UNLEARN_DATA")
         .output()

@@ -1,0 +1,106 @@
+//! The command-line arguments of a study, shared by `cargo xtask reproduce` and
+//! `unlearn reproduce` (both flatten [`ReproduceArgs`]).
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use unlearn_data::Scenario;
+use unlearn_train::Preset;
+
+use crate::error::Result;
+use crate::plan::StudyConfig;
+
+/// Help text after the options: examples.
+pub const REPRODUCE_EXAMPLES: &str = "\
+Examples:
+  cargo xtask reproduce
+  cargo xtask reproduce --preset fmnist --seeds 3
+  cargo xtask reproduce --scenarios random:0.1 --methods ft,muda
+  unlearn reproduce --scenarios 'class:3,5' --epochs 2 --out /tmp/smoke
+
+Steps are content-addressed (a `.key` sidecar per artefact) and run under per-step locks:
+a rerun skips finished work, a changed input or default redoes what depends on it, a run
+killed at any moment resumes, and two runs on one --out share the work.";
+
+/// Split manifests, original and retrain models, every unlearning method and the MUDA
+/// ablations, features, metrics, results.jsonl/csv and report.md/html with figures.
+#[derive(Args, Clone, Debug)]
+pub struct ReproduceArgs {
+    /// Preset: quick, fmnist, cifar10, cifar100.
+    #[arg(long, default_value = "quick")]
+    pub preset: Preset,
+    /// Any `unlearn --data` source (default: the preset's: embedded, fashion-mnist,
+    /// cifar10, cifar100).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Comma-separated scenarios: random:p, class:c[,c…] (quote), backdoor:p
+    /// (default: random:0.1,class:3; fmnist and cifar add backdoor:0.05).
+    #[arg(long, value_parser = parse_scenarios)]
+    pub scenarios: Option<ScenarioList>,
+    /// Comma-separated method ids and ablations (default: every method and muda-no-da,
+    /// muda-no-sd, muda-no-alt).
+    #[arg(long, value_delimiter = ',')]
+    pub methods: Option<Vec<String>>,
+    /// Number of seeds, 0..N-1.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seeds: u64,
+    /// Device: cpu, cuda, cuda:N, auto.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Output folder, the artefact store (default target/reproduce/<preset>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Cap every training at N epochs (original, retrain, each method's epochs): a smoke
+    /// run; the numbers are then not the preset's.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub epochs: Option<u64>,
+    /// No per-step progress bars (the overall line stays).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// A parsed `--scenarios` list.
+#[derive(Clone, Debug)]
+pub struct ScenarioList(pub Vec<Scenario>);
+
+fn parse_scenarios(s: &str) -> std::result::Result<ScenarioList, String> {
+    Scenario::parse_list(s)
+        .map(ScenarioList)
+        .map_err(|e| e.to_string())
+}
+
+impl ReproduceArgs {
+    /// The study these arguments ask for; `target_dir` is where the default `--out` lies
+    /// (`<target_dir>/reproduce/<preset>`).
+    pub fn to_config(&self, target_dir: &Path) -> Result<StudyConfig> {
+        let out = self
+            .out
+            .clone()
+            .unwrap_or_else(|| target_dir.join("reproduce").join(self.preset.as_str()));
+        let mut cfg = StudyConfig::new(self.preset, out);
+        cfg.data = self.data.clone();
+        cfg.scenarios = self.scenarios.clone().map(|s| s.0).unwrap_or_default();
+        cfg.methods = self.methods.as_ref().map(|m| {
+            m.iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        });
+        cfg.seeds = self.seeds;
+        cfg.device = self.device.clone();
+        cfg.epochs_cap = self.epochs.map(|n| n as usize);
+        cfg.quiet = self.quiet;
+        Ok(cfg)
+    }
+}
+
+/// Arguments of `cargo xtask report`.
+#[derive(Args, Clone, Debug)]
+pub struct ReportArgs {
+    /// The reproduce output folder (default target/reproduce/quick).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The data source named in the title (default: run.json's, else the preset's).
+    #[arg(long)]
+    pub data: Option<String>,
+}

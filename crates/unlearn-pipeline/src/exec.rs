@@ -1,0 +1,286 @@
+//! Running steps: [`StepRunner`] runs one step in this process against the store (under the
+//! step's lock, skipping it when done); an [`Executor`] decides where and in what order the
+//! steps of a batch run. [`InProcess`] runs them one after another here; a worker pool or a
+//! cluster executor runs the same [`StepRunner::run`] in other threads or processes.
+
+use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use unlearn_data::{make_split, Dataset, SplitConfig, SplitManifest};
+use unlearn_features::ExtractOptions;
+use unlearn_methods::Overrides;
+use unlearn_metrics::{FeatureBundle, KRule};
+
+use crate::error::{PipelineError, Result};
+use crate::ops::{self, ForgetOutcome, Subset, TrainJob};
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::step::{describe, Step, StepId, StepKind, Steps};
+use crate::store::Store;
+
+/// What running a step came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// It ran and its output is marked done.
+    Ran,
+    /// Its output was already done (by an earlier run or another process).
+    AlreadyDone,
+    /// The method failed; its record says why and there is no checkpoint.
+    MethodFailed(String),
+    /// Nothing to do: its input model does not exist (a failed method).
+    NotApplicable,
+}
+
+/// Runs single steps of a plan in this process.
+pub struct StepRunner<'a> {
+    plan: &'a Plan,
+    steps: &'a Steps,
+    store: &'a Store,
+    quiet: bool,
+    data: OnceCell<Dataset>,
+    device: OnceCell<Device>,
+}
+
+impl<'a> StepRunner<'a> {
+    /// A runner over `store`; the data and the device are loaded on first use.
+    pub fn new(plan: &'a Plan, steps: &'a Steps, store: &'a Store, quiet: bool) -> Self {
+        StepRunner {
+            plan,
+            steps,
+            store,
+            quiet,
+            data: OnceCell::new(),
+            device: OnceCell::new(),
+        }
+    }
+
+    /// Uses an already loaded data set (it must be the plan's: same fingerprint).
+    pub fn with_data(self, ds: Dataset) -> Result<Self> {
+        if ds.fingerprint != self.plan.fingerprint {
+            return Err(PipelineError::Plan(format!(
+                "data {} has fingerprint {}, the plan was made for {}",
+                ds.name, ds.fingerprint, self.plan.fingerprint
+            )));
+        }
+        let _ = self.data.set(ds);
+        Ok(self)
+    }
+
+    fn data(&self) -> Result<&Dataset> {
+        if let Some(ds) = self.data.get() {
+            return Ok(ds);
+        }
+        let ds = ops::load_dataset(&self.plan.data)?;
+        Ok(self.data.get_or_init(|| ds))
+    }
+
+    fn device(&self) -> Result<&Device> {
+        if let Some(d) = self.device.get() {
+            return Ok(d);
+        }
+        let d = unlearn_models::device(&self.plan.device)?;
+        Ok(self.device.get_or_init(|| d))
+    }
+
+    fn output_of(&self, id: StepId) -> PathBuf {
+        self.store.path(&self.steps.all[id].output)
+    }
+
+    fn manifest_of(&self, step: &Step) -> Result<SplitManifest> {
+        let split = step
+            .inputs
+            .iter()
+            .copied()
+            .find(|&i| self.steps.all[i].kind == StepKind::Split)
+            .ok_or_else(|| PipelineError::Plan(format!("step {} reads no split", step.id)))?;
+        ops::load_split(&self.output_of(split), self.data()?)
+    }
+
+    /// The checkpoint a step that trains or unlearns writes.
+    pub fn checkpoint_of(&self, producer: StepId) -> PathBuf {
+        let out = self.output_of(producer);
+        match self.steps.all[producer].kind {
+            StepKind::Forget => {
+                let text = out.to_string_lossy();
+                PathBuf::from(text.trim_end_matches(".record.json"))
+            }
+            _ => out,
+        }
+    }
+
+    /// Runs one step unless it is done, under its lock.
+    pub fn run(&self, step: &Step) -> Result<StepOutcome> {
+        let _lock = self.store.lock_step(&step.key)?;
+        if self.store.is_done(&step.output, &step.key) {
+            return Ok(StepOutcome::AlreadyDone);
+        }
+        let out = self.store.path(&step.output);
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
+        }
+        let outcome = match step.kind {
+            StepKind::Split => self.split(step, &out)?,
+            StepKind::Original | StepKind::Retrain => self.train(step, &out)?,
+            StepKind::Forget => self.forget(step, &out)?,
+            StepKind::Features => self.features(step, &out)?,
+            StepKind::Metrics => self.metrics(step, &out)?,
+        };
+        if matches!(outcome, StepOutcome::Ran | StepOutcome::MethodFailed(_)) {
+            self.store.mark_done(&step.output, &step.key)?;
+        }
+        Ok(outcome)
+    }
+
+    fn split(&self, step: &Step, out: &Path) -> Result<StepOutcome> {
+        let cfg = SplitConfig {
+            scenario: self.plan.scenarios[step.cell.scenario].clone(),
+            seed: step.cell.seed,
+            val_fraction: self.plan.val_fraction,
+        };
+        make_split(self.data()?, &cfg)?.save(out)?;
+        Ok(StepOutcome::Ran)
+    }
+
+    fn train(&self, step: &Step, out: &Path) -> Result<StepOutcome> {
+        let ds = self.data()?;
+        let manifest = self.manifest_of(step)?;
+        let mut recipe = self.plan.preset.recipe();
+        if let Some(cap) = self.plan.epochs_cap {
+            recipe.epochs = recipe.epochs.min(cap);
+        }
+        let log = out.with_extension("log.jsonl");
+        ops::train_checkpoint(&TrainJob {
+            ds,
+            manifest: &manifest,
+            recipe: &recipe,
+            arch: self.plan.arch,
+            subset: if step.kind == StepKind::Original {
+                Subset::Train
+            } else {
+                Subset::Retain
+            },
+            seed: step.cell.seed,
+            device: self.device()?,
+            out,
+            log: Some(&log),
+            no_resume: false,
+            progress: !self.quiet,
+        })?;
+        Ok(StepOutcome::Ran)
+    }
+
+    fn forget(&self, step: &Step, record: &Path) -> Result<StepOutcome> {
+        let ds = self.data()?;
+        let manifest = self.manifest_of(step)?;
+        let name = step.model.as_deref().unwrap_or_default();
+        let run = self
+            .plan
+            .methods
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| PipelineError::Plan(format!("no method run named {name}")))?;
+        let original_path = self.output_of(step.inputs[0]);
+        let label = original_path.to_string_lossy().into_owned();
+        let original = ops::load_model(&label, None, ds, self.device()?)?;
+        let out = self.checkpoint_of(step.id);
+        // A previous attempt's checkpoint must not stand beside a new failure's record.
+        let _ = std::fs::remove_file(&out);
+        let _ = std::fs::remove_file(record);
+        let overrides = Overrides::new(&run.sets, None)?;
+        let outcome = ops::forget_checkpoint(&ops::ForgetJob {
+            ds,
+            manifest: &manifest,
+            original: &original.model,
+            original_label: &label,
+            method: &run.method,
+            preset: self.plan.preset,
+            overrides: &overrides,
+            seed: step.cell.seed,
+            device: self.device()?,
+            monitor: 1000,
+            progress: !self.quiet,
+            out: &out,
+        })?;
+        Ok(match outcome {
+            ForgetOutcome::Unlearned(_) => StepOutcome::Ran,
+            ForgetOutcome::Failed { error, .. } => StepOutcome::MethodFailed(error),
+        })
+    }
+
+    fn features(&self, step: &Step, out: &Path) -> Result<StepOutcome> {
+        let checkpoint = self.checkpoint_of(step.inputs[0]);
+        if !checkpoint.exists() {
+            return Ok(StepOutcome::NotApplicable);
+        }
+        let ds = self.data()?;
+        let manifest = self.manifest_of(step)?;
+        let label = checkpoint.to_string_lossy().into_owned();
+        let model = ops::load_model(&label, None, ds, self.device()?)?;
+        let opts = ExtractOptions {
+            max_retain: Some(self.plan.max_retain),
+            ..Default::default()
+        };
+        let bundle = ops::extract_features(&model.model, ds, &manifest, &opts, &label)?;
+        ops::save_features(&bundle, out)?;
+        Ok(StepOutcome::Ran)
+    }
+
+    fn metrics(&self, step: &Step, out: &Path) -> Result<StepOutcome> {
+        let features = self.output_of(step.inputs[0]);
+        if !features.exists() {
+            return Ok(StepOutcome::NotApplicable);
+        }
+        let reference = self.output_of(step.inputs[1]);
+        let bundle = FeatureBundle::load(&features)?;
+        let cfg = ops::metrics_config(&bundle, KRule::Classes, step.cell.seed, None, None);
+        let (report, compared) = ops::measure_files(&bundle, &[reference], &cfg)?;
+        ops::write_plot_data(&bundle, &cfg, &out.with_extension("plot.json"))?;
+        let json = ops::metrics_json(&report, compared.as_ref());
+        unlearn_report::write_atomic(out, &json)?;
+        Ok(StepOutcome::Ran)
+    }
+}
+
+/// Where and in what order the steps of a batch run.
+pub trait Executor {
+    /// Runs every step of `batch` (ids in dependency order) that is not done, each once.
+    fn run_batch(
+        &mut self,
+        runner: &StepRunner,
+        batch: &[StepId],
+        progress: &mut Progress,
+    ) -> Result<()>;
+}
+
+/// Runs the steps one after another in this process (the default).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InProcess;
+
+impl Executor for InProcess {
+    fn run_batch(
+        &mut self,
+        runner: &StepRunner,
+        batch: &[StepId],
+        progress: &mut Progress,
+    ) -> Result<()> {
+        for &id in batch {
+            let step = &runner.steps.all[id];
+            let what = describe(runner.plan, step);
+            if runner.store.is_done(&step.output, &step.key) {
+                progress.skip(step.kind.cost());
+                continue;
+            }
+            progress.begin(step.kind.cost(), &what);
+            let outcome = runner.run(step).map_err(|e| PipelineError::Step {
+                step: what.clone(),
+                source: Box::new(e),
+            })?;
+            if let StepOutcome::MethodFailed(error) = &outcome {
+                eprintln!("   {what} failed ({error}); recorded, going on");
+            }
+            progress.end();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,53 @@
+//! The unlearning study as a library: what `cargo xtask reproduce` and `unlearn reproduce`
+//! run, callable from Rust.
+//!
+//! - [`plan`]: a typed request ([`StudyConfig`]: preset, data, scenarios, methods with
+//!   ablations, seeds) resolved into a [`Plan`].
+//! - [`step`]: the plan expanded into steps (split, original, retrain, forget, features,
+//!   metrics) with explicit inputs, outputs and content keys.
+//! - [`store`]: the content-addressed artefact store (key sidecars, atomic writes, per-step
+//!   locks, resume after `kill -9`).
+//! - [`exec`]: the executor seam: [`exec::StepRunner`] runs one step; [`exec::Executor`]
+//!   decides where ([`exec::InProcess`] by default).
+//! - [`ops`]: the operations every front end shares (one loader, one shape check, one ASR,
+//!   one reference-metrics cache): the `unlearn` subcommands call them too.
+//! - [`records`] and [`study`]: typed result records and the report ([`unlearn_report`]).
+//!
+//! # Example
+//! A one-seed study of two methods on the embedded Fashion-MNIST subset, one epoch per
+//! training (a smoke run; drop `epochs_cap` for the preset's numbers):
+//! ```no_run
+//! use unlearn_pipeline::{exec::InProcess, Preset, Study, StudyConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut cfg = StudyConfig::new(Preset::Quick, "target/study");
+//! cfg.scenarios = vec!["random:0.1".parse()?];
+//! cfg.methods = Some(vec!["ft".into(), "muda".into()]);
+//! cfg.epochs_cap = Some(1);
+//! let outcome = Study::prepare(&cfg)?.run(&mut InProcess, "example")?;
+//! for r in &outcome.records {
+//!     let gap = r.metrics.as_ref().and_then(|m| m["avg_gap_output"].as_f64());
+//!     println!("{:<10} output gap {gap:?}", r.method);
+//! }
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod args;
+pub mod error;
+pub mod exec;
+pub mod ops;
+pub mod plan;
+pub mod progress;
+pub mod records;
+pub mod step;
+pub mod store;
+pub mod study;
+
+pub use error::{PipelineError, Result};
+pub use plan::{Plan, StudyConfig, ABLATIONS};
+pub use step::{Step, StepKind, Steps};
+pub use store::Store;
+pub use study::{Study, StudyOutcome};
+pub use unlearn_report::ResultRecord;
+pub use unlearn_train::Preset;

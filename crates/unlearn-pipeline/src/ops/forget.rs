@@ -1,0 +1,156 @@
+//! Running an unlearning method on an original model: `unlearn forget` and the pipeline's
+//! forget steps both call [`forget_checkpoint`].
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use unlearn_data::{Dataset, SplitManifest};
+use unlearn_methods::{registry, run, Overrides, RunRecord, UnlearnContext};
+use unlearn_models::{checkpoint, CheckpointMeta, Model};
+use unlearn_train::{Preset, Recipe};
+
+use super::load::{default_preset, train_identity};
+use crate::error::Result;
+
+/// One unlearning run.
+pub struct ForgetJob<'a> {
+    /// The data.
+    pub ds: &'a Dataset,
+    /// The split whose forget list is forgotten.
+    pub manifest: &'a SplitManifest,
+    /// The original model.
+    pub original: &'a Model,
+    /// The checkpoint the original came from, as the user named it (recorded).
+    pub original_label: &'a str,
+    /// Method id (`unlearn methods`).
+    pub method: &'a str,
+    /// The preset whose defaults the method starts from.
+    pub preset: Preset,
+    /// `--set` / `--config` overrides (the scenario's defaults are added here).
+    pub overrides: &'a Overrides,
+    /// Seed of every random choice of the run.
+    pub seed: u64,
+    /// Device.
+    pub device: &'a Device,
+    /// Forget/retain samples evaluated after each epoch for the record.
+    pub monitor: usize,
+    /// Draw progress bars.
+    pub progress: bool,
+    /// The unlearned checkpoint; the record goes to [`record_path`].
+    pub out: &'a Path,
+}
+
+/// How a run ended. Either way its record has been written.
+pub enum ForgetOutcome {
+    /// The checkpoint and the record were written.
+    Unlearned(Box<RunRecord>),
+    /// The method failed (e.g. diverged): the record says why, no checkpoint was written.
+    Failed {
+        /// The record, with `failed` set.
+        record: Box<RunRecord>,
+        /// The method's error, in words.
+        error: String,
+    },
+}
+
+/// Where a run's record goes: `<out>.record.json`.
+pub fn record_path(out: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.record.json", out.display()))
+}
+
+/// The preset an original's unlearning starts from when none is named: the one it was
+/// trained with, else the data's default.
+pub fn preset_of_original(meta: Option<&CheckpointMeta>, ds: &Dataset) -> Preset {
+    meta.and_then(|m| serde_json::from_str::<Recipe>(&m.recipe).ok())
+        .and_then(|r| r.preset.parse().ok())
+        .unwrap_or_else(|| default_preset(ds))
+}
+
+/// Whether `meta` says the model was trained on another split whose training set differs
+/// from `manifest`'s (a warning for the user, not an error: foreign originals are allowed).
+pub fn trained_on_other_split(meta: &CheckpointMeta, manifest: &SplitManifest) -> bool {
+    let same_training = meta
+        .extra
+        .get("train_sha256")
+        .is_some_and(|t| *t == train_identity(manifest));
+    !meta.split_sha256.is_empty() && meta.split_sha256 != manifest.content_hash() && !same_training
+}
+
+/// Checks a method id and its overrides for a preset (cheap; before loading checkpoints).
+pub fn check_method(method: &str, preset: Preset, overrides: &Overrides) -> Result<()> {
+    registry::build(method, preset.as_str(), overrides)?;
+    Ok(())
+}
+
+fn write_record(path: &Path, record: &RunRecord) -> Result<()> {
+    // Serialising a record of plain fields cannot fail.
+    let text = serde_json::to_string_pretty(record).unwrap_or_default();
+    checkpoint::write_atomic(path, text.as_bytes())?;
+    Ok(())
+}
+
+/// Runs the method; writes the unlearned checkpoint (with metadata) and the record, or only
+/// the record when the method fails.
+pub fn forget_checkpoint(job: &ForgetJob) -> Result<ForgetOutcome> {
+    let preset = job.preset.as_str();
+    let recipe = job.preset.recipe();
+    let overrides = job
+        .overrides
+        .clone()
+        .with_scenario_defaults(job.method, preset, &job.manifest.scenario);
+    let method = registry::build(job.method, preset, &overrides)?;
+    let images = job.manifest.poisoned_train(job.ds);
+    let mut ctx = UnlearnContext::new(
+        job.original,
+        job.ds,
+        &images,
+        job.manifest,
+        &recipe,
+        job.seed,
+    );
+    ctx.device = job.device;
+    ctx.progress = job.progress;
+    ctx.monitor = job.monitor.max(1);
+    if job.progress {
+        eprintln!(
+            "unlearning with {} (preset {preset}): forget {}, retain {}, params {}",
+            method.id(),
+            job.manifest.forget.len(),
+            job.manifest.retain.len(),
+            method.params_json()
+        );
+    }
+    let rec_path = record_path(job.out);
+    match run(method.as_ref(), &ctx) {
+        Ok(mut out) => {
+            out.record.original = Some(job.original_label.to_string());
+            let mut meta = CheckpointMeta::for_model(&out.model);
+            meta.dataset = job.ds.source.to_string();
+            meta.dataset_fingerprint = job.ds.fingerprint.clone();
+            meta.split_sha256 = job.manifest.content_hash();
+            meta.subset = out.record.method.clone();
+            meta.recipe = out.record.params.to_string();
+            meta.seed = job.seed;
+            meta.epochs = out.record.epochs.last().map(|e| e.epoch).unwrap_or(0);
+            let extra = &mut meta.extra;
+            extra.insert("method".into(), out.record.method.clone());
+            extra.insert("params".into(), out.record.params.to_string());
+            extra.insert("preset".into(), preset.to_string());
+            extra.insert("original_checkpoint".into(), job.original_label.to_string());
+            // No wall time here (it is in the record): the same run gives the same bytes.
+            extra.insert("steps".into(), out.record.steps.to_string());
+            checkpoint::save(&out.model, &meta, job.out)?;
+            write_record(&rec_path, &out.record)?;
+            Ok(ForgetOutcome::Unlearned(Box::new(out.record)))
+        }
+        Err(failure) => {
+            let mut record = failure.record;
+            record.original = Some(job.original_label.to_string());
+            write_record(&rec_path, &record)?;
+            Ok(ForgetOutcome::Failed {
+                record: Box::new(record),
+                error: failure.error.to_string(),
+            })
+        }
+    }
+}

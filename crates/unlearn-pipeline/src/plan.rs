@@ -1,0 +1,228 @@
+//! The typed plan of a study: preset, data, scenarios, methods with ablations, seeds.
+//!
+//! A [`StudyConfig`] is what a user asks for (every field has the preset's default); a
+//! [`Plan`] is that request resolved against the method registry and the data set's
+//! fingerprint, ready to expand into steps ([`crate::step`]).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use unlearn_data::Scenario;
+use unlearn_methods::registry;
+use unlearn_models::Arch;
+use unlearn_train::Preset;
+
+use crate::error::{PipelineError, Result};
+
+/// What a study runs: the user's request, before resolution.
+#[derive(Clone, Debug)]
+pub struct StudyConfig {
+    /// The preset (recipe, default data, default scenarios).
+    pub preset: Preset,
+    /// The data source in `unlearn --data` syntax; `None`: the preset's.
+    pub data: Option<String>,
+    /// The scenarios; empty: the preset's.
+    pub scenarios: Vec<Scenario>,
+    /// Method ids and ablation names; `None`: every method and the MUDA ablations.
+    pub methods: Option<Vec<String>>,
+    /// Number of seeds (0..seeds).
+    pub seeds: u64,
+    /// Device: cpu, cuda, cuda:N, auto.
+    pub device: String,
+    /// Cap on every training's epochs (original, retrain, each method's `epochs` and
+    /// `*_epochs`): a smoke run; the numbers are then not the preset's.
+    pub epochs_cap: Option<usize>,
+    /// The store (output folder).
+    pub out: PathBuf,
+    /// No progress bars of the steps (the overall line is still printed).
+    pub quiet: bool,
+}
+
+impl StudyConfig {
+    /// The preset's study into `out`, with every default.
+    pub fn new(preset: Preset, out: impl Into<PathBuf>) -> Self {
+        StudyConfig {
+            preset,
+            data: None,
+            scenarios: Vec::new(),
+            methods: None,
+            seeds: 1,
+            device: "cpu".into(),
+            epochs_cap: None,
+            out: out.into(),
+            quiet: false,
+        }
+    }
+}
+
+/// The scenarios a preset studies by default: `random:0.1` and `class:3`, plus
+/// `backdoor:0.05` for every preset but `quick`.
+pub fn default_scenarios(preset: Preset) -> Vec<Scenario> {
+    let mut specs = vec!["random:0.1", "class:3"];
+    if preset != Preset::Quick {
+        specs.push("backdoor:0.05");
+    }
+    specs
+        .into_iter()
+        .map(|s| s.parse().unwrap_or_else(|_| unreachable!("{s} parses")))
+        .collect()
+}
+
+/// An ablation `reproduce` knows by name (spec 4.1: each MUDA component switchable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ablation {
+    /// Its name in the report.
+    pub name: &'static str,
+    /// The method it varies.
+    pub method: &'static str,
+    /// The override that switches the component off.
+    pub set: &'static str,
+}
+
+/// MUDA without dimensional alignment, without self-distillation, without alternation.
+pub const ABLATIONS: [Ablation; 3] = [
+    Ablation {
+        name: "muda-no-da",
+        method: "muda",
+        set: "da=false",
+    },
+    Ablation {
+        name: "muda-no-sd",
+        method: "muda",
+        set: "sd=false",
+    },
+    Ablation {
+        name: "muda-no-alt",
+        method: "muda",
+        set: "alternate=false",
+    },
+];
+
+/// One unlearning run of each cell: a method of the registry under a name, with overrides.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MethodRun {
+    /// The name in the report (`muda-no-da` for an ablation).
+    pub name: String,
+    /// The registry's method id.
+    pub method: String,
+    /// `key=value` overrides (an ablation's switch, epoch caps).
+    pub sets: Vec<String>,
+    /// The method's listing in the preset (parameters and defaults, as JSON): part of the
+    /// step key, so a changed default redoes the runs it affects.
+    pub listing: String,
+}
+
+impl MethodRun {
+    /// The run named `name` (a method id or an ablation name) under `preset`, with epochs
+    /// capped at `epochs_cap`.
+    pub fn resolve(name: &str, preset: Preset, epochs_cap: Option<usize>) -> Result<Self> {
+        let (method, mut sets) = match ABLATIONS.iter().find(|a| a.name == name) {
+            Some(a) => (a.method.to_string(), vec![a.set.to_string()]),
+            None => (name.to_string(), Vec::new()),
+        };
+        let info = registry::info(&method, preset.as_str()).map_err(|_| {
+            PipelineError::Plan(format!(
+                "method '{name}' is not offered by this build (available: {}, and the ablations {})",
+                registry::METHOD_IDS.join(", "),
+                ABLATIONS.map(|a| a.name).join(", ")
+            ))
+        })?;
+        if let Some(cap) = epochs_cap {
+            for p in &info.params {
+                if p.name == "epochs" || p.name.ends_with("_epochs") {
+                    if let Some(default) = p.default.as_u64() {
+                        sets.push(format!("{}={}", p.name, default.min(cap as u64)));
+                    }
+                }
+            }
+        }
+        // Serialising a listing of plain fields cannot fail.
+        let listing = serde_json::to_value(&info)
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        Ok(MethodRun {
+            name: name.to_string(),
+            method,
+            sets,
+            listing,
+        })
+    }
+}
+
+/// A resolved study: everything its steps and their keys depend on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The preset.
+    pub preset: Preset,
+    /// The data source (`unlearn --data` syntax).
+    pub data: String,
+    /// The data set's fingerprint (SHA-256 of its contents): part of every key.
+    pub fingerprint: String,
+    /// The architecture; `None`: the data's default (small CNN for 28×28 and 32×32).
+    pub arch: Option<Arch>,
+    /// The scenarios, in report order.
+    pub scenarios: Vec<Scenario>,
+    /// The seeds.
+    pub seeds: Vec<u64>,
+    /// The unlearning runs of every cell (retrain is a step of its own).
+    pub methods: Vec<MethodRun>,
+    /// Device.
+    pub device: String,
+    /// Epoch cap of a smoke run.
+    pub epochs_cap: Option<usize>,
+    /// Fraction of the training set held out for validation.
+    pub val_fraction: f64,
+    /// Retain features kept per model (the metrics subsample larger retain sets anyway).
+    pub max_retain: usize,
+}
+
+impl Plan {
+    /// Resolves a request against the registry, for data with `fingerprint`.
+    pub fn resolve(cfg: &StudyConfig, fingerprint: &str) -> Result<Plan> {
+        if cfg.seeds == 0 {
+            return Err(PipelineError::Plan("a study needs at least one seed".into()));
+        }
+        if cfg.epochs_cap == Some(0) {
+            return Err(PipelineError::Plan("--epochs must be positive".into()));
+        }
+        let names: Vec<String> = match &cfg.methods {
+            Some(m) => m.iter().filter(|m| m.as_str() != "retrain").cloned().collect(),
+            None => registry::METHOD_IDS
+                .iter()
+                .filter(|m| **m != "retrain")
+                .map(|m| m.to_string())
+                .chain(ABLATIONS.iter().map(|a| a.name.to_string()))
+                .collect(),
+        };
+        let methods = names
+            .iter()
+            .map(|n| MethodRun::resolve(n, cfg.preset, cfg.epochs_cap))
+            .collect::<Result<Vec<_>>>()?;
+        let scenarios = if cfg.scenarios.is_empty() {
+            default_scenarios(cfg.preset)
+        } else {
+            cfg.scenarios.clone()
+        };
+        Ok(Plan {
+            preset: cfg.preset,
+            data: cfg
+                .data
+                .clone()
+                .unwrap_or_else(|| cfg.preset.default_data().to_string()),
+            fingerprint: fingerprint.to_string(),
+            arch: cfg.preset.uses_resnet().then_some(Arch::ResNet18Cifar),
+            scenarios,
+            seeds: (0..cfg.seeds).collect(),
+            methods,
+            device: cfg.device.clone(),
+            epochs_cap: cfg.epochs_cap,
+            val_fraction: 0.1,
+            max_retain: 10_000,
+        })
+    }
+
+    /// The architecture's name in keys (`default` when the data's default is used).
+    pub fn arch_name(&self) -> &'static str {
+        self.arch.map_or("default", |a| a.name())
+    }
+}

@@ -1,0 +1,84 @@
+//! Typed result records of a study, read back from the store.
+
+use serde_json::Value;
+use unlearn_report::ResultRecord;
+
+use crate::error::{PipelineError, Result};
+use crate::exec::StepRunner;
+use crate::ops::{logged_train_seconds, record_path};
+use crate::plan::Plan;
+use crate::step::{CellSteps, Steps};
+use crate::store::Store;
+
+fn read_json(path: &std::path::Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| PipelineError::Json {
+        path: path.to_path_buf(),
+        source: e,
+    })
+}
+
+/// The records of one cell, in report order (original, retrain, the method runs): the
+/// metrics without curves and spectrum, the run's parameters and seconds, the time ratio
+/// to the retrain model, or the failure of a method that did not finish.
+pub fn cell_records(
+    plan: &Plan,
+    steps: &Steps,
+    store: &Store,
+    runner: &StepRunner,
+    cell: &CellSteps,
+) -> Result<Vec<ResultRecord>> {
+    let scenario = plan.scenarios[cell.cell.scenario].to_string();
+    let seconds_of_training =
+        |id: usize| logged_train_seconds(&runner.checkpoint_of(id).with_extension("log.jsonl"));
+    let retrain_seconds = seconds_of_training(cell.retrain);
+    let mut records = Vec::new();
+    for (name, producer, _, metrics) in &cell.models {
+        let mut rec = ResultRecord {
+            preset: plan.preset.to_string(),
+            scenario: scenario.clone(),
+            seed: cell.cell.seed,
+            method: name.clone(),
+            params: None,
+            failure: None,
+            metrics: None,
+            seconds: None,
+            rte_ratio: None,
+        };
+        let is_method = !matches!(name.as_str(), "original" | "retrain");
+        let method_record = if is_method {
+            read_json(&record_path(&runner.checkpoint_of(*producer))).ok()
+        } else {
+            None
+        };
+        if let Some(r) = &method_record {
+            rec.params = Some(r["params"].clone());
+        }
+        if is_method && !runner.checkpoint_of(*producer).exists() {
+            rec.failure = Some(
+                method_record
+                    .as_ref()
+                    .and_then(|r| r["failed"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| "no checkpoint written".into()),
+            );
+            records.push(rec);
+            continue;
+        }
+        let mut m = read_json(&store.path(&steps.all[*metrics].output))?;
+        if let Some(obj) = m.as_object_mut() {
+            obj.remove("curves");
+            obj.remove("spectrum");
+        }
+        rec.metrics = Some(m);
+        rec.seconds = if is_method {
+            method_record.as_ref().and_then(|r| r["seconds"].as_f64())
+        } else {
+            seconds_of_training(*producer)
+        };
+        if let (Some(a), Some(b)) = (rec.seconds, retrain_seconds) {
+            rec.rte_ratio = Some(a / b);
+        }
+        records.push(rec);
+    }
+    Ok(records)
+}

@@ -1,0 +1,174 @@
+//! The planner: which steps a plan yields, and what a changed parameter invalidates.
+
+use std::collections::BTreeMap;
+
+use unlearn_data::Scenario;
+use unlearn_pipeline::plan::{MethodRun, Plan, StudyConfig};
+use unlearn_pipeline::{Preset, StepKind, Steps};
+
+fn config(scenarios: &str, methods: &[&str], seeds: u64) -> StudyConfig {
+    let mut cfg = StudyConfig::new(Preset::Quick, "unused");
+    cfg.scenarios = Scenario::parse_list(scenarios).unwrap();
+    cfg.methods = Some(methods.iter().map(|m| m.to_string()).collect());
+    cfg.seeds = seeds;
+    cfg
+}
+
+fn plan(cfg: &StudyConfig) -> Plan {
+    Plan::resolve(cfg, "fingerprint-a").unwrap()
+}
+
+fn count(steps: &Steps, kind: StepKind) -> usize {
+    steps.all.iter().filter(|s| s.kind == kind).count()
+}
+
+/// Step keys by (kind, cell, model), to compare two plans.
+fn keys(steps: &Steps) -> BTreeMap<String, String> {
+    steps
+        .all
+        .iter()
+        .map(|s| {
+            let name = format!(
+                "{:?} {}:{} {}",
+                s.kind,
+                s.cell.scenario,
+                s.cell.seed,
+                s.model.as_deref().unwrap_or("")
+            );
+            (name, s.key.clone())
+        })
+        .collect()
+}
+
+fn changed(a: &Steps, b: &Steps) -> Vec<String> {
+    let (ka, kb) = (keys(a), keys(b));
+    ka.iter()
+        .filter(|(name, key)| kb.get(*name) != Some(key))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+#[test]
+fn a_plan_yields_the_cells_steps_and_shares_the_original_of_a_seed() {
+    let (steps, cells) = Steps::of(&plan(&config("random:0.1,class:3", &["ft", "muda"], 1)));
+    assert_eq!(cells.len(), 2);
+    // Per cell: split, retrain, 2 methods, 4 features, 4 metrics; one original for both.
+    assert_eq!(steps.all.len(), 2 * 12 + 1);
+    assert_eq!(count(&steps, StepKind::Original), 1);
+    assert_eq!(cells[0].original, cells[1].original);
+    assert_eq!(count(&steps, StepKind::Forget), 4);
+    // Every input comes before the step that reads it, and every output is distinct.
+    for s in &steps.all {
+        assert!(s.inputs.iter().all(|&i| i < s.id), "{s:?}");
+    }
+    let mut outputs: Vec<_> = steps.all.iter().map(|s| &s.output).collect();
+    outputs.sort();
+    outputs.dedup();
+    assert_eq!(outputs.len(), steps.all.len());
+    let names: Vec<&str> = cells[0].models.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(names, ["original", "retrain", "ft", "muda"]);
+}
+
+#[test]
+fn a_backdoor_scenario_and_every_seed_get_their_own_original() {
+    let (steps, cells) = Steps::of(&plan(&config(
+        "random:0.1,backdoor:0.05,class:3",
+        &["ga"],
+        2,
+    )));
+    assert_eq!(cells.len(), 6);
+    // Per seed: one clean original (random, class) and one poisoned (backdoor).
+    assert_eq!(count(&steps, StepKind::Original), 4);
+    assert_eq!(cells[0].original, cells[2].original);
+    assert_ne!(cells[0].original, cells[1].original);
+    assert_ne!(cells[0].original, cells[3].original, "seed 1 has its own");
+}
+
+#[test]
+fn the_default_plan_runs_every_method_and_the_three_ablations() {
+    let mut cfg = StudyConfig::new(Preset::Quick, "unused");
+    cfg.methods = None;
+    let p = plan(&cfg);
+    let names: Vec<&str> = p.methods.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names.len(), 14, "{names:?}");
+    assert!(!names.contains(&"retrain"), "retrain is a step of its own");
+    assert_eq!(&names[11..], ["muda-no-da", "muda-no-sd", "muda-no-alt"]);
+    let ablation = &p.methods[11];
+    assert_eq!((ablation.method.as_str(), ablation.sets.as_slice()), ("muda", &["da=false".to_string()][..]));
+    let scenarios: Vec<String> = p.scenarios.iter().map(|s| s.to_string()).collect();
+    assert_eq!(scenarios, ["random:0.1", "class:3"]);
+}
+
+#[test]
+fn an_unknown_method_is_refused_by_name() {
+    let err = Plan::resolve(&config("random:0.1", &["ft", "fooget"], 1), "f").unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("'fooget'") && msg.contains("muda-no-da"), "{msg}");
+}
+
+#[test]
+fn a_changed_method_override_invalidates_that_method_only() {
+    let cfg = config("random:0.1", &["ft", "muda"], 1);
+    let a = plan(&cfg);
+    let mut b = a.clone();
+    b.methods[1].sets.push("lr_forget=0.5".into());
+    let diff = changed(&Steps::of(&a).0, &Steps::of(&b).0);
+    assert_eq!(
+        diff,
+        ["Features 0:0 muda", "Forget 0:0 muda", "Metrics 0:0 muda"],
+        "only muda's run and what reads it"
+    );
+}
+
+#[test]
+fn a_changed_default_in_the_listing_invalidates_that_method() {
+    let cfg = config("random:0.1", &["ft", "ga"], 1);
+    let a = plan(&cfg);
+    let mut b = a.clone();
+    b.methods[0] = MethodRun {
+        listing: a.methods[0].listing.replace("\"lr\"", "\"lr \""),
+        ..a.methods[0].clone()
+    };
+    assert_ne!(a.methods[0].listing, b.methods[0].listing);
+    let diff = changed(&Steps::of(&a).0, &Steps::of(&b).0);
+    assert_eq!(diff, ["Features 0:0 ft", "Forget 0:0 ft", "Metrics 0:0 ft"]);
+}
+
+#[test]
+fn an_epoch_cap_invalidates_every_model_but_no_split() {
+    let cfg = config("random:0.1,class:3", &["ft"], 1);
+    let a = plan(&cfg);
+    let mut capped = cfg.clone();
+    capped.epochs_cap = Some(2);
+    let b = plan(&capped);
+    let (sa, sb) = (Steps::of(&a).0, Steps::of(&b).0);
+    let diff = changed(&sa, &sb);
+    assert_eq!(diff.len(), sa.all.len() - 2, "all but the two splits: {diff:?}");
+    assert!(diff.iter().all(|d| !d.starts_with("Split")));
+    // The cap also reaches the method's own epochs.
+    assert!(b.methods[0].sets.iter().any(|s| s == "epochs=2"), "{:?}", b.methods[0].sets);
+}
+
+#[test]
+fn more_seeds_keep_the_first_seeds_keys_and_other_data_changes_all() {
+    let one = plan(&config("random:0.1", &["ft"], 1));
+    let two = plan(&config("random:0.1", &["ft"], 2));
+    let (s1, s2) = (Steps::of(&one).0, Steps::of(&two).0);
+    let (k1, k2) = (keys(&s1), keys(&s2));
+    assert_eq!(s2.all.len(), 2 * s1.all.len());
+    for (name, key) in &k1 {
+        assert_eq!(k2.get(name), Some(key), "{name}");
+    }
+    let other = Plan::resolve(&config("random:0.1", &["ft"], 1), "fingerprint-b").unwrap();
+    assert_eq!(changed(&s1, &Steps::of(&other).0).len(), s1.all.len());
+}
+
+#[test]
+fn a_plan_round_trips_through_json_for_workers() {
+    let p = plan(&config("class:3,5", &["ft", "muda-no-sd"], 1));
+    let text = serde_json::to_string(&p).unwrap();
+    let back: Plan = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, p);
+    assert_eq!(Steps::of(&back), Steps::of(&p));
+    assert_eq!(p.scenarios[0].to_string(), "class:3,5");
+}

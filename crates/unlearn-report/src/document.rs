@@ -1,0 +1,281 @@
+//! The whole report: the document of all scenarios, written as results.csv, report.md,
+//! report.html and the figures; and its rewrite from a finished run's folder.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::findings::findings;
+use crate::html::render_html;
+use crate::markdown::render_md;
+use crate::scenario_figures::scenario_figures;
+use crate::stats::Means;
+use crate::table::{group, table, Block, Scenario};
+use crate::{csv, read_records, write_atomic, ReportError, ResultRecord};
+
+/// What the report says about the invocation that produced the records.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReportContext {
+    pub preset: String,
+    /// The data source named in the title.
+    pub data: String,
+    pub seeds: u64,
+    /// The scenarios in report order (others found in the records follow).
+    pub scenarios: Vec<String>,
+    /// The output folder: the report's files and the per-run plot data are there.
+    pub out: PathBuf,
+    /// Wall time of the invocation; not printed when not positive.
+    pub seconds: f64,
+    /// The command line; not printed when empty.
+    pub command: String,
+    /// The machine, in words; not printed when empty.
+    pub machine: String,
+    /// Printed first when not empty, e.g. that the run is still going.
+    pub status: String,
+}
+
+const INTRO: &str = "Gaps are to the retrain model of the same seed; values are means over seeds (± sample std when there are several). Accuracies, MIA and LP in percent; DA, NMI, F1 as fractions; average gaps in percent points. In bold: per column, among the methods other than retrain and original, the smallest average gap or the value closest to retrain's (RTE is not marked). RTE: seconds of the unlearning run (× the retrain time).";
+
+/// The title and the introduction: status, wall time, command and machine when known.
+fn head(ctx: &ReportContext) -> (String, Vec<Block>) {
+    let title = format!(
+        "Reproduction report: preset `{}`, data `{}`, {} seed(s)",
+        ctx.preset, ctx.data, ctx.seeds
+    );
+    let mut intro = String::new();
+    if !ctx.status.is_empty() {
+        let _ = write!(intro, "**{}** ", ctx.status);
+    }
+    if ctx.seconds > 0.0 {
+        let _ = write!(
+            intro,
+            "Wall time of this invocation: {:.0} s. ",
+            ctx.seconds
+        );
+    }
+    if !ctx.command.is_empty() {
+        let _ = write!(intro, "Command: `{}`. ", ctx.command);
+    }
+    if !ctx.machine.is_empty() {
+        let _ = write!(intro, "Machine: {}. ", ctx.machine);
+    }
+    intro.push_str(INTRO);
+    let blocks = vec![Block::Heading(1, title.clone()), Block::Para(intro)];
+    (title, blocks)
+}
+
+/// One scenario's section: table, findings and figures (written into `<out>/figures/`).
+fn section(out: &Path, sc: &Scenario, blocks: &mut Vec<Block>) -> Result<(), ReportError> {
+    blocks.push(Block::Heading(2, format!("`{}`", sc.name)));
+    blocks.push(Block::Table(table(sc)));
+    let seeds: BTreeSet<u64> = sc
+        .methods
+        .iter()
+        .flat_map(|m| m.ok.iter().map(|r| r.seed))
+        .collect();
+    let means: Vec<(String, Means)> = sc
+        .methods
+        .iter()
+        .filter(|m| !m.ok.is_empty())
+        .map(|m| (m.name.clone(), Means::of(m)))
+        .collect();
+    blocks.push(Block::Heading(3, "Findings".into()));
+    blocks.push(Block::Para(format!(
+        "Computed from the table's numbers ({}); each claim is followed by its verdict and the numbers behind it.",
+        match seeds.len() {
+            1 => "one seed".to_string(),
+            n => format!("means over {n} seeds"),
+        }
+    )));
+    blocks.push(Block::List(findings(&means)));
+    blocks.push(Block::Heading(3, "Figures".into()));
+    let (figs, notes) = scenario_figures(out, sc)?;
+    blocks.extend(figs);
+    if !notes.is_empty() {
+        blocks.push(Block::Para(format!(
+            "Skipped (run `unlearn metrics --plot-data` to produce the data): {}.",
+            notes.join("; ")
+        )));
+    }
+    Ok(())
+}
+
+fn document(
+    ctx: &ReportContext,
+    records: &[ResultRecord],
+) -> Result<(String, Vec<Block>), ReportError> {
+    let (title, mut blocks) = head(ctx);
+    let figures = ctx.out.join("figures");
+    std::fs::create_dir_all(&figures).map_err(ReportError::io("create", &figures))?;
+    for sc in group(records, &ctx.scenarios) {
+        section(&ctx.out, &sc, &mut blocks)?;
+    }
+    Ok((title, blocks))
+}
+
+/// Writes results.csv, report.md, report.html and figures/*.svg into `ctx.out` (each file
+/// atomically); returns the markdown.
+pub fn write_all(ctx: &ReportContext, records: &[ResultRecord]) -> Result<String, ReportError> {
+    write_atomic(&ctx.out.join("results.csv"), &csv(records))?;
+    let (title, blocks) = document(ctx, records)?;
+    let md = render_md(&blocks);
+    write_atomic(&ctx.out.join("report.md"), &md)?;
+    write_atomic(
+        &ctx.out.join("report.html"),
+        &render_html(&title.replace('`', ""), &blocks),
+    )?;
+    Ok(md)
+}
+
+/// The data source a preset reads by default.
+fn default_data(preset: &str) -> &str {
+    match preset {
+        "quick" => "embedded",
+        "fmnist" => "fashion-mnist",
+        p => p,
+    }
+}
+
+/// Rewrites the report of a finished run from `<out>/results.jsonl`, with what `<out>/run.json`
+/// recorded about the invocation when it is there (its `data` wins over `data`, which wins
+/// over the preset's default data). Returns the path of the new report.md.
+pub fn rewrite(out: &Path, data: Option<&str>) -> Result<PathBuf, ReportError> {
+    let records = read_records(&out.join("results.jsonl"))?;
+    let preset = records
+        .first()
+        .map_or("?", |r| r.preset.as_str())
+        .to_string();
+    let mut scenarios: Vec<String> = Vec::new();
+    for r in &records {
+        if !scenarios.contains(&r.scenario) {
+            scenarios.push(r.scenario.clone());
+        }
+    }
+    let seeds = records
+        .iter()
+        .map(|r| r.seed)
+        .collect::<BTreeSet<_>>()
+        .len() as u64;
+    // What `reproduce` recorded about its invocation (run.json), when there.
+    let run: Value = std::fs::read_to_string(out.join("run.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    let text_of = |k: &str| run[k].as_str().unwrap_or_default().to_string();
+    let data = match run["data"].as_str() {
+        Some(d) => d.to_string(),
+        None => data.unwrap_or_else(|| default_data(&preset)).to_string(),
+    };
+    let ctx = ReportContext {
+        preset,
+        data,
+        seeds,
+        scenarios,
+        out: out.to_path_buf(),
+        seconds: run["seconds"].as_f64().unwrap_or(0.0),
+        command: text_of("command"),
+        machine: text_of("machine"),
+        status: text_of("status"),
+    };
+    write_all(&ctx, &records)?;
+    Ok(out.join("report.md"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// The Markdown without the figures that need per-run plot data (spectrum and PCA, not
+    /// committed) and without the note on skipped figures.
+    fn without_plot_figures(md: &str) -> String {
+        let mut out = Vec::new();
+        let mut caption = false;
+        for para in md.split("\n\n") {
+            if std::mem::take(&mut caption) {
+                continue;
+            }
+            if para.starts_with("![") && (para.contains("-spectrum]") || para.contains("-pca]")) {
+                caption = true;
+                continue;
+            }
+            if !para.starts_with("Skipped (run ") {
+                out.push(para);
+            }
+        }
+        out.join("\n\n")
+    }
+
+    /// Rewriting a copy of docs/results/quick with the run.json of the committed report
+    /// (not committed itself) gives the committed report.md but for the figures that need
+    /// plot data, and the committed figures drawn from the records byte for byte.
+    #[test]
+    fn rewrite_of_the_committed_quick_run_gives_its_report() -> TestResult {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/results/quick");
+        let dir = tempfile::tempdir()?;
+        std::fs::copy(docs.join("results.jsonl"), dir.path().join("results.jsonl"))?;
+        let run = serde_json::json!({
+            "command": "cargo xtask reproduce --out target/quick-fresh",
+            "machine": "AMD EPYC, 2 cores, 24 GiB, commit e7ad738",
+            "seconds": 225.2,
+            "status": "",
+            "data": "embedded",
+        });
+        std::fs::write(dir.path().join("run.json"), format!("{run:#}\n"))?;
+        let md_path = rewrite(dir.path(), None)?;
+        assert_eq!(md_path, dir.path().join("report.md"));
+        let md = std::fs::read_to_string(&md_path)?;
+        let committed = std::fs::read_to_string(docs.join("report.md"))?;
+        assert_ne!(md, committed);
+        assert_eq!(without_plot_figures(&md), without_plot_figures(&committed));
+        assert!(md.contains("Skipped (run `unlearn metrics --plot-data` to produce the data): spectrum figure: no plot data for original, retrain, muda (seed 0); PCA figure: no plot data for retrain, original, "));
+        for fig in [
+            "random-0.1-da",
+            "random-0.1-ua-mia",
+            "class-3-da",
+            "class-3-ua-mia",
+        ] {
+            let fig = format!("{fig}.svg");
+            assert_eq!(
+                std::fs::read_to_string(dir.path().join("figures").join(&fig))?,
+                std::fs::read_to_string(docs.join("figures").join(&fig))?,
+                "{fig}"
+            );
+        }
+        let html = std::fs::read_to_string(dir.path().join("report.html"))?;
+        assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg"));
+        Ok(())
+    }
+
+    #[test]
+    fn rewrite_takes_context_from_run_json_and_data_from_the_caller() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let rec =
+            r#"{"preset":"fmnist","scenario":"class:3","seed":1,"method":"ga","failure":"x"}"#;
+        std::fs::write(dir.path().join("results.jsonl"), format!("{rec}\n"))?;
+        let md = std::fs::read_to_string(rewrite(dir.path(), None)?)?;
+        assert!(
+            md.starts_with(
+                "# Reproduction report: preset `fmnist`, data `fashion-mnist`, 1 seed(s)"
+            ),
+            "{md}"
+        );
+        let md = std::fs::read_to_string(rewrite(dir.path(), Some("mine"))?)?;
+        assert!(md.contains("data `mine`"), "{md}");
+        std::fs::write(
+            dir.path().join("run.json"),
+            r#"{"command":"c","machine":"m","seconds":12.4,"status":"Partial.","data":"d"}"#,
+        )?;
+        let md = std::fs::read_to_string(rewrite(dir.path(), Some("mine"))?)?;
+        assert!(md.contains("data `d`"), "{md}");
+        assert!(
+            md.contains("\n\n**Partial.** Wall time of this invocation: 12 s. Command: `c`. Machine: m. Gaps are"),
+            "{md}"
+        );
+        assert!(md.contains("| ga | failed (seed 1: x) |"), "{md}");
+        Ok(())
+    }
+}

@@ -1,0 +1,85 @@
+//! The reproduction report: `results.csv`, `report.md`, `report.html` (self-contained, the
+//! figures inlined) and `figures/*.svg`, from the run records of `results.jsonl`.
+//!
+//! Per scenario: a table (a row per method, Retrain first; mean ± std over seeds; the best
+//! value per column in bold), four figures and a "Findings" section whose every claim is
+//! computed from the numbers with the thresholds stated next to it.
+//!
+//! Records are the lines of `results.jsonl` ([`ResultRecord`]): `preset`, `scenario`,
+//! `seed`, `method`, `metrics` (the `unlearn metrics --json` object without curves and
+//! spectrum), `seconds`, `rte_ratio`, optional `failure`. Per-run figure data comes from
+//! [`plot_path`], `<out>/<slug(scenario)>/seed<k>/metrics/<method>.plot.json` (`unlearn
+//! metrics --plot-data`); a missing file skips the figure with a note.
+//!
+//! ```
+//! use unlearn_report::{csv, ResultRecord};
+//!
+//! let rec = ResultRecord {
+//!     preset: "quick".into(),
+//!     scenario: "random:0.1".into(),
+//!     seed: 0,
+//!     method: "ft".into(),
+//!     params: None,
+//!     failure: None,
+//!     metrics: Some(serde_json::json!({"ua": 6.5, "da": {"forget": 0.93, "test": 0.94}})),
+//!     seconds: Some(2.5),
+//!     rte_ratio: Some(0.125),
+//! };
+//! let table = csv(&[rec]);
+//! let mut lines = table.lines();
+//! assert!(lines.next().is_some_and(|h| h.starts_with("preset,scenario,seed,method,UA,")));
+//! assert_eq!(
+//!     lines.next(),
+//!     Some("quick,random:0.1,0,ft,6.5,,,,,0.93,0.94,,,,,,,,2.5,0.125,")
+//! );
+//! ```
+//!
+//! To write the whole report: [`write_all`] with a [`ReportContext`], or [`rewrite`] for a
+//! finished run's folder.
+
+mod csv;
+mod document;
+mod error;
+mod figures;
+mod findings;
+mod html;
+mod io;
+mod markdown;
+mod record;
+mod scenario_figures;
+mod stats;
+mod table;
+
+pub use crate::csv::csv;
+pub use document::{rewrite, write_all, ReportContext};
+pub use error::ReportError;
+pub use io::write_atomic;
+pub use record::{read_records, ResultRecord};
+pub use scenario_figures::plot_path;
+
+/// The scenario's folder name: every character other than ASCII alphanumerics and `.`
+/// becomes `-` (`random:0.1` → `random-0.1`).
+pub fn slug(scenario: &str) -> String {
+    scenario
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slug_matches_the_run_folders() {
+        assert_eq!(slug("random:0.1"), "random-0.1");
+        assert_eq!(slug("class:3"), "class-3");
+        assert_eq!(slug("backdoor:0.1,target=0"), "backdoor-0.1-target-0");
+    }
+}

@@ -1,0 +1,150 @@
+//! The run record (one line of `results.jsonl`) and the values the report reads from it.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ReportError;
+
+/// One line of results.jsonl.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultRecord {
+    pub preset: String,
+    pub scenario: String,
+    pub seed: u64,
+    pub method: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// The `unlearn metrics --json` object without `curves` and `spectrum`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rte_ratio: Option<f64>,
+}
+
+impl ResultRecord {
+    /// The metrics value at a JSON pointer into [`Self::metrics`] (`"/da/forget"`).
+    pub fn metric(&self, pointer: &str) -> Option<&Value> {
+        self.metrics.as_ref()?.pointer(pointer)
+    }
+}
+
+/// Where a column's number comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// A JSON pointer into the metrics object (`"/da/forget"`).
+    Metric(&'static str),
+    /// The unlearning run's wall time.
+    Seconds,
+    /// The run time over the retrain time.
+    RteRatio,
+}
+
+impl Source {
+    /// The record's number, when it has one.
+    pub(crate) fn of(self, r: &ResultRecord) -> Option<f64> {
+        match self {
+            Self::Metric(ptr) => r.metric(ptr).and_then(Value::as_f64),
+            Self::Seconds => r.seconds,
+            Self::RteRatio => r.rte_ratio,
+        }
+    }
+}
+
+/// Reads `results.jsonl`: one record a line, blank lines skipped.
+pub fn read_records(path: &Path) -> Result<Vec<ResultRecord>, ReportError> {
+    let text = std::fs::read_to_string(path).map_err(ReportError::io("read", path))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|source| ReportError::Json {
+                path: path.to_path_buf(),
+                line: Some(i + 1),
+                source,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn quick() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/results/quick")
+    }
+
+    #[test]
+    fn committed_records_parse_and_round_trip_as_json() -> TestResult {
+        let path = quick().join("results.jsonl");
+        let records = read_records(&path)?;
+        assert_eq!(records.len(), 32);
+        let text = std::fs::read_to_string(&path)?;
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), records.len());
+        for (r, line) in records.iter().zip(lines) {
+            let again: Value = serde_json::from_str(&serde_json::to_string(r)?)?;
+            let original: Value = serde_json::from_str(line)?;
+            assert_eq!(again, original, "{}/{}/{}", r.scenario, r.seed, r.method);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn bad_lines_name_the_file_and_line_and_blank_lines_are_skipped() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("results.jsonl");
+        let ok = r#"{"preset":"quick","scenario":"random:0.1","seed":0,"method":"ga","failure":"diverged"}"#;
+        std::fs::write(&path, format!("{ok}\n\n{ok}\n"))?;
+        let records = read_records(&path)?;
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].failure.as_deref(), Some("diverged"));
+        assert_eq!(records[0].metrics, None);
+        std::fs::write(&path, format!("{ok}\n\n{{\"preset\": 1}}\n"))?;
+        let err = read_records(&path).err().ok_or("a bad line was accepted")?;
+        assert!(
+            matches!(err, ReportError::Json { line: Some(3), .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("{} line 3 is not JSON", path.display())
+        );
+        let missing = dir.path().join("none.jsonl");
+        let err = read_records(&missing)
+            .err()
+            .ok_or("a missing file was read")?;
+        assert!(err
+            .chain()
+            .starts_with(&format!("cannot read {}: ", missing.display())));
+        Ok(())
+    }
+
+    #[test]
+    fn sources_read_metrics_and_record_fields() {
+        let r = ResultRecord {
+            preset: "quick".into(),
+            scenario: "random:0.1".into(),
+            seed: 0,
+            method: "ft".into(),
+            params: None,
+            failure: None,
+            metrics: Some(serde_json::json!({"da": {"forget": 0.9}, "ua": "n/a"})),
+            seconds: Some(2.5),
+            rte_ratio: None,
+        };
+        assert_eq!(Source::Metric("/da/forget").of(&r), Some(0.9));
+        assert_eq!(Source::Metric("/ua").of(&r), None);
+        assert_eq!(Source::Metric("/ra").of(&r), None);
+        assert_eq!(Source::Seconds.of(&r), Some(2.5));
+        assert_eq!(Source::RteRatio.of(&r), None);
+    }
+}
