@@ -41,6 +41,45 @@ fn write_tiny_cifar10(dir: &Path, n: usize) {
     std::fs::write(dir.join("test_batch.bin"), file(9)).expect("write");
 }
 
+/// An unlearned checkpoint of `method` loads like any checkpoint, evaluates on the same
+/// data, and carries its method, original and parameters in its metadata and record.
+fn check_unlearned(tmp: &Path, method: &str, out: &Path, orig: &Path, data: &str, split: &Path) {
+    // Loads like any checkpoint and evaluates on the same data.
+    let eval = unlearn(&[
+        "eval",
+        "--checkpoint",
+        p(out),
+        "--data",
+        data,
+        "--split",
+        p(split),
+        "--json",
+        "-",
+    ]);
+    ok(&eval);
+    let bytes = std::fs::read(out).expect("checkpoint");
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + header_len]).expect("header");
+    let meta = &header["__metadata__"];
+    assert_eq!(meta["arch"], "resnet18-cifar");
+    assert_eq!(meta["num_classes"], "10");
+    assert_eq!(meta["x.method"], method);
+    assert_eq!(meta["x.original_checkpoint"], p(orig));
+    assert!(meta["x.params"]
+        .as_str()
+        .expect("params")
+        .contains("epochs"));
+    assert_eq!(header["fc.weight"]["shape"], serde_json::json!([10, 512]));
+    let record_path = tmp.join(format!("{method}.safetensors.record.json"));
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(record_path).expect("record")).expect("json");
+    assert_eq!(record["method"], method);
+    assert_eq!(record["params"]["epochs"], 1);
+    assert!(record["failed"].is_null());
+    assert!(record["seconds"].as_f64().expect("seconds") > 0.0);
+}
+
 #[test]
 fn forget_runs_on_cifar_shaped_data_with_resnet18() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -114,41 +153,7 @@ fn forget_runs_on_cifar_shaped_data_with_resnet18() {
         ];
         args.extend(sets);
         ok(&unlearn(&args));
-        // Loads like any checkpoint and evaluates on the same data.
-        let eval = unlearn(&[
-            "eval",
-            "--checkpoint",
-            p(&out),
-            "--data",
-            &data,
-            "--split",
-            p(&split),
-            "--json",
-            "-",
-        ]);
-        ok(&eval);
-        let bytes = std::fs::read(&out).expect("checkpoint");
-        let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
-        let header: serde_json::Value =
-            serde_json::from_slice(&bytes[8..8 + header_len]).expect("header");
-        let meta = &header["__metadata__"];
-        assert_eq!(meta["arch"], "resnet18-cifar");
-        assert_eq!(meta["num_classes"], "10");
-        assert_eq!(meta["x.method"], method);
-        assert_eq!(meta["x.original_checkpoint"], p(&orig));
-        assert!(meta["x.params"]
-            .as_str()
-            .expect("params")
-            .contains("epochs"));
-        assert_eq!(header["fc.weight"]["shape"], serde_json::json!([10, 512]));
-        let record_path = tmp.path().join(format!("{method}.safetensors.record.json"));
-        let record: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(record_path).expect("record"))
-                .expect("json");
-        assert_eq!(record["method"], method);
-        assert_eq!(record["params"]["epochs"], 1);
-        assert!(record["failed"].is_null());
-        assert!(record["seconds"].as_f64().expect("seconds") > 0.0);
+        check_unlearned(tmp.path(), method, &out, &orig, &data, &split);
     }
     // A diverging run: exit 1, a record marked failed, no checkpoint.
     let out = tmp.path().join("diverged.safetensors");

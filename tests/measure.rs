@@ -19,8 +19,17 @@ fn ok(o: Output) -> Output {
     o
 }
 
-#[test]
-fn features_then_metrics_with_a_reference() {
+/// The files of one small run: a split, an original and a retrain model (one epoch each)
+/// and their features.
+struct Run {
+    dir: tempfile::TempDir,
+    split: std::path::PathBuf,
+    orig: std::path::PathBuf,
+    f_orig: std::path::PathBuf,
+    f_retrain: std::path::PathBuf,
+}
+
+fn small_run() -> Run {
     let dir = tempfile::tempdir().unwrap();
     let split = dir.path().join("split.json");
     // A small training set (val takes 90%) keeps the two trainings short.
@@ -78,6 +87,18 @@ fn features_then_metrics_with_a_reference() {
         p(&f_retrain),
     ]));
 
+    Run {
+        dir,
+        split,
+        orig,
+        f_orig,
+        f_retrain,
+    }
+}
+
+/// `unlearn metrics --json -` with the reference: every metric is there.
+fn metrics_with_reference(run: &Run) -> (Output, serde_json::Value) {
+    let (f_orig, f_retrain) = (&run.f_orig, &run.f_retrain);
     let first = ok(unlearn(&[
         "metrics",
         "--features",
@@ -107,6 +128,12 @@ fn features_then_metrics_with_a_reference() {
     assert_eq!(v["da"]["k"], 10);
     assert!(v["lp"]["forget"].as_f64().is_some());
     assert!(v["gap"].as_object().unwrap().contains_key("ua"));
+    (first, v)
+}
+
+/// The reference's metrics are kept next to it and reused.
+fn reference_metrics_are_kept(run: &Run, first: &Output) {
+    let (dir, f_orig, f_retrain) = (&run.dir, &run.f_orig, &run.f_retrain);
     // The reference's metrics are kept next to it and reused: a second call, and a call
     // after the kept copy was damaged, give the same bytes.
     let kept: Vec<_> = std::fs::read_dir(dir.path())
@@ -138,6 +165,11 @@ fn features_then_metrics_with_a_reference() {
     again("with the kept reference report");
     std::fs::write(&kept[0], "{ not a report").unwrap();
     again("after the kept report was damaged");
+}
+
+/// `--plot-data`: the figure data (spectrum energies sum to 1, PCA coordinates per sample).
+fn plot_data_is_written(run: &Run) {
+    let (dir, f_orig) = (&run.dir, &run.f_orig);
     // --plot-data: the figure data (spectrum energies sum to 1, PCA coordinates per sample).
     let plot = dir.path().join("plot.json");
     ok(unlearn(&[
@@ -164,6 +196,16 @@ fn features_then_metrics_with_a_reference() {
     }
     let forget_points = pd["pca2"]["forget"].as_array().expect("pca2.forget");
     assert!(!forget_points.is_empty() && forget_points[0].as_array().unwrap().len() == 2);
+}
+
+#[test]
+fn features_then_metrics_with_a_reference() {
+    let run = small_run();
+    let (first, v) = metrics_with_reference(&run);
+    reference_metrics_are_kept(&run, &first);
+    plot_data_is_written(&run);
+    let (dir, split, orig, f_orig, f_retrain) =
+        (&run.dir, &run.split, &run.orig, &run.f_orig, &run.f_retrain);
     // The table mode prints the retrain column.
     let o = ok(unlearn(&[
         "metrics",

@@ -20,12 +20,15 @@ mod bench;
 
 /// Project automation: the study, its report, benchmarks, CI.
 #[derive(Parser)]
-#[command(name = "cargo xtask", after_help = "\
+#[command(
+    name = "cargo xtask",
+    after_help = "\
 Examples:
   cargo xtask reproduce
   cargo xtask reproduce --preset fmnist --seeds 3
   cargo xtask report --out target/reproduce/quick
-  cargo xtask bench")]
+  cargo xtask bench"
+)]
 struct Cli {
     #[command(subcommand)]
     task: Task,

@@ -422,7 +422,9 @@ fn train(a: TrainArgs) -> Result<()> {
     let ds = load_data(&a.data)?;
     let manifest = load_split(&a.split, &ds)?;
     let recipe = build_recipe(&a, &ds)?;
-    let arch = a.arch.unwrap_or_else(|| Arch::default_for(ds.input_shape()));
+    let arch = a
+        .arch
+        .unwrap_or_else(|| Arch::default_for(ds.input_shape()));
     let device = unlearn_models::device(&a.device)?;
     let subset = match a.subset {
         SubsetArg::Train => Subset::Train,
@@ -525,7 +527,13 @@ fn eval(a: EvalArgs) -> Result<()> {
             .iter()
             .map(|r| {
                 let reference = ops::load_model(r, None, &ds, &device)?;
-                Ok(ops::extract_features(&reference.model, &ds, &manifest, &opts, r)?)
+                Ok(ops::extract_features(
+                    &reference.model,
+                    &ds,
+                    &manifest,
+                    &opts,
+                    r,
+                )?)
             })
             .collect::<Result<Vec<_>>>()?;
         let cfg = ops::metrics_config(&bundle, unlearn_metrics::KRule::Classes, 0, None, None);

@@ -13,9 +13,17 @@ use unlearn_train::{engine, DataView, Preset};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ds = DataSource::Embedded.load()?;
-    let cfg = SplitConfig { scenario: "class:3".parse()?, seed: 0, val_fraction: 0.1 };
+    let cfg = SplitConfig {
+        scenario: "class:3".parse()?,
+        seed: 0,
+        val_fraction: 0.1,
+    };
     let split = make_split(&ds, &cfg)?;
-    let spec = ModelSpec { arch: Arch::SmallCnn, input_shape: ds.input_shape(), num_classes: ds.num_classes };
+    let spec = ModelSpec {
+        arch: Arch::SmallCnn,
+        input_shape: ds.input_shape(),
+        num_classes: ds.num_classes,
+    };
     let model = Model::new(&spec, &Device::Cpu, 0)?;
     let mut recipe = Preset::Quick.recipe();
     recipe.epochs = 1;
@@ -26,17 +34,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         augmentation: ds.augmentation,
     };
     engine::train(&model, &view, &recipe, 0, Default::default())?;
-    let opts = ExtractOptions { max_retain: Some(2000), ..Default::default() };
+    let opts = ExtractOptions {
+        max_retain: Some(2000),
+        ..Default::default()
+    };
     let bundle = extract(&model, &ds, &split, &opts)?;
     println!("feature width d = {}", bundle.dim());
-    for (name, part) in [("retain", &bundle.retain), ("forget", &bundle.forget), ("test", &bundle.test)] {
+    for (name, part) in [
+        ("retain", &bundle.retain),
+        ("forget", &bundle.forget),
+        ("test", &bundle.test),
+    ] {
         let n = part.labels.len();
         let norms: f64 = part
             .features
             .iter_rows()
             .map(|r| r.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt())
             .sum();
-        println!("{name:<7} {n:>5} rows, mean ‖z‖ {:.3}", norms / n.max(1) as f64);
+        println!(
+            "{name:<7} {n:>5} rows, mean ‖z‖ {:.3}",
+            norms / n.max(1) as f64
+        );
     }
     Ok(())
 }

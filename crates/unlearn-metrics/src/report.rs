@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::{kmeans, nmi, pairwise_f1};
 use crate::da::{KRule, RetainEigen};
 use crate::error::{MetricsError, Result};
-use crate::features_file::FeatureBundle;
+use crate::features_file::{FeatureBundle, SplitData};
 use crate::lp::{stratified_split, LogRegParams, LogisticRegression, LpReport};
 use crate::matrix::Matrix;
 use crate::mia::{mia_all, MiaReport};
@@ -150,48 +150,8 @@ pub fn evaluate(bundle: &FeatureBundle, cfg: &MetricsConfig) -> Result<MetricsRe
     need("forget set", 1, f.len())?;
     need("test set (split into probe-fit and probe-eval)", 2, t.len())?;
 
-    // Output space.
-    let fa = accuracy(&f.logits, &f.labels, None).unwrap_or(0.0);
-    let ra = accuracy(&r.logits, &r.labels, None).unwrap_or(0.0);
-    let va = bundle
-        .val
-        .as_ref()
-        .and_then(|v| accuracy(&v.logits, &v.labels, None));
-    let (ta, ta_forgotten) = match &cfg.forgotten_classes {
-        None => (accuracy(&t.logits, &t.labels, None).unwrap_or(0.0), None),
-        Some(fc) => {
-            if let Some(&c) = fc.iter().find(|&&c| c as usize >= classes) {
-                return Err(MetricsError::InvalidParameter {
-                    name: "forgotten_classes".into(),
-                    value: c.to_string(),
-                    reason: format!("the model has {classes} classes"),
-                });
-            }
-            let remaining = |y: u32| !fc.contains(&y);
-            let forgotten = |y: u32| fc.contains(&y);
-            let ta = accuracy(&t.logits, &t.labels, Some(&remaining)).ok_or_else(|| {
-                MetricsError::TooFewSamples {
-                    what: "test samples of the remaining classes".into(),
-                    needed: 1,
-                    found: 0,
-                }
-            })?;
-            (ta, accuracy(&t.logits, &t.labels, Some(&forgotten)))
-        }
-    };
-    let asr = match (cfg.backdoor_target, &bundle.triggered) {
-        (Some(target), Some(tr)) => {
-            if target as usize >= classes {
-                return Err(MetricsError::InvalidParameter {
-                    name: "backdoor_target".into(),
-                    value: target.to_string(),
-                    reason: format!("the model has {classes} classes"),
-                });
-            }
-            crate::output::attack_success_rate(&tr.logits, &tr.labels, target)
-        }
-        _ => None,
-    };
+    let (fa, ra, va, ta, ta_forgotten) = output_accuracies(bundle, cfg)?;
+    let asr = backdoor_asr(bundle, cfg)?;
     let mia = mia_all(r, t, f, cfg.mia_max)?;
 
     // Feature space.
@@ -213,37 +173,8 @@ pub fn evaluate(bundle: &FeatureBundle, cfg: &MetricsConfig) -> Result<MetricsRe
     cf.truncate(curve_len);
     ct.truncate(curve_len);
 
-    let (fit_idx, eval_idx) = stratified_split(&t.labels, 0.5, cfg.seed);
-    need("probe-eval half of the test set", 1, eval_idx.len())?;
-    let xfit = select(&zt, &fit_idx)?;
-    let yfit: Vec<u32> = fit_idx.iter().map(|&i| t.labels[i]).collect();
-    let probe =
-        LogisticRegression::fit(xfit.data(), xfit.rows(), d, &yfit, &LogRegParams::default())?;
-    let xeval = select(&zt, &eval_idx)?;
-    let yeval: Vec<u32> = eval_idx.iter().map(|&i| t.labels[i]).collect();
-    let lp = LpReport {
-        forget: probe.accuracy(zf.data(), &f.labels)?,
-        test: probe.accuracy(xeval.data(), &yeval)?,
-    };
-
-    let forget_spans = f.labels.iter().any(|&y| y != f.labels[0]);
-    let (cx, cy) = if forget_spans {
-        (zf.clone(), f.labels.clone())
-    } else {
-        let mut y = f.labels.clone();
-        y.extend_from_slice(&t.labels);
-        (zf.vstack(&zt)?, y)
-    };
-    let km = kmeans(
-        cx.data(),
-        cx.rows(),
-        d,
-        classes,
-        cfg.kmeans_restarts,
-        cfg.seed,
-    )?;
-    let nmi_v = nmi(&cy, &km.labels)?;
-    let f1 = pairwise_f1(&cy, &km.labels)?;
+    let lp = linear_probe(&zt, &zf, t, f, cfg.seed)?;
+    let (nmi_v, f1) = clustering(&zt, &zf, t, f, classes, cfg)?;
 
     let mut counts = BTreeMap::new();
     for (name, s) in bundle.splits() {
@@ -272,4 +203,114 @@ pub fn evaluate(bundle: &FeatureBundle, cfg: &MetricsConfig) -> Result<MetricsRe
         spectrum: eig.eigenvalues,
         counts,
     })
+}
+
+/// FA, RA, VA, TA and (for forgotten classes) TA on those classes, in percent.
+type Accuracies = (f64, f64, Option<f64>, f64, Option<f64>);
+
+fn output_accuracies(bundle: &FeatureBundle, cfg: &MetricsConfig) -> Result<Accuracies> {
+    let classes = bundle.classes();
+    let (r, f, t) = (&bundle.retain, &bundle.forget, &bundle.test);
+    let fa = accuracy(&f.logits, &f.labels, None).unwrap_or(0.0);
+    let ra = accuracy(&r.logits, &r.labels, None).unwrap_or(0.0);
+    let va = bundle
+        .val
+        .as_ref()
+        .and_then(|v| accuracy(&v.logits, &v.labels, None));
+    let (ta, ta_forgotten) = match &cfg.forgotten_classes {
+        None => (accuracy(&t.logits, &t.labels, None).unwrap_or(0.0), None),
+        Some(fc) => {
+            if let Some(&c) = fc.iter().find(|&&c| c as usize >= classes) {
+                return Err(MetricsError::InvalidParameter {
+                    name: "forgotten_classes".into(),
+                    value: c.to_string(),
+                    reason: format!("the model has {classes} classes"),
+                });
+            }
+            let remaining = |y: u32| !fc.contains(&y);
+            let forgotten = |y: u32| fc.contains(&y);
+            let ta = accuracy(&t.logits, &t.labels, Some(&remaining)).ok_or_else(|| {
+                MetricsError::TooFewSamples {
+                    what: "test samples of the remaining classes".into(),
+                    needed: 1,
+                    found: 0,
+                }
+            })?;
+            (ta, accuracy(&t.logits, &t.labels, Some(&forgotten)))
+        }
+    };
+    Ok((fa, ra, va, ta, ta_forgotten))
+}
+
+/// The backdoor's ASR over the triggered test images, when the bundle has them and the
+/// configuration names the target.
+fn backdoor_asr(bundle: &FeatureBundle, cfg: &MetricsConfig) -> Result<Option<f64>> {
+    let classes = bundle.classes();
+    Ok(match (cfg.backdoor_target, &bundle.triggered) {
+        (Some(target), Some(tr)) => {
+            if target as usize >= classes {
+                return Err(MetricsError::InvalidParameter {
+                    name: "backdoor_target".into(),
+                    value: target.to_string(),
+                    reason: format!("the model has {classes} classes"),
+                });
+            }
+            crate::output::attack_success_rate(&tr.logits, &tr.labels, target)
+        }
+        _ => None,
+    })
+}
+
+/// A logistic-regression probe fitted on a stratified half of the normalised test
+/// features, scored on the forget set and the other half.
+fn linear_probe(
+    zt: &Matrix<f64>,
+    zf: &Matrix<f64>,
+    t: &SplitData,
+    f: &SplitData,
+    seed: u64,
+) -> Result<LpReport> {
+    let d = zt.cols();
+    let (fit_idx, eval_idx) = stratified_split(&t.labels, 0.5, seed);
+    need("probe-eval half of the test set", 1, eval_idx.len())?;
+    let xfit = select(zt, &fit_idx)?;
+    let yfit: Vec<u32> = fit_idx.iter().map(|&i| t.labels[i]).collect();
+    let probe =
+        LogisticRegression::fit(xfit.data(), xfit.rows(), d, &yfit, &LogRegParams::default())?;
+    let xeval = select(zt, &eval_idx)?;
+    let yeval: Vec<u32> = eval_idx.iter().map(|&i| t.labels[i]).collect();
+    Ok(LpReport {
+        forget: probe.accuracy(zf.data(), &f.labels)?,
+        test: probe.accuracy(xeval.data(), &yeval)?,
+    })
+}
+
+/// k-means on the normalised forget features (joined by the test features when the forget
+/// set is one class), scored by NMI and pairwise F1 against the labels.
+fn clustering(
+    zt: &Matrix<f64>,
+    zf: &Matrix<f64>,
+    t: &SplitData,
+    f: &SplitData,
+    classes: usize,
+    cfg: &MetricsConfig,
+) -> Result<(f64, f64)> {
+    let d = zt.cols();
+    let forget_spans = f.labels.iter().any(|&y| y != f.labels[0]);
+    let (cx, cy) = if forget_spans {
+        (zf.clone(), f.labels.clone())
+    } else {
+        let mut y = f.labels.clone();
+        y.extend_from_slice(&t.labels);
+        (zf.vstack(zt)?, y)
+    };
+    let km = kmeans(
+        cx.data(),
+        cx.rows(),
+        d,
+        classes,
+        cfg.kmeans_restarts,
+        cfg.seed,
+    )?;
+    Ok((nmi(&cy, &km.labels)?, pairwise_f1(&cy, &km.labels)?))
 }

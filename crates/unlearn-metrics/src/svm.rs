@@ -1,5 +1,10 @@
 //! A binary RBF support-vector classifier: libsvm's C-SVC solver, in Rust.
 //!
+//! Size exemption (numeric kernel): this file (a little over 800 lines) and `Solver::solve`
+//! (a little over 120) mirror libsvm's `svm.cpp` and `Solver::Solve` statement for
+//! statement, so that a reader can check them side by side against the reference the tests
+//! compare with; splitting them would break that correspondence.
+//!
 //! This follows `Solver::Solve` of libsvm 3.x (the code inside scikit-learn's
 //! `SVC`) step by step, so that predictions match `sklearn.svm.SVC`:
 //!

@@ -373,7 +373,34 @@ fn run_model(o: &Opts, name: &str, da: &Device, db: &Device) -> Result<bool> {
         ),
         le <= o.logits_tol,
     );
-    let (pa, pb) = (a.snapshot()?, b.snapshot()?);
+    compare_updates(&mut r, o, &a, (&ia, &ib), (&a.snapshot()?, &b.snapshot()?))?;
+
+    // 4. Eval-mode logits after the step.
+    compare_logits(
+        &mut r,
+        "logits after the step",
+        &a.logits(&xs)?,
+        &b.logits(&xs)?,
+        o.update_tol,
+    )?;
+    println!(
+        "agreement {name} {}",
+        if r.failed { "FAIL" } else { "PASS" }
+    );
+    Ok(!r.failed)
+}
+
+type Snapshot = BTreeMap<String, Vec<f64>>;
+
+/// Step 3 of the check: the parameter updates of one SGD step on both sides (relative L2
+/// of the whole update vector, per tensor for the record) and the BatchNorm statistics.
+fn compare_updates(
+    r: &mut Report,
+    o: &Opts,
+    a: &Side,
+    (ia, ib): (&Snapshot, &Snapshot),
+    (pa, pb): (&Snapshot, &Snapshot),
+) -> Result<()> {
     let kinds: BTreeMap<String, bool> = a
         .net
         .store()
@@ -388,7 +415,7 @@ fn run_model(o: &Opts, name: &str, da: &Device, db: &Device) -> Result<bool> {
     let (mut wb, mut wb_name) = (0f64, String::new());
     let verbose = o.verbose;
     let mut worst_ratio = 1f64;
-    for (k, after_a) in &pa {
+    for (k, after_a) in pa {
         let after_b = &pb[k];
         if kinds[k] {
             let (mut td2, mut tn2) = (0f64, 0f64);
@@ -445,19 +472,7 @@ fn run_model(o: &Opts, name: &str, da: &Device, db: &Device) -> Result<bool> {
         );
     }
 
-    // 4. Eval-mode logits after the step.
-    compare_logits(
-        &mut r,
-        "logits after the step",
-        &a.logits(&xs)?,
-        &b.logits(&xs)?,
-        o.update_tol,
-    )?;
-    println!(
-        "agreement {name} {}",
-        if r.failed { "FAIL" } else { "PASS" }
-    );
-    Ok(!r.failed)
+    Ok(())
 }
 
 fn run() -> Result<bool> {

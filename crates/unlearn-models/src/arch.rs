@@ -11,10 +11,12 @@ use crate::layers::{global_avg_pool, BatchNorm2d, Conv2d, ConvInit, Linear};
 use crate::store::{Init, ParamStore, Scope};
 
 /// The architectures this crate builds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Arch {
     /// conv 3×3 (32) → ReLU → max-pool 2 → conv 3×3 (64) → ReLU → max-pool 2 → fc 128 → ReLU
-    /// (the 128-d penultimate feature) → head. For 28×28 and 32×32 inputs; the CPU workhorse.
+    /// (the 128-d penultimate feature) → head. For 28×28 and 32×32 inputs; the CPU workhorse
+    /// (and the default).
+    #[default]
     SmallCnn,
     /// ResNet-18 with the CIFAR stem (3×3 conv, stride 1, no max-pool); d = 512.
     ResNet18Cifar,

@@ -22,8 +22,8 @@ pub const FORMAT: &str = "unlearn-checkpoint/1";
 /// What a checkpoint says about itself.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointMeta {
-    /// Architecture name (`small-cnn`, `resnet18-cifar`, …).
-    pub arch: String,
+    /// Architecture (stored by its name: `small-cnn`, `resnet18-cifar`, …).
+    pub arch: Arch,
     /// Number of classes.
     pub num_classes: usize,
     /// Input shape `[C, H, W]`.
@@ -53,7 +53,7 @@ impl CheckpointMeta {
     pub fn for_model(model: &Model) -> Self {
         let spec = model.spec();
         Self {
-            arch: spec.arch.name().to_string(),
+            arch: spec.arch,
             num_classes: spec.num_classes,
             input_shape: spec.input_shape,
             feature_dim: model.feature_dim(),
@@ -69,7 +69,7 @@ impl CheckpointMeta {
             "created_by".into(),
             format!("unlearn {}", env!("CARGO_PKG_VERSION")),
         );
-        m.insert("arch".into(), self.arch.clone());
+        m.insert("arch".into(), self.arch.name().to_string());
         m.insert("num_classes".into(), self.num_classes.to_string());
         m.insert(
             "input_shape".into(),
@@ -126,8 +126,12 @@ impl CheckpointMeta {
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("x.").map(|k| (k.to_string(), v.clone())))
             .collect();
+        let arch_name = get("arch")?;
+        let arch: Arch = arch_name
+            .parse()
+            .map_err(|e: ModelError| bad(format!("metadata 'arch': {e}")))?;
         Ok(Self {
-            arch: get("arch")?,
+            arch,
             num_classes: num("num_classes")? as usize,
             input_shape,
             feature_dim: num("feature_dim")? as usize,
@@ -143,19 +147,12 @@ impl CheckpointMeta {
     }
 
     /// The model description this metadata names.
-    pub fn spec(&self, path: &Path) -> Result<ModelSpec> {
-        let arch: Arch = self
-            .arch
-            .parse()
-            .map_err(|e: ModelError| ModelError::BadCheckpoint {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })?;
-        Ok(ModelSpec {
-            arch,
+    pub fn spec(&self) -> ModelSpec {
+        ModelSpec {
+            arch: self.arch,
             input_shape: self.input_shape,
             num_classes: self.num_classes,
-        })
+        }
     }
 }
 
@@ -413,7 +410,7 @@ pub fn load(path: &Path, device: &Device) -> Result<(Model, CheckpointMeta)> {
         });
     }
     let meta = CheckpointMeta::from_map(&ckpt.metadata, path)?;
-    let spec = meta.spec(path)?;
+    let spec = meta.spec();
     let model = Model::new(&spec, device, meta.seed)?;
     load_into(&model, &ckpt, path)?;
     Ok((model, meta))

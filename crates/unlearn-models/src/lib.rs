@@ -42,7 +42,7 @@
 //! let path = dir.path().join("model.safetensors");
 //! checkpoint::save(&model, &CheckpointMeta::for_model(&model), &path)?;
 //! let (loaded, meta) = checkpoint::load(&path, &Device::Cpu)?;
-//! assert_eq!(meta.arch, "small-cnn");
+//! assert_eq!(meta.arch, unlearn_models::Arch::SmallCnn);
 //! assert_eq!(loaded.forward(&x, false)?.to_vec2::<f32>()?, model.forward(&x, false)?.to_vec2::<f32>()?);
 //! # Ok(()) }
 //! ```

@@ -109,7 +109,7 @@ fn downloads_into_the_cache_then_works_offline() {
     let path = hub::resolve_checkpoint("hf://unlearn/cnn/model.safetensors").unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), body);
     let (loaded, meta) = checkpoint::load(&path, &Device::Cpu).unwrap();
-    assert_eq!(meta.arch, "small-cnn");
+    assert_eq!(meta.arch, unlearn_models::Arch::SmallCnn);
     assert_eq!(loaded.spec(), &spec);
     // A file the server does not have is a download error naming it.
     let err = hub::resolve_checkpoint("hf://unlearn/cnn/missing.safetensors")

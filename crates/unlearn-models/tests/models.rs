@@ -395,7 +395,7 @@ fn hub_addresses_resolve_from_a_pre_seeded_cache() {
     std::env::set_var("HF_HUB_OFFLINE", "1");
     let p = hub::resolve_checkpoint("hf://unlearn/small-cnn-fmnist/model.safetensors").unwrap();
     let (m, meta) = checkpoint::load(&p, &Device::Cpu).unwrap();
-    assert_eq!(meta.arch, "small-cnn");
+    assert_eq!(meta.arch, unlearn_models::Arch::SmallCnn);
     assert_eq!(m.spec().num_classes, 10);
     let err =
         hub::resolve_checkpoint("hf://unlearn/small-cnn-fmnist/other.safetensors").unwrap_err();

@@ -23,10 +23,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let study = Study::prepare(&cfg)?;
     let (steps, _) = Steps::of(&study.plan);
-    println!("{} steps into {}", steps.all.len(), study.store.root().display());
+    println!(
+        "{} steps into {}",
+        steps.all.len(),
+        study.store.root().display()
+    );
 
     let outcome = study.run(&mut InProcess, "one_seed_study example")?;
-    println!("{:<10} {:>10} {:>10} {:>8}", "method", "gap out", "gap feat", "UA %");
+    println!(
+        "{:<10} {:>10} {:>10} {:>8}",
+        "method", "gap out", "gap feat", "UA %"
+    );
     for r in &outcome.records {
         let m = r.metrics.as_ref();
         let get = |k: &str| m.and_then(|m| m.pointer(k)).and_then(|v| v.as_f64());

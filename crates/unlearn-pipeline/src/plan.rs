@@ -180,13 +180,19 @@ impl Plan {
     /// Resolves a request against the registry, for data with `fingerprint`.
     pub fn resolve(cfg: &StudyConfig, fingerprint: &str) -> Result<Plan> {
         if cfg.seeds == 0 {
-            return Err(PipelineError::Plan("a study needs at least one seed".into()));
+            return Err(PipelineError::Plan(
+                "a study needs at least one seed".into(),
+            ));
         }
         if cfg.epochs_cap == Some(0) {
             return Err(PipelineError::Plan("--epochs must be positive".into()));
         }
         let names: Vec<String> = match &cfg.methods {
-            Some(m) => m.iter().filter(|m| m.as_str() != "retrain").cloned().collect(),
+            Some(m) => m
+                .iter()
+                .filter(|m| m.as_str() != "retrain")
+                .cloned()
+                .collect(),
             None => registry::METHOD_IDS
                 .iter()
                 .filter(|m| **m != "retrain")

@@ -183,7 +183,10 @@ impl Steps {
 
 /// A step in words, for progress lines and errors: `random:0.1 seed 0: features of ga`.
 pub fn describe(plan: &Plan, step: &Step) -> String {
-    let cell = format!("{} seed {}", plan.scenarios[step.cell.scenario], step.cell.seed);
+    let cell = format!(
+        "{} seed {}",
+        plan.scenarios[step.cell.scenario], step.cell.seed
+    );
     let model = step.model.as_deref().unwrap_or("");
     let what = match step.kind {
         StepKind::Split => "split".to_string(),
@@ -259,7 +262,15 @@ impl Expansion<'_> {
         ];
         for run in &plan.methods {
             let original_key = &self.steps.all[original].key;
-            let head = ["method", &run.method, &run.listing, original_key, &split_key, &s, preset];
+            let head = [
+                "method",
+                &run.method,
+                &run.listing,
+                original_key,
+                &split_key,
+                &s,
+                preset,
+            ];
             let sets: Vec<&str> = run.sets.iter().map(String::as_str).collect();
             let key = step_key(&[&head[..], &sets[..]].concat());
             let output = dir.join(format!("{}.safetensors.record.json", run.name));
@@ -288,8 +299,11 @@ impl Expansion<'_> {
         if let Some((_, id)) = self.originals.iter().find(|(k, _)| *k == key) {
             return *id;
         }
-        let output = PathBuf::from("originals")
-            .join(format!("seed{}-{}.safetensors", cell.seed, &key[..16]));
+        let output = PathBuf::from("originals").join(format!(
+            "seed{}-{}.safetensors",
+            cell.seed,
+            &key[..16]
+        ));
         let id = self.steps.push(
             StepKind::Original,
             cell,

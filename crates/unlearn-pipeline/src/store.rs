@@ -116,9 +116,7 @@ impl Store {
         // Try to take the presence lock exclusively without waiting: only then is nobody
         // else writing. Then return to the shared lock.
         // SAFETY: flock on a descriptor owned by `self`.
-        let rc = unsafe {
-            libc::flock(self._presence.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB)
-        };
+        let rc = unsafe { libc::flock(self._presence.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc != 0 {
             return Ok(0);
         }
@@ -180,7 +178,10 @@ mod tests {
         // A second store object is a second open file description: it cannot take the lock
         // exclusively while `first` holds it shared.
         let second = Store::open(dir.path()).unwrap();
-        assert!(dir.path().join("x/.tmpDEF").exists(), "not swept while shared");
+        assert!(
+            dir.path().join("x/.tmpDEF").exists(),
+            "not swept while shared"
+        );
         drop(first);
         assert_eq!(second.sweep_if_alone().unwrap(), 1);
     }

@@ -98,7 +98,14 @@ impl Study {
                     i + 1,
                     cells.len()
                 );
-                publish(&plan, &store, &records, progress.elapsed(), command, &status)?;
+                publish(
+                    &plan,
+                    &store,
+                    &records,
+                    progress.elapsed(),
+                    command,
+                    &status,
+                )?;
             }
         }
         let markdown = publish(&plan, &store, &records, progress.elapsed(), command, "")?;

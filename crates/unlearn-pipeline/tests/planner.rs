@@ -94,7 +94,10 @@ fn the_default_plan_runs_every_method_and_the_three_ablations() {
     assert!(!names.contains(&"retrain"), "retrain is a step of its own");
     assert_eq!(&names[11..], ["muda-no-da", "muda-no-sd", "muda-no-alt"]);
     let ablation = &p.methods[11];
-    assert_eq!((ablation.method.as_str(), ablation.sets.as_slice()), ("muda", &["da=false".to_string()][..]));
+    assert_eq!(
+        (ablation.method.as_str(), ablation.sets.as_slice()),
+        ("muda", &["da=false".to_string()][..])
+    );
     let scenarios: Vec<String> = p.scenarios.iter().map(|s| s.to_string()).collect();
     assert_eq!(scenarios, ["random:0.1", "class:3"]);
 }
@@ -103,7 +106,10 @@ fn the_default_plan_runs_every_method_and_the_three_ablations() {
 fn an_unknown_method_is_refused_by_name() {
     let err = Plan::resolve(&config("random:0.1", &["ft", "fooget"], 1), "f").unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("'fooget'") && msg.contains("muda-no-da"), "{msg}");
+    assert!(
+        msg.contains("'fooget'") && msg.contains("muda-no-da"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -143,10 +149,18 @@ fn an_epoch_cap_invalidates_every_model_but_no_split() {
     let b = plan(&capped);
     let (sa, sb) = (Steps::of(&a).0, Steps::of(&b).0);
     let diff = changed(&sa, &sb);
-    assert_eq!(diff.len(), sa.all.len() - 2, "all but the two splits: {diff:?}");
+    assert_eq!(
+        diff.len(),
+        sa.all.len() - 2,
+        "all but the two splits: {diff:?}"
+    );
     assert!(diff.iter().all(|d| !d.starts_with("Split")));
     // The cap also reaches the method's own epochs.
-    assert!(b.methods[0].sets.iter().any(|s| s == "epochs=2"), "{:?}", b.methods[0].sets);
+    assert!(
+        b.methods[0].sets.iter().any(|s| s == "epochs=2"),
+        "{:?}",
+        b.methods[0].sets
+    );
 }
 
 #[test]

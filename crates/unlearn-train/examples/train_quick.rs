@@ -32,11 +32,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let record = engine::train(&model, &view, &recipe, 0, Default::default())?;
     for e in &record.epochs {
-        println!("epoch {:>2}  loss {:.4}  {:.1}s", e.epoch, e.loss, e.seconds);
+        println!(
+            "epoch {:>2}  loss {:.4}  {:.1}s",
+            e.epoch, e.loss, e.seconds
+        );
     }
     let test: Vec<u32> = (0..ds.test.len() as u32).collect();
-    let test_view = DataView { images: &ds.test, indices: &test, ..view };
+    let test_view = DataView {
+        images: &ds.test,
+        indices: &test,
+        ..view
+    };
     let eval = engine::evaluate(&model, &test_view, recipe.eval_batch_size)?;
-    println!("test accuracy {:.2}% on {} images", eval.accuracy, eval.total);
+    println!(
+        "test accuracy {:.2}% on {} images",
+        eval.accuracy, eval.total
+    );
     Ok(())
 }

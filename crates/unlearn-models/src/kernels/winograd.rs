@@ -234,6 +234,10 @@ impl Wino {
     }
 
     /// Backward: `(dx if wanted, dw, db)` from the output gradient `dy` (N × O × H × W).
+    ///
+    /// Length exemption (numeric kernel): one pass over image groups computes all three
+    /// gradients from the same transformed tiles, which stay in this function's scratch
+    /// buffers; splitting it would pass those buffers around or recompute the transforms.
     pub(super) fn backward(
         &self,
         x: &[f32],

@@ -94,10 +94,10 @@ fn write_record(path: &Path, record: &RunRecord) -> Result<()> {
 pub fn forget_checkpoint(job: &ForgetJob) -> Result<ForgetOutcome> {
     let preset = job.preset.as_str();
     let recipe = job.preset.recipe();
-    let overrides = job
-        .overrides
-        .clone()
-        .with_scenario_defaults(job.method, preset, &job.manifest.scenario);
+    let overrides =
+        job.overrides
+            .clone()
+            .with_scenario_defaults(job.method, preset, &job.manifest.scenario);
     let method = registry::build(job.method, preset, &overrides)?;
     let images = job.manifest.poisoned_train(job.ds);
     let mut ctx = UnlearnContext::new(

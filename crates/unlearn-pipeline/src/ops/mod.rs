@@ -12,12 +12,13 @@ pub use forget::{
     ForgetJob, ForgetOutcome,
 };
 pub use load::{
-    check_fits, default_preset, load_dataset, load_model, load_split, train_identity,
-    LoadedModel,
+    check_fits, default_preset, load_dataset, load_model, load_split, train_identity, LoadedModel,
 };
 pub use measure::{
     backdoor_asr, compared, extract_features, measure_bundles, measure_files, metrics_config,
     metrics_json, parse_classes, reference_cache_path, reference_report, save_features,
     write_plot_data,
 };
-pub use train::{logged_train_seconds, state_path, train_checkpoint, Subset, TrainJob, TrainSummary};
+pub use train::{
+    logged_train_seconds, state_path, train_checkpoint, Subset, TrainJob, TrainSummary,
+};
