@@ -8,6 +8,10 @@
 //! - Overrides come from a TOML file and `--set key=value` items ([`Overrides`]); a key must
 //!   be a field of the method's struct and a value must parse as its type, and the struct is
 //!   validated as a whole, so a typo fails before any work is done.
+//! - Closed choices (`mask_scope`, `stop_target`) are enums written as their text
+//!   ([`choice`]), and the SGD settings the gradient methods share are one flattened
+//!   [`SgdParams`]: listings, records and `--set` keys are the flat strings and numbers they
+//!   always were.
 //! - Every method trains through the engine's one loop, [`unlearn_train::engine::optimize_pass`]
 //!   (via [`UnlearnContext::pass`]): the method only supplies the per-batch objective
 //!   (ascent, relabelling, distillation, the DA regulariser, …). Optimiser, data order,
@@ -49,6 +53,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod choice;
 pub mod context;
 pub mod error;
 pub mod losses;
@@ -61,13 +66,14 @@ use std::time::Instant;
 
 use unlearn_models::Model;
 
+pub use choice::{Choice, ChoiceError};
 pub use context::UnlearnContext;
 pub use error::{MethodError, Result};
 pub use methods::{
-    BeParams, BsParams, FtParams, GaParams, HeadOnlyParams, L1Params, MudaParams,
-    NegGradPlusParams, RetrainParams, RlParams, SalUnParams, ScrubParams,
+    BeParams, BsParams, FtParams, GaParams, HeadOnlyParams, L1Params, MaskScope, MudaParams,
+    NegGradPlusParams, RetrainParams, RlParams, SalUnParams, ScrubParams, StopTarget,
 };
-pub use params::{configure, set_param, Overrides, ParamInfo, Params};
+pub use params::{configure, set_param, Overrides, ParamInfo, Params, SgdParams};
 pub use record::{EpochLog, Recorder, RunRecord};
 pub use registry::{build, methods as list, MethodInfo, METHOD_IDS};
 

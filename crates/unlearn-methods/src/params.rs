@@ -4,7 +4,8 @@
 //! presets that share a struct default (`quick` and `fmnist`) differ by the adjustments in
 //! [`crate::registry::preset_defaults`]. Overrides are applied on the struct's serialised form, so a key must be a field of the
 //! struct and a value must parse as that field's type: a whole number for counts, a finite
-//! number for rates, `true`/`false` for switches. The struct is then
+//! number for rates, `true`/`false` for switches, one of the listed texts for a choice
+//! ([`crate::choice`]: `mask_scope`, `stop_target`). The struct is then
 //! [validated](crate::Method::validate) as a whole. Order: preset default → the preset's
 //! adjustments → the scenario kind's defaults → TOML file → `--set` items (the command
 //! line wins).
@@ -19,7 +20,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{MethodError, Result};
@@ -38,6 +39,35 @@ pub trait Params: Method + Serialize + DeserializeOwned + Clone + 'static {
 
     /// The defaults of a preset (`quick`, `fmnist`, `cifar10`, `cifar100`).
     fn preset(name: &str) -> Result<Self>;
+}
+
+/// The SGD settings of the gradient methods (every method but `retrain` and `muda`, whose two
+/// stages have a learning rate each). Flattened into their parameter structs
+/// (`#[serde(flatten)]`): `lr`, `momentum`, `weight_decay` and `batch_size` stay top-level
+/// keys of the listings, the run records and `--set`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SgdParams {
+    /// Learning rate (constant).
+    pub lr: f64,
+    /// SGD momentum, in [0, 1).
+    pub momentum: f64,
+    /// SGD L2 weight decay.
+    pub weight_decay: f64,
+    /// Mini-batch size.
+    pub batch_size: usize,
+}
+
+impl SgdParams {
+    /// `lr` and `batch_size` with the momentum (0.9) and weight decay (5e-4) that every
+    /// method's presets use.
+    pub fn standard(lr: f64, batch_size: usize) -> Self {
+        Self {
+            lr,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            batch_size,
+        }
+    }
 }
 
 /// One parameter as listed by `unlearn methods`.
@@ -188,7 +218,7 @@ pub fn set_param<P: Params>(params: &P, key: &str, value: &str) -> Result<P> {
         _ => return Err(bad("a value of a supported type")),
     };
     obj.insert(key.to_string(), new);
-    serde_json::from_value(json).map_err(|e| bad(&e.to_string()))
+    serde_json::from_value(json).map_err(|e| bad(crate::choice::expected_of(&e.to_string())))
 }
 
 /// The defaults of method `P` in `preset`: [`Params::preset`] with the preset's
@@ -334,19 +364,6 @@ impl Check {
         }
     }
 
-    /// One of `allowed`.
-    pub fn one_of(&self, key: &str, v: &str, allowed: &[&str]) -> Result<&Self> {
-        if allowed.contains(&v) {
-            Ok(self)
-        } else {
-            Err(self.err(
-                key,
-                v.to_string(),
-                &format!("one of {}", allowed.join(", ")),
-            ))
-        }
-    }
-
     /// The common optimiser fields.
     pub fn optimizer(
         &self,
@@ -360,6 +377,11 @@ impl Check {
             .non_negative("weight_decay", weight_decay)?
             .at_least("batch_size", batch_size, 1)
     }
+
+    /// [`Self::optimizer`] of shared SGD settings.
+    pub fn sgd(&self, sgd: &SgdParams) -> Result<&Self> {
+        self.optimizer(sgd.lr, sgd.momentum, sgd.weight_decay, sgd.batch_size)
+    }
 }
 
 /// `quick`/`fmnist` → `false`, `cifar10`/`cifar100` → `true`; anything else is an error.
@@ -368,5 +390,117 @@ pub(crate) fn is_cifar(preset: &str) -> Result<bool> {
         "quick" | "fmnist" => Ok(false),
         "cifar10" | "cifar100" => Ok(true),
         other => Err(MethodError::UnknownPreset(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::methods::{FtParams, MaskScope, MudaParams, SalUnParams, ScrubParams, StopTarget};
+    use crate::registry;
+
+    /// A listed default as `--set` text.
+    fn text(v: &Value) -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    #[test]
+    fn setting_every_key_to_its_default_changes_nothing() -> Result<()> {
+        for preset in ["quick", "fmnist", "cifar10", "cifar100"] {
+            for info in registry::methods(preset)? {
+                let defaults = registry::build(info.id, preset, &Overrides::default())?;
+                let sets: Vec<String> = info
+                    .params
+                    .iter()
+                    .map(|p| format!("{}={}", p.name, text(&p.default)))
+                    .collect();
+                let again = registry::build(info.id, preset, &Overrides::new(&sets, None)?)?;
+                assert_eq!(
+                    again.params_json(),
+                    defaults.params_json(),
+                    "{preset}/{}",
+                    info.id
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn flattened_sgd_keys_take_overrides() -> Result<()> {
+        let sets = ["lr=0.02", "batch_size=64", "momentum=0.5", "weight_decay=0"];
+        let ft: FtParams = configure("quick", &Overrides::sets(&sets)?)?;
+        assert_eq!(
+            ft.sgd,
+            SgdParams {
+                lr: 0.02,
+                momentum: 0.5,
+                weight_decay: 0.0,
+                batch_size: 64
+            }
+        );
+        let json = ft.params_json();
+        assert!(json["batch_size"].is_u64() && json["lr"].is_f64(), "{json}");
+        assert!(json.get("sgd").is_none(), "{json}");
+        let scrub: ScrubParams = configure("cifar10", &Overrides::sets(&["batch_size=32"])?)?;
+        assert_eq!((scrub.sgd.batch_size, scrub.forget_batch_size), (32, 64));
+        for (set, expected) in [
+            ("batch_size=64.5", "whole number"),
+            ("lr=fast", "a number"),
+            ("momentum=1", "[0, 1)"),
+        ] {
+            let err = registry::build("ga", "quick", &Overrides::sets(&[set])?)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(expected), "{set}: {err}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn choices_take_overrides_and_name_the_accepted_values() -> Result<()> {
+        let salun: SalUnParams = configure("quick", &Overrides::sets(&["mask_scope=global"])?)?;
+        assert_eq!(salun.mask_scope, MaskScope::Global);
+        assert_eq!(salun.params_json()["mask_scope"], "global");
+        let muda: MudaParams = configure("quick", &Overrides::sets(&["stop_target=val"])?)?;
+        assert_eq!(muda.stop_target, StopTarget::Validation);
+        let muda: MudaParams = configure("quick", &Overrides::sets(&["stop_target=25"])?)?;
+        assert_eq!(muda.stop_target, StopTarget::Percent(25.0));
+        assert_eq!(muda.params_json()["stop_target"], "25");
+        let err = set_param(&salun, "mask_scope", "rows")
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "salun: parameter mask_scope = 'rows' is invalid: expected one of tensor, global"
+        );
+        let err = set_param(&muda, "stop_target", "later")
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "muda: parameter stop_target = 'later' is invalid: expected auto, val, or a \
+             percentage in [0, 100]"
+        );
+        // From a TOML file (numbers arrive as their text).
+        let dir = std::env::temp_dir().join(format!("unlearn-choice-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| MethodError::Mismatch(e.to_string()))?;
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "[muda]\nstop_target = 12.5\n[salun]\nmask_scope = \"global\"\n",
+        )
+        .map_err(|e| MethodError::Mismatch(e.to_string()))?;
+        let ov = Overrides::new(&[], Some(&path))?;
+        let muda: MudaParams = configure("quick", &ov)?;
+        let salun: SalUnParams = configure("quick", &ov)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(muda.stop_target, StopTarget::Percent(12.5));
+        assert_eq!(salun.mask_scope, MaskScope::Global);
+        Ok(())
     }
 }

@@ -170,7 +170,7 @@ fn salun_masked_out_weights_stay_bit_identical_with_momentum_and_weight_decay() 
     let params: SalUnParams =
         unlearn_methods::configure("quick", &Overrides::sets(&sets).expect("sets"))
             .expect("params");
-    assert!(params.momentum > 0.0 && params.weight_decay > 0.0);
+    assert!(params.sgd.momentum > 0.0 && params.sgd.weight_decay > 0.0);
     let c = ctx(f, &f.random);
     let masks = params.saliency_masks(&c, &f.original).expect("masks");
     let u = match run(&params, &c) {

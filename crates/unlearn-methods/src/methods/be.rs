@@ -6,7 +6,7 @@ use unlearn_train::engine::Step;
 use crate::context::UnlearnContext;
 use crate::error::{MethodError, Result};
 use crate::losses::ce;
-use crate::params::{is_cifar, Check, Params};
+use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
 use crate::Method;
 
@@ -27,14 +27,10 @@ use crate::Method;
 pub struct BeParams {
     /// Passes over the forget set.
     pub epochs: usize,
-    /// Learning rate.
-    pub lr: f64,
-    /// SGD momentum.
-    pub momentum: f64,
-    /// SGD weight decay.
-    pub weight_decay: f64,
-    /// Mini-batch size.
-    pub batch_size: usize,
+    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
+    /// top-level keys.
+    #[serde(flatten)]
+    pub sgd: SgdParams,
 }
 
 impl Params for BeParams {
@@ -54,10 +50,10 @@ impl Params for BeParams {
         let cifar = is_cifar(name)?;
         Ok(Self {
             epochs: if cifar { 10 } else { 2 },
-            lr: if cifar { 1e-5 } else { 1e-4 },
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            batch_size: if cifar { 256 } else { 128 },
+            sgd: SgdParams::standard(
+                if cifar { 1e-5 } else { 1e-4 },
+                if cifar { 256 } else { 128 },
+            ),
         })
     }
 }
@@ -93,7 +89,7 @@ impl Method for BeParams {
     fn validate(&self) -> Result<()> {
         Check(Self::ID)
             .at_least("epochs", self.epochs, 1)?
-            .optimizer(self.lr, self.momentum, self.weight_decay, self.batch_size)?;
+            .sgd(&self.sgd)?;
         Ok(())
     }
 
@@ -113,9 +109,9 @@ impl Method for BeParams {
         let forget = ctx.split.forget.clone();
         let mut opt = ctx.sgd(
             wide.store().parameters(),
-            self.lr,
-            self.momentum,
-            self.weight_decay,
+            self.sgd.lr,
+            self.sgd.momentum,
+            self.sgd.weight_decay,
         )?;
         for epoch in 0..self.epochs {
             let pass = ctx.pass(
@@ -124,7 +120,7 @@ impl Method for BeParams {
                 &forget,
                 "be",
                 epoch,
-                self.batch_size,
+                self.sgd.batch_size,
                 None,
                 |b, _| {
                     let y = Tensor::full(n as u32, b.indices.len(), wide.device())?;

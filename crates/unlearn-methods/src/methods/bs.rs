@@ -8,7 +8,7 @@ use unlearn_train::engine::Step;
 use crate::context::UnlearnContext;
 use crate::error::Result;
 use crate::losses::{ce, relabel};
-use crate::params::{is_cifar, Check, Params};
+use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
 use crate::Method;
 
@@ -30,14 +30,10 @@ use crate::Method;
 pub struct BsParams {
     /// Passes over the forget set.
     pub epochs: usize,
-    /// Learning rate.
-    pub lr: f64,
-    /// SGD momentum.
-    pub momentum: f64,
-    /// SGD weight decay.
-    pub weight_decay: f64,
-    /// Mini-batch size.
-    pub batch_size: usize,
+    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
+    /// top-level keys.
+    #[serde(flatten)]
+    pub sgd: SgdParams,
     /// FGSM step size (normalised input units).
     pub eps: f64,
 }
@@ -62,10 +58,10 @@ impl Params for BsParams {
         let cifar = is_cifar(name)?;
         Ok(Self {
             epochs: if cifar { 10 } else { 2 },
-            lr: if cifar { 1e-5 } else { 1e-4 },
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            batch_size: if cifar { 256 } else { 128 },
+            sgd: SgdParams::standard(
+                if cifar { 1e-5 } else { 1e-4 },
+                if cifar { 256 } else { 128 },
+            ),
             eps: 0.1,
         })
     }
@@ -79,7 +75,7 @@ impl BsParams {
         let view = ctx.view(&ctx.split.forget);
         let mut labels = HashMap::new();
         let mut crossed = 0usize;
-        for chunk in ctx.split.forget.chunks(self.batch_size.max(1)) {
+        for chunk in ctx.split.forget.chunks(self.sgd.batch_size.max(1)) {
             let b = view.batch(chunk, ctx.device, None)?;
             let x = Var::from_tensor(&b.x)?;
             let loss = ce(&original.forward(x.as_tensor(), false)?, &b.y)?;
@@ -119,7 +115,7 @@ impl Method for BsParams {
     fn validate(&self) -> Result<()> {
         Check(Self::ID)
             .at_least("epochs", self.epochs, 1)?
-            .optimizer(self.lr, self.momentum, self.weight_decay, self.batch_size)?
+            .sgd(&self.sgd)?
             .non_negative("eps", self.eps)?;
         Ok(())
     }
@@ -135,9 +131,9 @@ impl Method for BsParams {
         let forget = ctx.split.forget.clone();
         let mut opt = ctx.sgd(
             model.store().parameters(),
-            self.lr,
-            self.momentum,
-            self.weight_decay,
+            self.sgd.lr,
+            self.sgd.momentum,
+            self.sgd.weight_decay,
         )?;
         let true_labels = &ctx.train_images.labels;
         for epoch in 0..self.epochs {
@@ -147,7 +143,7 @@ impl Method for BsParams {
                 &forget,
                 "bs",
                 epoch,
-                self.batch_size,
+                self.sgd.batch_size,
                 None,
                 |b, _| {
                     let y = relabel(&b.indices, &labels, true_labels, model.device())?;

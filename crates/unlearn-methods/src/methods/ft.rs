@@ -5,7 +5,7 @@ use unlearn_train::engine::Step;
 use crate::context::UnlearnContext;
 use crate::error::Result;
 use crate::losses::ce;
-use crate::params::{is_cifar, Check, Params};
+use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
 use crate::Method;
 
@@ -24,14 +24,10 @@ use crate::Method;
 pub struct FtParams {
     /// Passes over the retain budget.
     pub epochs: usize,
-    /// Learning rate.
-    pub lr: f64,
-    /// SGD momentum.
-    pub momentum: f64,
-    /// SGD weight decay.
-    pub weight_decay: f64,
-    /// Mini-batch size.
-    pub batch_size: usize,
+    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
+    /// top-level keys.
+    #[serde(flatten)]
+    pub sgd: SgdParams,
     /// Share of the retain set used (seeded subset).
     pub retain_budget: f64,
 }
@@ -57,10 +53,10 @@ impl Params for FtParams {
         let cifar = is_cifar(name)?;
         Ok(Self {
             epochs: if cifar { 10 } else { 3 },
-            lr: if cifar { 0.01 } else { 0.03 },
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            batch_size: if cifar { 256 } else { 128 },
+            sgd: SgdParams::standard(
+                if cifar { 0.01 } else { 0.03 },
+                if cifar { 256 } else { 128 },
+            ),
             retain_budget: 1.0,
         })
     }
@@ -72,7 +68,7 @@ impl Method for FtParams {
     fn validate(&self) -> Result<()> {
         Check(Self::ID)
             .at_least("epochs", self.epochs, 1)?
-            .optimizer(self.lr, self.momentum, self.weight_decay, self.batch_size)?
+            .sgd(&self.sgd)?
             .fraction("retain_budget", self.retain_budget)?;
         Ok(())
     }
@@ -82,9 +78,9 @@ impl Method for FtParams {
         let retain = ctx.retain_budget(Self::ID, self.retain_budget)?;
         let mut opt = ctx.sgd(
             model.store().parameters(),
-            self.lr,
-            self.momentum,
-            self.weight_decay,
+            self.sgd.lr,
+            self.sgd.momentum,
+            self.sgd.weight_decay,
         )?;
         for epoch in 0..self.epochs {
             let pass = ctx.pass(
@@ -93,7 +89,7 @@ impl Method for FtParams {
                 &retain,
                 "ft",
                 epoch,
-                self.batch_size,
+                self.sgd.batch_size,
                 None,
                 |b, _| {
                     let logits = model.forward(&b.x, true)?;

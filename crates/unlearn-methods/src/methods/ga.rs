@@ -5,7 +5,7 @@ use unlearn_train::engine::Step;
 use crate::context::UnlearnContext;
 use crate::error::Result;
 use crate::losses::ce;
-use crate::params::{is_cifar, Check, Params};
+use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
 use crate::Method;
 
@@ -24,14 +24,10 @@ use crate::Method;
 pub struct GaParams {
     /// Passes over the forget set.
     pub epochs: usize,
-    /// Learning rate.
-    pub lr: f64,
-    /// SGD momentum.
-    pub momentum: f64,
-    /// SGD weight decay.
-    pub weight_decay: f64,
-    /// Mini-batch size.
-    pub batch_size: usize,
+    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
+    /// top-level keys.
+    #[serde(flatten)]
+    pub sgd: SgdParams,
 }
 
 impl Params for GaParams {
@@ -50,10 +46,10 @@ impl Params for GaParams {
         let cifar = is_cifar(name)?;
         Ok(Self {
             epochs: if cifar { 5 } else { 2 },
-            lr: if cifar { 1e-4 } else { 1e-3 },
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            batch_size: if cifar { 256 } else { 128 },
+            sgd: SgdParams::standard(
+                if cifar { 1e-4 } else { 1e-3 },
+                if cifar { 256 } else { 128 },
+            ),
         })
     }
 }
@@ -64,7 +60,7 @@ impl Method for GaParams {
     fn validate(&self) -> Result<()> {
         Check(Self::ID)
             .at_least("epochs", self.epochs, 1)?
-            .optimizer(self.lr, self.momentum, self.weight_decay, self.batch_size)?;
+            .sgd(&self.sgd)?;
         Ok(())
     }
 
@@ -73,9 +69,9 @@ impl Method for GaParams {
         let forget = ctx.split.forget.clone();
         let mut opt = ctx.sgd(
             model.store().parameters(),
-            self.lr,
-            self.momentum,
-            self.weight_decay,
+            self.sgd.lr,
+            self.sgd.momentum,
+            self.sgd.weight_decay,
         )?;
         for epoch in 0..self.epochs {
             let pass = ctx.pass(
@@ -84,7 +80,7 @@ impl Method for GaParams {
                 &forget,
                 "ga",
                 epoch,
-                self.batch_size,
+                self.sgd.batch_size,
                 None,
                 |b, _| {
                     let logits = model.forward(&b.x, true)?;

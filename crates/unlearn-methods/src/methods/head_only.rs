@@ -5,7 +5,7 @@ use unlearn_train::engine::Step;
 use crate::context::UnlearnContext;
 use crate::error::Result;
 use crate::losses::ce;
-use crate::params::{is_cifar, Check, Params};
+use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
 use crate::Method;
 
@@ -28,14 +28,10 @@ use crate::Method;
 pub struct HeadOnlyParams {
     /// Passes over the retain budget.
     pub epochs: usize,
-    /// Learning rate.
-    pub lr: f64,
-    /// SGD momentum.
-    pub momentum: f64,
-    /// SGD weight decay.
-    pub weight_decay: f64,
-    /// Mini-batch size.
-    pub batch_size: usize,
+    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
+    /// top-level keys.
+    #[serde(flatten)]
+    pub sgd: SgdParams,
     /// Re-initialise the head before training it.
     pub reinit: bool,
     /// Share of the retain set used (seeded subset).
@@ -67,10 +63,10 @@ impl Params for HeadOnlyParams {
         let cifar = is_cifar(name)?;
         Ok(Self {
             epochs: if cifar { 10 } else { 3 },
-            lr: if cifar { 0.01 } else { 0.05 },
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            batch_size: if cifar { 256 } else { 128 },
+            sgd: SgdParams::standard(
+                if cifar { 0.01 } else { 0.05 },
+                if cifar { 256 } else { 128 },
+            ),
             reinit: true,
             retain_budget: 1.0,
         })
@@ -83,7 +79,7 @@ impl Method for HeadOnlyParams {
     fn validate(&self) -> Result<()> {
         Check(Self::ID)
             .at_least("epochs", self.epochs, 1)?
-            .optimizer(self.lr, self.momentum, self.weight_decay, self.batch_size)?
+            .sgd(&self.sgd)?
             .fraction("retain_budget", self.retain_budget)?;
         Ok(())
     }
@@ -107,7 +103,7 @@ impl Method for HeadOnlyParams {
             .filter(|(name, _)| model.is_head_tensor(name))
             .collect();
         let retain = ctx.retain_budget(Self::ID, self.retain_budget)?;
-        let mut opt = ctx.sgd(head, self.lr, self.momentum, self.weight_decay)?;
+        let mut opt = ctx.sgd(head, self.sgd.lr, self.sgd.momentum, self.sgd.weight_decay)?;
         for epoch in 0..self.epochs {
             let pass = ctx.pass(
                 &model,
@@ -115,7 +111,7 @@ impl Method for HeadOnlyParams {
                 &retain,
                 "head-only",
                 epoch,
-                self.batch_size,
+                self.sgd.batch_size,
                 None,
                 |b, _| {
                     let z = model.features(&b.x, false)?.detach();

@@ -5,7 +5,7 @@ use unlearn_train::engine::Step;
 use crate::context::UnlearnContext;
 use crate::error::Result;
 use crate::losses::{ce, l1_norm};
-use crate::params::{is_cifar, Check, Params};
+use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
 use crate::Method;
 
@@ -24,14 +24,10 @@ use crate::Method;
 pub struct L1Params {
     /// Passes over the retain budget.
     pub epochs: usize,
-    /// Learning rate.
-    pub lr: f64,
-    /// SGD momentum.
-    pub momentum: f64,
-    /// SGD weight decay.
-    pub weight_decay: f64,
-    /// Mini-batch size.
-    pub batch_size: usize,
+    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
+    /// top-level keys.
+    #[serde(flatten)]
+    pub sgd: SgdParams,
     /// Initial ℓ1 weight α (decays linearly to 0).
     pub alpha: f64,
     /// Share of the retain set used (seeded subset).
@@ -64,10 +60,7 @@ impl Params for L1Params {
         let cifar = is_cifar(name)?;
         Ok(Self {
             epochs: if cifar { 10 } else { 3 },
-            lr: 0.01,
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            batch_size: if cifar { 256 } else { 128 },
+            sgd: SgdParams::standard(0.01, if cifar { 256 } else { 128 }),
             alpha: 5e-4,
             retain_budget: 1.0,
         })
@@ -80,7 +73,7 @@ impl Method for L1Params {
     fn validate(&self) -> Result<()> {
         Check(Self::ID)
             .at_least("epochs", self.epochs, 1)?
-            .optimizer(self.lr, self.momentum, self.weight_decay, self.batch_size)?
+            .sgd(&self.sgd)?
             .non_negative("alpha", self.alpha)?
             .fraction("retain_budget", self.retain_budget)?;
         Ok(())
@@ -91,9 +84,9 @@ impl Method for L1Params {
         let retain = ctx.retain_budget(Self::ID, self.retain_budget)?;
         let mut opt = ctx.sgd(
             model.store().parameters(),
-            self.lr,
-            self.momentum,
-            self.weight_decay,
+            self.sgd.lr,
+            self.sgd.momentum,
+            self.sgd.weight_decay,
         )?;
         for epoch in 0..self.epochs {
             let alpha = self.alpha * (1.0 - epoch as f64 / self.epochs as f64);
@@ -103,7 +96,7 @@ impl Method for L1Params {
                 &retain,
                 "l1",
                 epoch,
-                self.batch_size,
+                self.sgd.batch_size,
                 None,
                 |b, _| {
                     let logits = model.forward(&b.x, true)?;

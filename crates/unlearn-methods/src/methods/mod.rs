@@ -25,11 +25,11 @@ pub use ft::FtParams;
 pub use ga::GaParams;
 pub use head_only::HeadOnlyParams;
 pub use l1::L1Params;
-pub use muda::MudaParams;
+pub use muda::{MudaParams, StopTarget};
 pub use neggrad::NegGradPlusParams;
 pub use retrain::RetrainParams;
 pub use rl::RlParams;
-pub use salun::SalUnParams;
+pub use salun::{MaskScope, SalUnParams};
 pub use scrub::ScrubParams;
 
 /// `id()` and `params_json()` of [`crate::Method`] from the [`crate::Params`] impl.

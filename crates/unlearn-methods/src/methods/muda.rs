@@ -3,7 +3,9 @@ use serde::{Deserialize, Serialize};
 use unlearn_metrics::KRule;
 use unlearn_models::Model;
 use unlearn_train::engine::{self, Step};
+use unlearn_train::Optimizer;
 
+use crate::choice::{choice_serde, Choice, ChoiceError};
 use crate::context::UnlearnContext;
 use crate::error::{MethodError, Result};
 use crate::losses::{ce, da_batch, distill_kl};
@@ -99,8 +101,52 @@ pub struct MudaParams {
     /// longer classifies (that batch's accuracy, not the running one, is compared with a
     /// fixed target). Measured on `class:3` (quick, seed 0): with `val` the forget stage
     /// stopped after its first batches (UA 8.4 against the retrain's 100).
-    pub stop_target: String,
+    pub stop_target: StopTarget,
 }
+
+/// MUDA's `stop_target`: `auto`, `val`, or a percentage in [0, 100], written as that text
+/// (a percentage as the shortest decimal that reads back as the same number: `12.5`, `0`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StopTarget {
+    /// `auto`: [`Self::Validation`] for random and imported forget sets, `0` for `class:` and
+    /// `backdoor:` forget sets.
+    Auto,
+    /// `val`: the current model's validation accuracy at the start of each forget stage.
+    Validation,
+    /// A fixed forget accuracy in percent, in [0, 100].
+    Percent(f64),
+}
+
+impl Choice for StopTarget {
+    const EXPECTED: &'static str = "auto, val, or a percentage in [0, 100]";
+}
+
+impl std::str::FromStr for StopTarget {
+    type Err = ChoiceError;
+
+    fn from_str(s: &str) -> std::result::Result<Self, ChoiceError> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "val" => Ok(Self::Validation),
+            other => match other.parse::<f64>() {
+                Ok(p) if (0.0..=100.0).contains(&p) => Ok(Self::Percent(p)),
+                _ => Err(ChoiceError::new::<Self>(other)),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for StopTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Validation => f.write_str("val"),
+            Self::Percent(p) => write!(f, "{p}"),
+        }
+    }
+}
+
+choice_serde!(StopTarget);
 
 impl Params for MudaParams {
     const ID: &'static str = "muda";
@@ -176,9 +222,23 @@ impl Params for MudaParams {
             sd: true,
             alternate: true,
             stop_rule: true,
-            stop_target: "auto".into(),
+            stop_target: StopTarget::Auto,
         })
     }
+}
+
+/// What the forget stages of a run share: their data, the stopping rule, and the retain
+/// subspace with its refresh counters, carried across epochs.
+struct ForgetRun<'a> {
+    forget: &'a [u32],
+    reference: &'a [u32],
+    val: &'a [u32],
+    rule: KRule,
+    /// The stopping rule's target; `None`: the rule is off.
+    stop: Option<StopAt>,
+    basis: Option<Tensor>,
+    forget_steps: usize,
+    refreshes: usize,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -187,9 +247,9 @@ enum Stage {
     Recover,
 }
 
-/// The stopping rule's target, resolved from `stop_target`.
+/// The stopping rule's target, resolved from `stop_target` for the scenario.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum StopTarget {
+enum StopAt {
     /// The current model's validation accuracy, measured at the start of each forget stage.
     Validation,
     /// A fixed percentage.
@@ -197,34 +257,33 @@ enum StopTarget {
 }
 
 impl MudaParams {
-    /// `stop_target` parsed: `None` for `auto` (resolved per scenario by
-    /// [`Self::stop_target`]), otherwise the target itself.
-    fn stop_setting(&self) -> Result<Option<StopTarget>> {
-        match self.stop_target.as_str() {
-            "auto" => Ok(None),
-            "val" => Ok(Some(StopTarget::Validation)),
-            other => match other.parse::<f64>() {
-                Ok(p) if (0.0..=100.0).contains(&p) => Ok(Some(StopTarget::Fixed(p))),
-                _ => Err(MethodError::InvalidParam {
+    /// `stop_target` checked: a [`StopTarget::Percent`] built in code (not parsed) may lie
+    /// outside [0, 100].
+    fn stop_setting(&self) -> Result<StopTarget> {
+        match self.stop_target {
+            StopTarget::Percent(p) if !(0.0..=100.0).contains(&p) => {
+                Err(MethodError::InvalidParam {
                     method: Self::ID.into(),
                     key: "stop_target".into(),
-                    value: other.into(),
-                    expected: "auto, val, or a percentage in [0, 100]".into(),
-                }),
-            },
+                    value: p.to_string(),
+                    expected: StopTarget::EXPECTED.into(),
+                })
+            }
+            target => Ok(target),
         }
     }
 
     /// The stopping rule's target for `scenario`: `auto` is 0 % for class and backdoor
     /// forget sets (the retrain model classifies none of them as labelled) and the
     /// validation accuracy otherwise.
-    fn stop_target(&self, scenario: &unlearn_data::Scenario) -> Result<StopTarget> {
+    fn stop_target(&self, scenario: &unlearn_data::Scenario) -> Result<StopAt> {
         use unlearn_data::Scenario;
         Ok(match self.stop_setting()? {
-            Some(target) => target,
-            None => match scenario {
-                Scenario::Class { .. } | Scenario::Backdoor(_) => StopTarget::Fixed(0.0),
-                _ => StopTarget::Validation,
+            StopTarget::Validation => StopAt::Validation,
+            StopTarget::Percent(p) => StopAt::Fixed(p),
+            StopTarget::Auto => match scenario {
+                Scenario::Class { .. } | Scenario::Backdoor(_) => StopAt::Fixed(0.0),
+                _ => StopAt::Validation,
             },
         })
     }
@@ -301,6 +360,97 @@ impl MudaParams {
         let v = Tensor::from_vec(basis.v_k, (d, basis.k), model.device())?;
         Ok((v, basis.k))
     }
+
+    /// One forget stage (epoch `epoch`): ascent with the DA regulariser on the forget set,
+    /// ended by the stopping rule; logs the stage and notes its steps, target and mean DA.
+    fn forget_stage(
+        &self,
+        ctx: &UnlearnContext,
+        rec: &mut Recorder,
+        model: &Model,
+        opt: &mut Optimizer,
+        run: &mut ForgetRun<'_>,
+        epoch: usize,
+    ) -> Result<()> {
+        let target = match run.stop {
+            None => None,
+            Some(StopAt::Validation) => Some(ctx.accuracy(model, run.val)?),
+            Some(StopAt::Fixed(p)) => Some(p),
+        };
+        let (mut correct, mut seen) = (0usize, 0usize);
+        let (mut da_sum, mut da_n) = (0f64, 0usize);
+        let mut failure: Option<MethodError> = None;
+        let pass = ctx.pass(
+            model,
+            opt,
+            run.forget,
+            "muda/forget",
+            epoch,
+            self.batch_size,
+            None,
+            |b, _| {
+                if self.da && (run.basis.is_none() || run.forget_steps % self.refresh == 0) {
+                    match self.subspace(ctx, model, run.reference, run.rule, run.refreshes) {
+                        Ok((v, _)) => run.basis = Some(v),
+                        Err(e) => {
+                            failure = Some(e);
+                            return Ok(Step::Stop);
+                        }
+                    }
+                    run.refreshes += 1;
+                }
+                let z = model.features(&b.x, true)?;
+                let logits = model.head(&z)?;
+                if let Some(target) = target {
+                    let batch_correct = engine::count_correct(&logits.detach(), &b.y)?;
+                    correct += batch_correct;
+                    seen += b.indices.len();
+                    // Against the validation accuracy: the running accuracy of the
+                    // stage (one batch is too noisy a sample). Against a fixed
+                    // target such as 0: this batch's accuracy (the running one
+                    // never returns to 0 once a batch was classified).
+                    let accuracy = match run.stop {
+                        Some(StopAt::Validation) => correct as f64 / seen as f64,
+                        Some(StopAt::Fixed(_)) | None => {
+                            batch_correct as f64 / b.indices.len().max(1) as f64
+                        }
+                    };
+                    if 100.0 * accuracy <= target {
+                        return Ok(Step::Stop);
+                    }
+                }
+                let mut loss = (ce(&logits, &b.y)? * -self.lambda_ga)?;
+                if let (true, Some(v)) = (self.da, run.basis.as_ref()) {
+                    let da = da_batch(&z, v)?;
+                    da_sum += da.to_scalar::<f32>()? as f64;
+                    da_n += 1;
+                    loss = (loss + ((da.neg()? + 1.0)? * self.lambda_da)?)?;
+                }
+                run.forget_steps += 1;
+                Ok(Step::Update(loss))
+            },
+        )?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        rec.log(ctx, model, epoch + 1, "forget", &pass)?;
+        let mut note = format!("epoch {} forget stage: {} steps", epoch + 1, pass.steps);
+        if let Some(target) = target {
+            note += &format!(
+                ", stop target {target:.2}%{}",
+                if pass.stopped {
+                    ", reached"
+                } else {
+                    ", not reached"
+                }
+            );
+        }
+        if da_n > 0 {
+            note += &format!(", mean DA_batch {:.4}", da_sum / da_n as f64);
+        }
+        rec.note(note);
+        Ok(())
+    }
 }
 
 impl Method for MudaParams {
@@ -346,17 +496,17 @@ impl Method for MudaParams {
         };
         let stop_target = self.stop_target(&ctx.split.scenario)?;
         let stop_rule =
-            self.stop_rule && (!val.is_empty() || matches!(stop_target, StopTarget::Fixed(_)));
+            self.stop_rule && (!val.is_empty() || matches!(stop_target, StopAt::Fixed(_)));
         if self.stop_rule && !stop_rule {
             rec.note("the split has no validation set: stopping rule off");
         }
         if stop_rule {
             rec.note(match stop_target {
-                StopTarget::Validation => {
+                StopAt::Validation => {
                     "stop target: the validation accuracy at the start of each forget stage"
                         .to_string()
                 }
-                StopTarget::Fixed(p) => format!("stop target: {p}% forget accuracy"),
+                StopAt::Fixed(p) => format!("stop target: {p}% forget accuracy"),
             });
         }
         rec.note(format!(
@@ -384,90 +534,20 @@ impl Method for MudaParams {
                 .collect()
         };
         let (bs, t) = (self.batch_size, self.temperature);
-        let mut forget_steps = 0usize;
-        let mut refreshes = 0usize;
-        let mut basis: Option<Tensor> = None;
+        let mut run = ForgetRun {
+            forget: &forget,
+            reference: &reference,
+            val: &val,
+            rule,
+            stop: stop_rule.then_some(stop_target),
+            basis: None,
+            forget_steps: 0,
+            refreshes: 0,
+        };
         for (epoch, stage) in schedule {
             match stage {
                 Stage::Forget => {
-                    let target = match (stop_rule, stop_target) {
-                        (false, _) => None,
-                        (true, StopTarget::Validation) => Some(ctx.accuracy(&model, &val)?),
-                        (true, StopTarget::Fixed(p)) => Some(p),
-                    };
-                    let (mut correct, mut seen) = (0usize, 0usize);
-                    let (mut da_sum, mut da_n) = (0f64, 0usize);
-                    let mut failure: Option<MethodError> = None;
-                    let pass = ctx.pass(
-                        &model,
-                        &mut opt_f,
-                        &forget,
-                        "muda/forget",
-                        epoch,
-                        bs,
-                        None,
-                        |b, _| {
-                            if self.da && (basis.is_none() || forget_steps % self.refresh == 0) {
-                                match self.subspace(ctx, &model, &reference, rule, refreshes) {
-                                    Ok((v, _)) => basis = Some(v),
-                                    Err(e) => {
-                                        failure = Some(e);
-                                        return Ok(Step::Stop);
-                                    }
-                                }
-                                refreshes += 1;
-                            }
-                            let z = model.features(&b.x, true)?;
-                            let logits = model.head(&z)?;
-                            if let Some(target) = target {
-                                let batch_correct = engine::count_correct(&logits.detach(), &b.y)?;
-                                correct += batch_correct;
-                                seen += b.indices.len();
-                                // Against the validation accuracy: the running accuracy of the
-                                // stage (one batch is too noisy a sample). Against a fixed
-                                // target such as 0: this batch's accuracy (the running one
-                                // never returns to 0 once a batch was classified).
-                                let accuracy = match stop_target {
-                                    StopTarget::Validation => correct as f64 / seen as f64,
-                                    StopTarget::Fixed(_) => {
-                                        batch_correct as f64 / b.indices.len().max(1) as f64
-                                    }
-                                };
-                                if 100.0 * accuracy <= target {
-                                    return Ok(Step::Stop);
-                                }
-                            }
-                            let mut loss = (ce(&logits, &b.y)? * -self.lambda_ga)?;
-                            if let (true, Some(v)) = (self.da, basis.as_ref()) {
-                                let da = da_batch(&z, v)?;
-                                da_sum += da.to_scalar::<f32>()? as f64;
-                                da_n += 1;
-                                loss = (loss + ((da.neg()? + 1.0)? * self.lambda_da)?)?;
-                            }
-                            forget_steps += 1;
-                            Ok(Step::Update(loss))
-                        },
-                    )?;
-                    if let Some(e) = failure {
-                        return Err(e);
-                    }
-                    rec.log(ctx, &model, epoch + 1, "forget", &pass)?;
-                    let mut note =
-                        format!("epoch {} forget stage: {} steps", epoch + 1, pass.steps);
-                    if let Some(target) = target {
-                        note += &format!(
-                            ", stop target {target:.2}%{}",
-                            if pass.stopped {
-                                ", reached"
-                            } else {
-                                ", not reached"
-                            }
-                        );
-                    }
-                    if da_n > 0 {
-                        note += &format!(", mean DA_batch {:.4}", da_sum / da_n as f64);
-                    }
-                    rec.note(note);
+                    self.forget_stage(ctx, rec, &model, &mut opt_f, &mut run, epoch)?
                 }
                 Stage::Recover => {
                     let pass = ctx.pass(
@@ -499,13 +579,12 @@ impl Method for MudaParams {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::params::set_param;
     use unlearn_data::{BackdoorSpec, Scenario};
 
+    /// The quick defaults with `--set stop_target=<t>`.
     fn with_target(t: &str) -> Result<MudaParams> {
-        Ok(MudaParams {
-            stop_target: t.into(),
-            ..MudaParams::preset("quick")?
-        })
+        set_param(&MudaParams::preset("quick")?, "stop_target", t)
     }
 
     #[test]
@@ -514,23 +593,51 @@ mod tests {
         let class = Scenario::Class { classes: vec![3] };
         let backdoor = Scenario::Backdoor(BackdoorSpec::default());
         let auto = with_target("auto")?;
-        assert_eq!(auto.stop_target(&random)?, StopTarget::Validation);
-        assert_eq!(auto.stop_target(&class)?, StopTarget::Fixed(0.0));
-        assert_eq!(auto.stop_target(&backdoor)?, StopTarget::Fixed(0.0));
-        assert_eq!(
-            with_target("val")?.stop_target(&class)?,
-            StopTarget::Validation
-        );
+        assert_eq!(auto.stop_target(&random)?, StopAt::Validation);
+        assert_eq!(auto.stop_target(&class)?, StopAt::Fixed(0.0));
+        assert_eq!(auto.stop_target(&backdoor)?, StopAt::Fixed(0.0));
+        assert_eq!(with_target("val")?.stop_target(&class)?, StopAt::Validation);
         assert_eq!(
             with_target("12.5")?.stop_target(&random)?,
-            StopTarget::Fixed(12.5)
+            StopAt::Fixed(12.5)
         );
-        for bad in ["101", "-1", "validation", ""] {
-            match with_target(bad)?.validate() {
-                Err(err) => assert!(err.to_string().contains("stop_target"), "{bad}: {err}"),
-                Ok(()) => panic!("stop_target = {bad:?} was accepted"),
+        for bad in ["101", "-1", "validation", "", "NaN", "inf"] {
+            match with_target(bad) {
+                Err(err) => assert_eq!(
+                    err.to_string(),
+                    format!(
+                        "muda: parameter stop_target = '{bad}' is invalid: expected auto, val, \
+                         or a percentage in [0, 100]"
+                    )
+                ),
+                Ok(p) => panic!("stop_target = {bad:?} was accepted: {:?}", p.stop_target),
             }
         }
+        // Built in code rather than parsed, an out-of-range percentage still fails validation.
+        let built = MudaParams {
+            stop_target: StopTarget::Percent(101.0),
+            ..MudaParams::preset("quick")?
+        };
+        let err = built.validate().expect_err("101 % accepted").to_string();
+        assert!(
+            err.contains("stop_target") && err.contains("[0, 100]"),
+            "{err}"
+        );
         auto.validate()
+    }
+
+    #[test]
+    fn stop_target_is_written_as_the_text_it_was() -> Result<()> {
+        for text in ["auto", "val", "12.5", "0", "100", "33.333"] {
+            let p = with_target(text)?;
+            assert_eq!(p.stop_target.to_string(), text);
+            assert_eq!(p.params_json()["stop_target"], text);
+            let back: MudaParams = serde_json::from_value(p.params_json())
+                .map_err(|e| MethodError::Mismatch(e.to_string()))?;
+            assert_eq!(back, p);
+        }
+        assert_eq!(with_target("val")?.stop_target, StopTarget::Validation);
+        assert_eq!(with_target("7")?.stop_target, StopTarget::Percent(7.0));
+        Ok(())
     }
 }

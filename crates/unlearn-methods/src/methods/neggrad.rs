@@ -5,7 +5,7 @@ use unlearn_train::engine::Step;
 use crate::context::UnlearnContext;
 use crate::error::Result;
 use crate::losses::ce;
-use crate::params::{is_cifar, Check, Params};
+use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
 use crate::Method;
 
@@ -25,14 +25,10 @@ use crate::Method;
 pub struct NegGradPlusParams {
     /// Passes over the retain budget.
     pub epochs: usize,
-    /// Learning rate.
-    pub lr: f64,
-    /// SGD momentum.
-    pub momentum: f64,
-    /// SGD weight decay.
-    pub weight_decay: f64,
-    /// Mini-batch size (retain and forget batches alike).
-    pub batch_size: usize,
+    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
+    /// top-level keys; `batch_size` is that of retain and forget batches alike.
+    #[serde(flatten)]
+    pub sgd: SgdParams,
     /// Weight of the retain loss; the forget loss is ascended with weight `1 − β`.
     pub beta: f64,
     /// Share of the retain set used (seeded subset).
@@ -75,10 +71,7 @@ impl Params for NegGradPlusParams {
         let cifar = is_cifar(name)?;
         Ok(Self {
             epochs: if cifar { 5 } else { 1 },
-            lr: 0.01,
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            batch_size: if cifar { 256 } else { 128 },
+            sgd: SgdParams::standard(0.01, if cifar { 256 } else { 128 }),
             beta: 0.95,
             retain_budget: if cifar { 1.0 } else { 0.5 },
             clip_grad_norm: 5.0,
@@ -92,7 +85,7 @@ impl Method for NegGradPlusParams {
     fn validate(&self) -> Result<()> {
         Check(Self::ID)
             .at_least("epochs", self.epochs, 1)?
-            .optimizer(self.lr, self.momentum, self.weight_decay, self.batch_size)?
+            .sgd(&self.sgd)?
             .unit("beta", self.beta)?
             .fraction("retain_budget", self.retain_budget)?
             .non_negative("clip_grad_norm", self.clip_grad_norm)?;
@@ -106,16 +99,16 @@ impl Method for NegGradPlusParams {
         let forget_view = ctx.view(&forget);
         let mut opt = ctx.sgd_clipped(
             model.store().parameters(),
-            self.lr,
-            self.momentum,
-            self.weight_decay,
+            self.sgd.lr,
+            self.sgd.momentum,
+            self.sgd.weight_decay,
             self.clip_grad_norm,
         )?;
         let mut cycle = 0usize;
         let mut order = ctx.order(&forget, "neggrad+/forget", 0);
         let mut cursor = 0usize;
         let mut rng = unlearn_data::rng::seeded(ctx.seed, "neggrad+/forget-augment");
-        let bs = self.batch_size;
+        let bs = self.sgd.batch_size;
         let beta = self.beta;
         for epoch in 0..self.epochs {
             let pass = ctx.pass(

@@ -9,7 +9,7 @@ use unlearn_train::engine::Step;
 use crate::context::UnlearnContext;
 use crate::error::Result;
 use crate::losses::{ce, relabel};
-use crate::params::{is_cifar, Check, Params};
+use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
 use crate::Method;
 
@@ -28,14 +28,10 @@ use crate::Method;
 pub struct RlParams {
     /// Passes over forget ∪ retain budget.
     pub epochs: usize,
-    /// Learning rate.
-    pub lr: f64,
-    /// SGD momentum.
-    pub momentum: f64,
-    /// SGD weight decay.
-    pub weight_decay: f64,
-    /// Mini-batch size.
-    pub batch_size: usize,
+    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
+    /// top-level keys.
+    #[serde(flatten)]
+    pub sgd: SgdParams,
     /// Share of the retain set used (seeded subset).
     pub retain_budget: f64,
 }
@@ -61,10 +57,7 @@ impl Params for RlParams {
         let cifar = is_cifar(name)?;
         Ok(Self {
             epochs: if cifar { 10 } else { 2 },
-            lr: 0.01,
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            batch_size: if cifar { 256 } else { 128 },
+            sgd: SgdParams::standard(0.01, if cifar { 256 } else { 128 }),
             retain_budget: if cifar { 1.0 } else { 0.5 },
         })
     }
@@ -107,17 +100,19 @@ pub(crate) fn random_label_training(
     method: &str,
     model: &Model,
     epochs: usize,
-    lr: f64,
-    momentum: f64,
-    weight_decay: f64,
-    batch_size: usize,
+    sgd: &SgdParams,
     retain_budget: f64,
     masks: Option<&BTreeMap<String, Tensor>>,
 ) -> Result<()> {
     let labels = random_wrong_labels(ctx, &format!("{method}/labels"));
     let retain = ctx.retain_budget(method, retain_budget)?;
     let data = union(&ctx.split.forget, &retain);
-    let mut opt = ctx.sgd(model.store().parameters(), lr, momentum, weight_decay)?;
+    let mut opt = ctx.sgd(
+        model.store().parameters(),
+        sgd.lr,
+        sgd.momentum,
+        sgd.weight_decay,
+    )?;
     let true_labels = &ctx.train_images.labels;
     for epoch in 0..epochs {
         let pass = ctx.pass(
@@ -126,7 +121,7 @@ pub(crate) fn random_label_training(
             &data,
             method,
             epoch,
-            batch_size,
+            sgd.batch_size,
             masks,
             |b, _| {
                 let y = relabel(&b.indices, &labels, true_labels, model.device())?;
@@ -145,7 +140,7 @@ impl Method for RlParams {
     fn validate(&self) -> Result<()> {
         Check(Self::ID)
             .at_least("epochs", self.epochs, 1)?
-            .optimizer(self.lr, self.momentum, self.weight_decay, self.batch_size)?
+            .sgd(&self.sgd)?
             .fraction("retain_budget", self.retain_budget)?;
         Ok(())
     }
@@ -158,10 +153,7 @@ impl Method for RlParams {
             Self::ID,
             &model,
             self.epochs,
-            self.lr,
-            self.momentum,
-            self.weight_decay,
-            self.batch_size,
+            &self.sgd,
             self.retain_budget,
             None,
         )?;

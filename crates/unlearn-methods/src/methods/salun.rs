@@ -5,11 +5,12 @@ use serde::{Deserialize, Serialize};
 use unlearn_models::Model;
 use unlearn_train::engine;
 
+use crate::choice::{choice_serde, Choice, ChoiceError};
 use crate::context::UnlearnContext;
 use crate::error::Result;
 use crate::losses::ce;
 use crate::methods::rl::random_label_training;
-use crate::params::{is_cifar, Check, Params};
+use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
 use crate::Method;
 
@@ -32,21 +33,53 @@ use crate::Method;
 pub struct SalUnParams {
     /// Passes over forget ∪ retain budget.
     pub epochs: usize,
-    /// Learning rate.
-    pub lr: f64,
-    /// SGD momentum.
-    pub momentum: f64,
-    /// SGD weight decay.
-    pub weight_decay: f64,
-    /// Mini-batch size.
-    pub batch_size: usize,
+    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
+    /// top-level keys.
+    #[serde(flatten)]
+    pub sgd: SgdParams,
     /// Share of weights in the mask (updated); the rest stay bit-identical.
     pub sparsity: f64,
     /// `tensor`: top share within each tensor; `global`: top share of all weights together.
-    pub mask_scope: String,
+    pub mask_scope: MaskScope,
     /// Share of the retain set used (seeded subset).
     pub retain_budget: f64,
 }
+
+/// SalUn's `mask_scope`: where the saliency threshold is taken, written `tensor` or `global`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaskScope {
+    /// `tensor`: the top `sparsity` share within each tensor (the specification).
+    Tensor,
+    /// `global`: the top `sparsity` share of all weights ranked together (the SalUn code).
+    Global,
+}
+
+impl Choice for MaskScope {
+    const EXPECTED: &'static str = "one of tensor, global";
+}
+
+impl std::str::FromStr for MaskScope {
+    type Err = ChoiceError;
+
+    fn from_str(s: &str) -> std::result::Result<Self, ChoiceError> {
+        match s {
+            "tensor" => Ok(Self::Tensor),
+            "global" => Ok(Self::Global),
+            other => Err(ChoiceError::new::<Self>(other)),
+        }
+    }
+}
+
+impl std::fmt::Display for MaskScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Tensor => "tensor",
+            Self::Global => "global",
+        })
+    }
+}
+
+choice_serde!(MaskScope);
 
 impl Params for SalUnParams {
     const ID: &'static str = "salun";
@@ -77,12 +110,12 @@ impl Params for SalUnParams {
         let cifar = is_cifar(name)?;
         Ok(Self {
             epochs: if cifar { 10 } else { 2 },
-            lr: if cifar { 0.013 } else { 0.01 },
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            batch_size: if cifar { 256 } else { 128 },
+            sgd: SgdParams::standard(
+                if cifar { 0.013 } else { 0.01 },
+                if cifar { 256 } else { 128 },
+            ),
             sparsity: 0.5,
-            mask_scope: "tensor".into(),
+            mask_scope: MaskScope::Tensor,
             retain_budget: if cifar { 1.0 } else { 0.5 },
         })
     }
@@ -107,7 +140,7 @@ impl SalUnParams {
         model: &Model,
     ) -> Result<BTreeMap<String, Tensor>> {
         let view = ctx.view(&ctx.split.forget);
-        let grads = engine::gradient_sum(model, &view, self.batch_size, |b| {
+        let grads = engine::gradient_sum(model, &view, self.sgd.batch_size, |b| {
             let logits = model.forward(&b.x, false)?;
             Ok(ce(&logits, &b.y)?)
         })?;
@@ -127,7 +160,7 @@ impl SalUnParams {
         }
         let round = |n: usize| ((self.sparsity * n as f64).round() as usize).min(n);
         let mut masks = BTreeMap::new();
-        if self.mask_scope == "global" {
+        if self.mask_scope == MaskScope::Global {
             let all: Vec<f32> = saliency
                 .iter()
                 .flat_map(|(_, _, v)| v.iter().copied())
@@ -161,9 +194,8 @@ impl Method for SalUnParams {
     fn validate(&self) -> Result<()> {
         Check(Self::ID)
             .at_least("epochs", self.epochs, 1)?
-            .optimizer(self.lr, self.momentum, self.weight_decay, self.batch_size)?
+            .sgd(&self.sgd)?
             .fraction("sparsity", self.sparsity)?
-            .one_of("mask_scope", &self.mask_scope, &["tensor", "global"])?
             .fraction("retain_budget", self.retain_budget)?;
         Ok(())
     }
@@ -186,10 +218,7 @@ impl Method for SalUnParams {
             Self::ID,
             &model,
             self.epochs,
-            self.lr,
-            self.momentum,
-            self.weight_decay,
-            self.batch_size,
+            &self.sgd,
             self.retain_budget,
             Some(&masks),
         )?;

@@ -5,7 +5,7 @@ use unlearn_train::engine::Step;
 use crate::context::UnlearnContext;
 use crate::error::Result;
 use crate::losses::{ce, distill_kl};
-use crate::params::{is_cifar, Check, Params};
+use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
 use crate::Method;
 
@@ -30,14 +30,10 @@ pub struct ScrubParams {
     pub epochs: usize,
     /// Epochs (from the first) that include a max pass over the forget set.
     pub max_epochs: usize,
-    /// Learning rate.
-    pub lr: f64,
-    /// SGD momentum.
-    pub momentum: f64,
-    /// SGD weight decay.
-    pub weight_decay: f64,
-    /// Retain (min-step) batch size.
-    pub batch_size: usize,
+    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
+    /// top-level keys; `batch_size` is the retain (min-step) batch size.
+    #[serde(flatten)]
+    pub sgd: SgdParams,
     /// Forget (max-step) batch size.
     pub forget_batch_size: usize,
     /// Distillation temperature T.
@@ -85,10 +81,7 @@ impl Params for ScrubParams {
             Self {
                 epochs: 5,
                 max_epochs: 3,
-                lr: 5e-4,
-                momentum: 0.9,
-                weight_decay: 5e-4,
-                batch_size: 256,
+                sgd: SgdParams::standard(5e-4, 256),
                 forget_batch_size: 64,
                 temperature: 4.0,
                 alpha: 0.001,
@@ -99,10 +92,7 @@ impl Params for ScrubParams {
             Self {
                 epochs: 3,
                 max_epochs: 2,
-                lr: 1e-3,
-                momentum: 0.9,
-                weight_decay: 5e-4,
-                batch_size: 128,
+                sgd: SgdParams::standard(1e-3, 128),
                 forget_batch_size: 64,
                 temperature: 4.0,
                 alpha: 0.5,
@@ -119,7 +109,7 @@ impl Method for ScrubParams {
     fn validate(&self) -> Result<()> {
         Check(Self::ID)
             .at_least("epochs", self.epochs, 1)?
-            .optimizer(self.lr, self.momentum, self.weight_decay, self.batch_size)?
+            .sgd(&self.sgd)?
             .at_least("forget_batch_size", self.forget_batch_size, 1)?
             .positive("temperature", self.temperature)?
             .non_negative("alpha", self.alpha)?
@@ -136,9 +126,9 @@ impl Method for ScrubParams {
         let t = self.temperature;
         let mut opt = ctx.sgd(
             model.store().parameters(),
-            self.lr,
-            self.momentum,
-            self.weight_decay,
+            self.sgd.lr,
+            self.sgd.momentum,
+            self.sgd.weight_decay,
         )?;
         for epoch in 0..self.epochs {
             if epoch < self.max_epochs {
@@ -164,7 +154,7 @@ impl Method for ScrubParams {
                 &retain,
                 "scrub/min",
                 epoch,
-                self.batch_size,
+                self.sgd.batch_size,
                 None,
                 |b, _| {
                     let s = model.forward(&b.x, true)?;
