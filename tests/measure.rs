@@ -102,9 +102,9 @@ fn metrics_with_reference(run: &Run) -> (Output, serde_json::Value) {
     let first = ok(unlearn(&[
         "metrics",
         "--features",
-        p(&f_orig),
+        p(f_orig),
         "--reference",
-        p(&f_retrain),
+        p(f_retrain),
         "--json",
         "-",
     ]));
@@ -150,9 +150,9 @@ fn reference_metrics_are_kept(run: &Run, first: &Output) {
         let o = ok(unlearn(&[
             "metrics",
             "--features",
-            p(&f_orig),
+            p(f_orig),
             "--reference",
-            p(&f_retrain),
+            p(f_retrain),
             "--json",
             "-",
         ]));
@@ -175,7 +175,7 @@ fn plot_data_is_written(run: &Run) {
     ok(unlearn(&[
         "metrics",
         "--features",
-        p(&f_orig),
+        p(f_orig),
         "--plot-data",
         p(&plot),
     ]));
@@ -210,9 +210,9 @@ fn features_then_metrics_with_a_reference() {
     let o = ok(unlearn(&[
         "metrics",
         "--features",
-        p(&f_orig),
+        p(f_orig),
         "--reference",
-        p(&f_retrain),
+        p(f_retrain),
     ]));
     assert!(String::from_utf8_lossy(&o.stdout).contains("retrain"));
 
@@ -221,9 +221,9 @@ fn features_then_metrics_with_a_reference() {
         "eval",
         "--full",
         "--checkpoint",
-        p(&orig),
+        p(orig),
         "--split",
-        p(&split),
+        p(split),
         "--json",
         "-",
     ]));

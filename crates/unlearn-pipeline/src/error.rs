@@ -15,8 +15,9 @@ pub enum PipelineError {
     #[error(transparent)]
     Train(#[from] unlearn_train::TrainError),
     /// An unlearning method's configuration (a failed run is a result, not an error).
+    /// Boxed: the method error is large and would make every result large.
     #[error(transparent)]
-    Method(#[from] unlearn_methods::MethodError),
+    Method(Box<unlearn_methods::MethodError>),
     /// Feature extraction.
     #[error(transparent)]
     Features(#[from] unlearn_features::FeatureError),
@@ -76,6 +77,12 @@ pub enum PipelineError {
 
 /// The pipeline's result type.
 pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
+
+impl From<unlearn_methods::MethodError> for PipelineError {
+    fn from(e: unlearn_methods::MethodError) -> Self {
+        PipelineError::Method(Box::new(e))
+    }
+}
 
 impl PipelineError {
     /// An I/O error on `path`.
