@@ -82,18 +82,29 @@ pub fn compared(report: MetricsReport, refs: &[MetricsReport]) -> Option<Compare
     Some(ComparedReport { report, comparison })
 }
 
+/// A bundle's metrics, then the references' (from `refs`), and the comparison.
+fn measure_with(
+    bundle: &FeatureBundle,
+    cfg: &MetricsConfig,
+    refs: impl FnOnce() -> Result<Vec<MetricsReport>>,
+) -> Result<(MetricsReport, Option<ComparedReport>)> {
+    let report = unlearn_metrics::evaluate(bundle, cfg)?;
+    let refs = refs()?;
+    Ok((report.clone(), compared(report, &refs)))
+}
+
 /// Metrics of a bundle, compared with reference bundles held in memory (no cache).
 pub fn measure_bundles(
     bundle: &FeatureBundle,
     references: &[FeatureBundle],
     cfg: &MetricsConfig,
 ) -> Result<(MetricsReport, Option<ComparedReport>)> {
-    let report = unlearn_metrics::evaluate(bundle, cfg)?;
-    let refs = references
-        .iter()
-        .map(|b| unlearn_metrics::evaluate(b, cfg))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((report.clone(), compared(report, &refs)))
+    measure_with(bundle, cfg, || {
+        references
+            .iter()
+            .map(|b| Ok(unlearn_metrics::evaluate(b, cfg)?))
+            .collect()
+    })
 }
 
 /// Where the metrics of the reference features at `path` under `cfg` are kept:
@@ -169,17 +180,17 @@ pub fn measure_files(
     references: &[PathBuf],
     cfg: &MetricsConfig,
 ) -> Result<(MetricsReport, Option<ComparedReport>)> {
-    let report = unlearn_metrics::evaluate(bundle, cfg)?;
-    let refs = references
-        .iter()
-        .map(|p| {
-            reference_report(p, cfg).map_err(|e| PipelineError::Step {
-                step: format!("metrics of the reference {}", p.display()),
-                source: Box::new(e),
+    measure_with(bundle, cfg, || {
+        references
+            .iter()
+            .map(|p| {
+                reference_report(p, cfg).map_err(|e| PipelineError::Step {
+                    step: format!("metrics of the reference {}", p.display()),
+                    source: Box::new(e),
+                })
             })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((report.clone(), compared(report, &refs)))
+            .collect()
+    })
 }
 
 /// The JSON `unlearn metrics --json` writes: the compared report when there are references,
