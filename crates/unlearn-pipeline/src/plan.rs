@@ -58,14 +58,16 @@ impl StudyConfig {
 /// The scenarios a preset studies by default: `random:0.1` and `class:3`, plus
 /// `backdoor:0.05` for every preset but `quick`.
 pub fn default_scenarios(preset: Preset) -> Vec<Scenario> {
-    let mut specs = vec!["random:0.1", "class:3"];
+    let mut scenarios = vec![
+        Scenario::Random {
+            fraction: unlearn_data::split::DEFAULT_RANDOM_FRACTION,
+        },
+        Scenario::Class { classes: vec![3] },
+    ];
     if preset != Preset::Quick {
-        specs.push("backdoor:0.05");
+        scenarios.push(Scenario::Backdoor(Default::default()));
     }
-    specs
-        .into_iter()
-        .map(|s| s.parse().unwrap_or_else(|_| unreachable!("{s} parses")))
-        .collect()
+    scenarios
 }
 
 /// An ablation `reproduce` knows by name (spec 4.1: each MUDA component switchable).

@@ -5,7 +5,7 @@ use unlearn_report::ResultRecord;
 
 use crate::error::{PipelineError, Result};
 use crate::exec::StepRunner;
-use crate::ops::{logged_train_seconds, record_path};
+use crate::ops::logged_train_seconds;
 use crate::plan::Plan;
 use crate::step::{CellSteps, Steps};
 use crate::store::Store;
@@ -47,7 +47,8 @@ pub fn cell_records(
         };
         let is_method = !matches!(name.as_str(), "original" | "retrain");
         let method_record = if is_method {
-            read_json(&record_path(&runner.checkpoint_of(*producer))).ok()
+            // A forget step's output is the run record.
+            read_json(&store.path(&steps.all[*producer].output)).ok()
         } else {
             None
         };

@@ -43,8 +43,7 @@ impl Preset {
 
     /// The preset's training recipe.
     pub fn recipe(self) -> Recipe {
-        // `Recipe::preset` knows every name of `Preset::ALL` (a unit test checks it).
-        Recipe::preset(self.as_str()).unwrap_or_else(|_| unreachable!("preset {self} has a recipe"))
+        Recipe::for_preset(self)
     }
 
     /// The data source a study of this preset reads by default (`unlearn --data` syntax).

@@ -33,6 +33,12 @@ impl Recipe {
     /// - `cifar10`, `cifar100`: ResNet-18 — 182 epochs, SGD lr 0.1, momentum 0.9, weight decay
     ///   5e-4, batch 256, ×0.1 at epochs 91 and 136 (the paper's setting).
     pub fn preset(name: &str) -> Result<Self> {
+        Ok(Self::for_preset(name.parse::<crate::Preset>()?))
+    }
+
+    /// The recipe of `preset` (see [`Recipe::preset`] for the values).
+    pub fn for_preset(preset: crate::Preset) -> Self {
+        let name = preset.as_str();
         let sgd = |lr: f64| {
             OptimizerConfig::Sgd(SgdConfig {
                 lr,
@@ -46,8 +52,8 @@ impl Recipe {
             schedule: Schedule::Cosine { eta_min: 0.0 },
             ..Default::default()
         };
-        Ok(match name {
-            "quick" => Self {
+        match preset {
+            crate::Preset::Quick => Self {
                 preset: name.into(),
                 epochs: 8,
                 batch_size: 128,
@@ -56,7 +62,7 @@ impl Recipe {
                 clip_grad_norm: None,
                 eval_batch_size: 500,
             },
-            "fmnist" => Self {
+            crate::Preset::Fmnist => Self {
                 preset: name.into(),
                 epochs: 15,
                 batch_size: 128,
@@ -65,7 +71,7 @@ impl Recipe {
                 clip_grad_norm: None,
                 eval_batch_size: 500,
             },
-            "cifar10" | "cifar100" => Self {
+            crate::Preset::Cifar10 | crate::Preset::Cifar100 => Self {
                 preset: name.into(),
                 epochs: 182,
                 batch_size: 256,
@@ -80,8 +86,7 @@ impl Recipe {
                 clip_grad_norm: None,
                 eval_batch_size: 500,
             },
-            other => return Err(TrainError::UnknownPreset(other.to_string())),
-        })
+        }
     }
 
     /// Checks every field.
