@@ -130,6 +130,20 @@ pub fn forget(a: ForgetArgs) -> Result<()> {
     }
 }
 
+/// A search dimension in words: `lr ∈ [0.001, 0.1] (log)`, `stop_target ∈ {auto, val}`.
+fn describe_dim(d: &unlearn_methods::Dim) -> String {
+    use unlearn_methods::Range;
+    match &d.range {
+        Range::Real { low, high, log } => {
+            format!("{} ∈ [{low}, {high}]{}", d.name, if *log { " (log)" } else { "" })
+        }
+        Range::Whole { low, high, log } => {
+            format!("{} ∈ {low}..={high}{}", d.name, if *log { " (log)" } else { "" })
+        }
+        Range::Choice(c) => format!("{} ∈ {{{}}}", d.name, c.join(", ")),
+    }
+}
+
 /// `unlearn methods`.
 pub fn methods(a: MethodsArgs) -> Result<()> {
     let list = match &a.method {
@@ -164,6 +178,11 @@ pub fn methods(a: MethodsArgs) -> Result<()> {
                 let items: Vec<String> = defaults.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 println!("{:<10}   for {kind}: scenarios: {}", "", items.join(" "));
             }
+        }
+        let space = unlearn_methods::Space::declared(m.id)?;
+        if !space.dims.is_empty() {
+            let dims: Vec<String> = space.dims.iter().map(describe_dim).collect();
+            println!("{:<10}   unlearn tune searches: {}", "", dims.join(", "));
         }
     }
     if a.method.is_none() {

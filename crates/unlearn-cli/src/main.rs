@@ -2,6 +2,7 @@
 
 mod forget;
 mod measure;
+mod tune;
 
 use std::path::{Path, PathBuf};
 
@@ -88,6 +89,10 @@ The record (<out>.record.json) holds the parameters used, steps, seconds and per
 loss and forget/retain accuracies; a diverged run writes it with `failed` set, exits 1 and
 writes no checkpoint. See `unlearn methods` for every method's parameters.")]
     Forget(forget::ForgetArgs),
+    /// Search a method's hyper-parameters against retrained models (random, then TPE);
+    /// writes every trial and the best values as a --config file.
+    #[command(after_help = tune::TUNE_EXAMPLES)]
+    Tune(tune::TuneArgs),
     /// Run the whole study: splits, original and retrain models, every method and the MUDA
     /// ablations, features, metrics, results and report (what `cargo xtask reproduce` runs).
     #[command(after_help = unlearn_pipeline::args::REPRODUCE_EXAMPLES)]
@@ -268,6 +273,7 @@ fn main() {
         Command::Features(a) => measure::features(a),
         Command::Metrics(a) => measure::metrics(a),
         Command::Forget(a) => forget::forget(a),
+        Command::Tune(a) => tune::tune(a),
         Command::Reproduce(a) => reproduce(a),
         Command::Methods(a) => forget::methods(a),
     };

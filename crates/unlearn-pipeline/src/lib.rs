@@ -43,6 +43,7 @@ pub mod records;
 pub mod step;
 pub mod store;
 pub mod study;
+pub mod tune;
 
 pub use error::{PipelineError, Result};
 pub use plan::{Plan, StudyConfig, ABLATIONS};

@@ -54,6 +54,23 @@ fn open_lock(path: &Path) -> Result<File> {
         .map_err(|e| PipelineError::io(path, e))
 }
 
+/// Takes an exclusive lock on the file at `path` (created if missing) without waiting;
+/// `None` when another process holds it.
+pub fn try_lock(path: &Path) -> Result<Option<StepLock>> {
+    let file = open_lock(path)?;
+    // SAFETY: flock on a descriptor this function owns.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(Some(StepLock { _file: file }));
+    }
+    let err = std::io::Error::last_os_error();
+    if err.kind() == std::io::ErrorKind::WouldBlock {
+        Ok(None)
+    } else {
+        Err(PipelineError::io(path, err))
+    }
+}
+
 impl Store {
     /// Opens (creating) the store at `root`, and removes the temporary files that killed
     /// writers left when no other process uses the store.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use unlearn_data::{Dataset, SplitManifest};
-use unlearn_methods::{registry, run, Overrides, RunRecord, UnlearnContext};
+use unlearn_methods::{registry, run, Overrides, RunFailure, RunRecord, UnlearnContext, Unlearned};
 use unlearn_models::{checkpoint, CheckpointMeta, Model};
 use unlearn_train::{Preset, Recipe};
 
@@ -89,9 +89,10 @@ fn write_record(path: &Path, record: &RunRecord) -> Result<()> {
     Ok(())
 }
 
-/// Runs the method; writes the unlearned checkpoint (with metadata) and the record, or only
-/// the record when the method fails.
-pub fn forget_checkpoint(job: &ForgetJob) -> Result<ForgetOutcome> {
+/// Runs the method on `job` in memory (nothing is written; `job.out` is not used): the
+/// unlearned model with its record, or the method's failure with its record. `unlearn tune`
+/// scores its trials on these; [`forget_checkpoint`] saves them.
+pub fn unlearn_model(job: &ForgetJob) -> Result<std::result::Result<Unlearned, Box<RunFailure>>> {
     let preset = job.preset.as_str();
     let recipe = job.preset.recipe();
     let overrides =
@@ -120,8 +121,15 @@ pub fn forget_checkpoint(job: &ForgetJob) -> Result<ForgetOutcome> {
             method.params_json()
         );
     }
+    Ok(run(method.as_ref(), &ctx))
+}
+
+/// Runs the method; writes the unlearned checkpoint (with metadata) and the record, or only
+/// the record when the method fails.
+pub fn forget_checkpoint(job: &ForgetJob) -> Result<ForgetOutcome> {
+    let preset = job.preset.as_str();
     let rec_path = record_path(job.out);
-    match run(method.as_ref(), &ctx) {
+    match unlearn_model(job)? {
         Ok(mut out) => {
             out.record.original = Some(job.original_label.to_string());
             let mut meta = CheckpointMeta::for_model(&out.model);

@@ -9,7 +9,7 @@ mod train;
 
 pub use forget::{
     check_method, forget_checkpoint, preset_of_original, record_path, trained_on_other_split,
-    ForgetJob, ForgetOutcome,
+    unlearn_model, ForgetJob, ForgetOutcome,
 };
 pub use load::{
     check_fits, default_preset, load_dataset, load_model, load_split, train_identity, LoadedModel,

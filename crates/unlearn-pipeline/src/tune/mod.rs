@@ -1,0 +1,562 @@
+//! `unlearn tune`: a seeded hyper-parameter search of one method against retrained
+//! reference models.
+//!
+//! - **Trials are real runs.** Each trial runs the method on the original with one point of
+//!   its search space ([`unlearn_methods::Space`], declared next to its parameters, or
+//!   `--space FILE`), extracts the features and scores them with the toolkit's own metrics
+//!   against the references ([`Objective`]).
+//! - **The search** ([`sampler`]): trial 0 is the method's defaults; then uniform random
+//!   points until `startup` trials have run; then TPE proposals.
+//! - **Outputs** in the folder: `tune.json` (what the search is: method, space, objective,
+//!   seed, budget and the SHA-256 of every input), `trials.jsonl` (one line per trial: the
+//!   point, its scores, its seconds; appended and synced after each trial) and `best.toml`
+//!   (the best trial's values as a `[method]` table, which `--config` takes), rewritten
+//!   atomically after every trial.
+//! - **Resume.** A killed search continues from its last complete line; a half-written line
+//!   is dropped and redone. Each kept line is checked against what the sampler proposes for
+//!   it, so a `trials.jsonl` of another search is refused, not extended.
+//! - **Determinism.** A trial's point depends only on the seed and the earlier trials'
+//!   results, and on the CPU a run's results depend only on its inputs: the same seed gives
+//!   the same `trials.jsonl` (the `seconds` aside) and the same `best.toml`.
+
+mod bench;
+mod objective;
+pub mod sampler;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use unlearn_methods::{registry, Overrides, Space};
+use unlearn_train::Preset;
+
+pub use bench::{Bench, Scores};
+pub use objective::Objective;
+use sampler::{Observation, Phase};
+
+use crate::error::{PipelineError, Result};
+
+/// Bumped when a trial's meaning changes, so an old `trials.jsonl` is not extended.
+pub const TUNE_VERSION: &str = "tune/1";
+
+/// What to search.
+#[derive(Clone, Debug)]
+pub struct TuneConfig {
+    /// The method id.
+    pub method: String,
+    /// The preset whose defaults the method starts from; `None`: the original's.
+    pub preset: Option<Preset>,
+    /// The data (`unlearn --data` syntax).
+    pub data: String,
+    /// The split whose forget list is forgotten.
+    pub split: PathBuf,
+    /// The original checkpoint (a path or `hf://…`).
+    pub original: String,
+    /// Retrained models (checkpoints) or their features: the oracle(s).
+    pub references: Vec<PathBuf>,
+    /// Trials in all (trial 0 is the defaults).
+    pub trials: usize,
+    /// Trials before TPE takes over (the defaults and random points); `None`: a third of
+    /// the budget, at least 4.
+    pub startup: Option<usize>,
+    /// Seed of the search and of every run.
+    pub seed: u64,
+    /// What is minimised.
+    pub objective: Objective,
+    /// A TOML file that replaces, adds or drops dimensions of the declared space.
+    pub space: Option<PathBuf>,
+    /// `key=value` items applied to every trial (not searched).
+    pub sets: Vec<String>,
+    /// The output folder.
+    pub out: PathBuf,
+    /// Device.
+    pub device: String,
+    /// No per-trial lines on stderr.
+    pub quiet: bool,
+}
+
+impl TuneConfig {
+    /// The number of startup trials.
+    pub fn startup(&self) -> usize {
+        self.startup
+            .unwrap_or_else(|| (self.trials / 3).max(4))
+            .min(self.trials)
+    }
+}
+
+/// `tune.json`: what a search is, so a resumed search is the same search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TuneHeader {
+    /// [`TUNE_VERSION`].
+    pub version: String,
+    /// The method id.
+    pub method: String,
+    /// The preset.
+    pub preset: Preset,
+    /// The objective.
+    pub objective: Objective,
+    /// The seed.
+    pub seed: u64,
+    /// The budget.
+    pub trials: usize,
+    /// Startup trials.
+    pub startup: usize,
+    /// The searched dimensions.
+    pub space: serde_json::Value,
+    /// Fixed `key=value` items.
+    pub sets: Vec<String>,
+    /// The data's fingerprint.
+    pub data_fingerprint: String,
+    /// The split's content hash.
+    pub split_sha256: String,
+    /// SHA-256 of the original checkpoint's bytes.
+    pub original_sha256: String,
+    /// SHA-256 of each reference file's bytes.
+    pub references_sha256: Vec<String>,
+}
+
+/// One line of `trials.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    /// Its index (0 = the defaults).
+    pub trial: usize,
+    /// How its point was chosen.
+    pub phase: Phase,
+    /// The searched parameters' values, as `--set` text (empty for the defaults).
+    pub set: BTreeMap<String, String>,
+    /// The point on the unit cube (what the sampler learns from).
+    pub unit: Vec<f64>,
+    /// What it measured.
+    #[serde(flatten)]
+    pub scores: Scores,
+    /// Wall time of the trial (run, features, metrics).
+    pub seconds: f64,
+}
+
+/// A finished search.
+#[derive(Clone, Debug)]
+pub struct TuneOutcome {
+    /// Every trial, in order.
+    pub trials: Vec<Trial>,
+    /// The index of the best trial; `None` when every trial failed.
+    pub best: Option<usize>,
+    /// `best.toml`.
+    pub best_toml: PathBuf,
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| PipelineError::io(path, e))?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// The search space of `cfg` (declared, then the `--space` file), checked against the
+/// method's parameters.
+pub fn space_of(cfg: &TuneConfig, preset: Preset) -> Result<Space> {
+    let info = registry::info(&cfg.method, preset.as_str())?;
+    let known: Vec<String> = info.params.iter().map(|p| p.name.clone()).collect();
+    let mut space = Space::declared(&cfg.method)?;
+    if let Some(file) = &cfg.space {
+        space = space.with_file(file, &known)?;
+    }
+    space.check()?;
+    if space.dims.is_empty() {
+        return Err(PipelineError::Plan(format!(
+            "{} has nothing to search: its space is empty",
+            cfg.method
+        )));
+    }
+    Ok(space)
+}
+
+/// The best trial: the lowest objective, the earliest among equals.
+pub fn best_of(trials: &[Trial]) -> Option<usize> {
+    trials
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.scores.objective.map(|s| (i, s)))
+        .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+        .map(|(i, _)| i)
+}
+
+/// The `--set` items of a trial: the fixed ones, then its point's.
+fn trial_sets(cfg: &TuneConfig, set: &BTreeMap<String, String>) -> Vec<String> {
+    cfg.sets
+        .iter()
+        .cloned()
+        .chain(set.iter().map(|(k, v)| format!("{k}={v}")))
+        .collect()
+}
+
+/// Runs (or resumes) the search of `cfg`.
+pub fn tune(cfg: &TuneConfig) -> Result<TuneOutcome> {
+    if cfg.trials == 0 {
+        return Err(PipelineError::Plan("--trials must be at least 1".into()));
+    }
+    std::fs::create_dir_all(&cfg.out).map_err(|e| PipelineError::io(&cfg.out, e))?;
+    let lock_path = cfg.out.join(".tune.lock");
+    let _lock = crate::store::try_lock(&lock_path)?.ok_or_else(|| {
+        PipelineError::Plan(format!(
+            "another `unlearn tune` is writing {} (it holds {})",
+            cfg.out.display(),
+            lock_path.display()
+        ))
+    })?;
+    let bench = Bench::load(
+        &cfg.data,
+        &cfg.split,
+        &cfg.original,
+        &cfg.references,
+        cfg.preset,
+        &cfg.device,
+        cfg.seed,
+    )?;
+    // The fixed items must be valid before any work.
+    registry::build(
+        &cfg.method,
+        bench.preset.as_str(),
+        &Overrides::new(&cfg.sets, None)?,
+    )?;
+    let space = space_of(cfg, bench.preset)?;
+    let header = header_of(cfg, &bench, &space)?;
+    check_header(&cfg.out.join("tune.json"), &header)?;
+    let trials_path = cfg.out.join("trials.jsonl");
+    let mut trials = resume::load(&trials_path, cfg, &space, &bench)?;
+    let best_toml = cfg.out.join("best.toml");
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&trials_path)
+        .map_err(|e| PipelineError::io(&trials_path, e))?;
+    if !trials.is_empty() && !cfg.quiet {
+        eprintln!(
+            "resuming {}: {} of {} trials done",
+            cfg.out.display(),
+            trials.len(),
+            cfg.trials
+        );
+    }
+    while trials.len() < cfg.trials {
+        let t = trials.len();
+        let (set, unit, phase) = resume::point(cfg, &space, &bench, &trials, t);
+        let (scores, seconds) =
+            bench.trial(&cfg.method, &trial_sets(cfg, &set), cfg.seed, cfg.objective)?;
+        let trial = Trial {
+            trial: t,
+            phase,
+            set,
+            unit,
+            scores,
+            seconds,
+        };
+        // Serialising a trial of plain fields cannot fail.
+        let line = serde_json::to_string(&trial).unwrap_or_default();
+        log.write_all(format!("{line}\n").as_bytes())
+            .and_then(|()| log.sync_data())
+            .map_err(|e| PipelineError::io(&trials_path, e))?;
+        trials.push(trial);
+        let best = best_of(&trials);
+        write_best(&best_toml, cfg, &bench, &trials, best)?;
+        if !cfg.quiet {
+            eprintln!("{}", progress_line(cfg, &trials, best));
+        }
+    }
+    let best = best_of(&trials);
+    write_best(&best_toml, cfg, &bench, &trials, best)?;
+    Ok(TuneOutcome {
+        trials,
+        best,
+        best_toml,
+    })
+}
+
+fn header_of(cfg: &TuneConfig, bench: &Bench, space: &Space) -> Result<TuneHeader> {
+    let original = unlearn_models::hub::resolve_checkpoint(&cfg.original)?;
+    Ok(TuneHeader {
+        version: TUNE_VERSION.into(),
+        method: cfg.method.clone(),
+        preset: bench.preset,
+        objective: cfg.objective,
+        seed: cfg.seed,
+        trials: cfg.trials,
+        startup: cfg.startup(),
+        // Serialising dimensions of plain fields cannot fail.
+        space: serde_json::to_value(&space.dims).unwrap_or_default(),
+        sets: cfg.sets.clone(),
+        data_fingerprint: bench.ds.fingerprint.clone(),
+        split_sha256: bench.manifest.content_hash(),
+        original_sha256: sha256_file(&original)?,
+        references_sha256: cfg
+            .references
+            .iter()
+            .map(|p| sha256_file(p))
+            .collect::<Result<_>>()?,
+    })
+}
+
+/// Writes `tune.json`, or checks that the one there describes the same search.
+fn check_header(path: &Path, header: &TuneHeader) -> Result<()> {
+    // Serialising a header of plain fields cannot fail.
+    let new = serde_json::to_value(header).unwrap_or_default();
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let old: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| PipelineError::Json {
+                    path: path.to_path_buf(),
+                    source: e,
+                })?;
+            let differ: Vec<String> = new
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, v)| old.get(k.as_str()) != Some(v))
+                .map(|(k, _)| k.clone())
+                .collect();
+            if differ.is_empty() {
+                Ok(())
+            } else {
+                Err(PipelineError::Plan(format!(
+                    "{} holds another search (it differs in: {}); use a new --out folder, or \
+                     remove the folder to start over",
+                    path.parent().unwrap_or(path).display(),
+                    differ.join(", ")
+                )))
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let text = serde_json::to_string_pretty(&new).unwrap_or_default();
+            unlearn_report::write_atomic(path, &text)?;
+            Ok(())
+        }
+        Err(e) => Err(PipelineError::io(path, e)),
+    }
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or("—".into(), |v| format!("{v:.3}"))
+}
+
+fn progress_line(cfg: &TuneConfig, trials: &[Trial], best: Option<usize>) -> String {
+    let Some(t) = trials.last() else {
+        return String::new();
+    };
+    let point = if t.set.is_empty() {
+        "defaults".to_string()
+    } else {
+        t.set
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let result = match &t.scores.failed {
+        Some(why) => format!("failed: {why}"),
+        None => format!(
+            "{} {} (output {}, feature {})",
+            cfg.objective,
+            fmt_opt(t.scores.objective),
+            fmt_opt(t.scores.avg_gap_output),
+            fmt_opt(t.scores.avg_gap_feature)
+        ),
+    };
+    let best = best.map_or("none yet".into(), |b| {
+        format!("{} (trial {b})", fmt_opt(trials[b].scores.objective))
+    });
+    format!(
+        "trial {}/{} [{:?}] {point}: {result}; best {best}; {:.1} s",
+        t.trial + 1,
+        cfg.trials,
+        t.phase,
+        t.seconds
+    )
+    .replace("[Default]", "[defaults]")
+    .replace("[Random]", "[random]")
+    .replace("[Tpe]", "[tpe]")
+}
+
+/// Writes `best.toml`: the fixed items and the best trial's values as a `[method]` table.
+fn write_best(
+    path: &Path,
+    cfg: &TuneConfig,
+    bench: &Bench,
+    trials: &[Trial],
+    best: Option<usize>,
+) -> Result<()> {
+    let Some(b) = best else {
+        let text = format!(
+            "# unlearn tune: {} — no trial of {} finished; nothing to recommend.\n",
+            cfg.method,
+            trials.len()
+        );
+        unlearn_report::write_atomic(path, &text)?;
+        return Ok(());
+    };
+    let t = &trials[b];
+    let sets = trial_sets(cfg, &t.set);
+    let overrides = Overrides::new(&sets, None)?;
+    let method = registry::build(&cfg.method, bench.preset.as_str(), &overrides)?;
+    let params = method.params_json();
+    let mut table = toml::Table::new();
+    for item in &sets {
+        let Some((key, text)) = item.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        let value = match params.get(key) {
+            Some(serde_json::Value::Bool(v)) => toml::Value::Boolean(*v),
+            Some(serde_json::Value::Number(n)) if n.is_u64() => {
+                toml::Value::Integer(n.as_u64().unwrap_or_default() as i64)
+            }
+            Some(serde_json::Value::Number(n)) => {
+                toml::Value::Float(n.as_f64().unwrap_or_default())
+            }
+            _ => toml::Value::String(text.trim().to_string()),
+        };
+        table.insert(key.to_string(), value);
+    }
+    let mut doc = toml::Table::new();
+    doc.insert(cfg.method.clone(), toml::Value::Table(table));
+    let body = toml::to_string(&doc).unwrap_or_default();
+    let text = format!(
+        "# unlearn tune: {method}, preset {preset}, objective {objective}, seed {seed}\n\
+         # best of {n} trials: trial {b} ({phase:?}), objective {score} \
+         (output gap {out}, feature gap {feat})\n\
+         # use: unlearn forget --method {method} --config best.toml …\n{body}",
+        method = cfg.method,
+        preset = bench.preset.as_str(),
+        objective = cfg.objective,
+        seed = cfg.seed,
+        n = trials.len(),
+        phase = t.phase,
+        score = fmt_opt(t.scores.objective),
+        out = fmt_opt(t.scores.avg_gap_output),
+        feat = fmt_opt(t.scores.avg_gap_feature),
+    );
+    unlearn_report::write_atomic(path, &text)?;
+    Ok(())
+}
+
+mod resume {
+    //! Reading back `trials.jsonl` and the points of trials.
+
+    use super::*;
+
+    /// The point of trial `t`: the defaults for trial 0, the sampler's otherwise.
+    pub(super) fn point(
+        cfg: &TuneConfig,
+        space: &Space,
+        bench: &Bench,
+        history: &[Trial],
+        t: usize,
+    ) -> (BTreeMap<String, String>, Vec<f64>, Phase) {
+        if t == 0 {
+            return (BTreeMap::new(), default_unit(cfg, space, bench), Phase::Default);
+        }
+        let observed: Vec<Observation> = history
+            .iter()
+            .map(|h| Observation {
+                unit: h.unit.clone(),
+                score: h.scores.objective,
+            })
+            .collect();
+        let (unit, phase) =
+            sampler::propose(&space.dims, &observed, t, cfg.startup(), cfg.seed);
+        let set = space
+            .dims
+            .iter()
+            .zip(&unit)
+            .map(|(d, u)| (d.name.clone(), d.value_at(*u)))
+            .collect();
+        (set, unit, phase)
+    }
+
+    /// Where the defaults lie in the space (clamped into it).
+    fn default_unit(cfg: &TuneConfig, space: &Space, bench: &Bench) -> Vec<f64> {
+        let params = registry::build(
+            &cfg.method,
+            bench.preset.as_str(),
+            &Overrides::new(&cfg.sets, None)
+                .unwrap_or_default()
+                .with_scenario_defaults(
+                    &cfg.method,
+                    bench.preset.as_str(),
+                    &bench.manifest.scenario,
+                ),
+        )
+        .map(|m| m.params_json())
+        .unwrap_or_default();
+        space
+            .dims
+            .iter()
+            .map(|d| {
+                let text = match params.get(&d.name) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                    None => String::new(),
+                };
+                d.unit_of(&text).unwrap_or(0.5).clamp(0.0, 1.0)
+            })
+            .collect()
+    }
+
+    /// The trials already in `path`, checked against the sampler; a half-written last line
+    /// (a killed writer) is dropped and the file rewritten without it.
+    pub(super) fn load(
+        path: &Path,
+        cfg: &TuneConfig,
+        space: &Space,
+        bench: &Bench,
+    ) -> Result<Vec<Trial>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(PipelineError::io(path, e)),
+        };
+        let mut trials: Vec<Trial> = Vec::new();
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let mut dropped = false;
+        for (i, line) in lines.iter().enumerate() {
+            let complete = line.ends_with('\n');
+            let last = i + 1 == lines.len();
+            match serde_json::from_str::<Trial>(line.trim_end()) {
+                Ok(t) if complete => trials.push(t),
+                // Only the last line can be incomplete: a writer killed mid-line.
+                _ if last => dropped = true,
+                Ok(_) => dropped = true,
+                Err(e) => {
+                    return Err(PipelineError::Plan(format!(
+                        "{} line {} is not a trial ({e}); remove the folder to start over",
+                        path.display(),
+                        i + 1
+                    )))
+                }
+            }
+        }
+        for (i, t) in trials.iter().enumerate() {
+            let (set, unit, phase) = point(cfg, space, bench, &trials[..i], i);
+            if t.trial != i || t.set != set || t.unit != unit || t.phase != phase {
+                return Err(PipelineError::Plan(format!(
+                    "{} line {} is not what this search proposes for trial {i}: the file \
+                     belongs to another search; use a new --out folder",
+                    path.display(),
+                    i + 1
+                )));
+            }
+        }
+        if trials.len() > cfg.trials {
+            trials.truncate(cfg.trials);
+        }
+        if dropped {
+            let kept: String = trials
+                .iter()
+                .map(|t| serde_json::to_string(t).unwrap_or_default() + "\n")
+                .collect();
+            unlearn_report::write_atomic(path, &kept)?;
+        }
+        Ok(trials)
+    }
+}
