@@ -17,6 +17,7 @@ Examples:
   cargo xtask reproduce --preset fmnist --seeds 3
   cargo xtask reproduce --scenarios random:0.1 --methods ft,muda
   unlearn reproduce --scenarios 'class:3,5' --epochs 2 --out /tmp/smoke
+  cargo xtask reproduce --tune 24 --seeds 3 --scenarios random:0.1,class:3,backdoor:0.05
 
 Steps are content-addressed (a `.key` sidecar per artefact) and run under per-step locks:
 a rerun skips finished work, a changed input or default redoes what depends on it, a run
@@ -57,6 +58,14 @@ pub struct ReproduceArgs {
     /// No per-step progress bars (the overall line stays).
     #[arg(long)]
     pub quiet: bool,
+    /// Tune every method with N trials of `unlearn tune` (the same budget for each) on the
+    /// first seed of each scenario, then run every seed with the chosen values; the report
+    /// separates tuned-on from held-out seeds.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub tune: Option<u64>,
+    /// The tuning objective: avg_gap_output, avg_gap_feature, both, or a weighted sum.
+    #[arg(long, default_value = "both", requires = "tune")]
+    pub objective: crate::tune::Objective,
 }
 
 /// A parsed `--scenarios` list.
@@ -90,6 +99,8 @@ impl ReproduceArgs {
         cfg.device = self.device.clone();
         cfg.epochs_cap = self.epochs.map(|n| n as usize);
         cfg.quiet = self.quiet;
+        cfg.tune = self.tune.map(|n| n as usize);
+        cfg.objective = self.objective;
         Ok(cfg)
     }
 }

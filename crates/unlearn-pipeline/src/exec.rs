@@ -122,6 +122,7 @@ impl<'a> StepRunner<'a> {
         let outcome = match step.kind {
             StepKind::Split => self.split(step, &out)?,
             StepKind::Original | StepKind::Retrain => self.train(step, &out)?,
+            StepKind::Tune => self.tune(step, &out)?,
             StepKind::Forget => self.forget(step, &out)?,
             StepKind::Features => self.features(step, &out)?,
             StepKind::Metrics => self.metrics(step, &out)?,
@@ -187,7 +188,14 @@ impl<'a> StepRunner<'a> {
         // A previous attempt's checkpoint must not stand beside a new failure's record.
         let _ = std::fs::remove_file(&out);
         let _ = std::fs::remove_file(record);
-        let overrides = Overrides::new(&run.sets, None)?;
+        // Tuned values (a `[method]` table) come first; the run's own items (an ablation's
+        // switch, an epoch cap) still win.
+        let tuned = step
+            .inputs
+            .iter()
+            .find(|&&i| self.steps.all[i].kind == StepKind::Tune)
+            .map(|&i| self.output_of(i));
+        let overrides = Overrides::new(&run.sets, tuned.as_deref())?;
         let outcome = ops::forget_checkpoint(&ops::ForgetJob {
             ds,
             manifest: &manifest,
@@ -206,6 +214,48 @@ impl<'a> StepRunner<'a> {
             ForgetOutcome::Unlearned(_) => StepOutcome::Ran,
             ForgetOutcome::Failed { error, .. } => StepOutcome::MethodFailed(error),
         })
+    }
+
+    fn tune(&self, step: &Step, out: &Path) -> Result<StepOutcome> {
+        let spec = self
+            .plan
+            .tune
+            .as_ref()
+            .ok_or_else(|| PipelineError::Plan("a tune step in a plan without --tune".into()))?;
+        let method = step.model.clone().unwrap_or_default();
+        let folder = out.parent().unwrap_or(out).to_path_buf();
+        // An epoch cap (a smoke run) fixes the epochs of the search too.
+        let sets = self
+            .plan
+            .methods
+            .iter()
+            .find(|m| m.method == method)
+            .map(|m| {
+                m.sets
+                    .iter()
+                    .filter(|s| s.split_once('=').is_some_and(|(k, _)| k.contains("epochs")))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        crate::tune::tune(&crate::tune::TuneConfig {
+            method,
+            preset: Some(self.plan.preset),
+            data: self.plan.data.clone(),
+            split: self.output_of(step.inputs[1]),
+            original: self.output_of(step.inputs[0]).to_string_lossy().into_owned(),
+            references: vec![self.output_of(step.inputs[2])],
+            trials: spec.trials,
+            startup: None,
+            seed: step.cell.seed,
+            objective: spec.objective,
+            space: None,
+            sets,
+            out: folder,
+            device: self.plan.device.clone(),
+            quiet: self.quiet,
+        })?;
+        Ok(StepOutcome::Ran)
     }
 
     fn features(&self, step: &Step, out: &Path) -> Result<StepOutcome> {

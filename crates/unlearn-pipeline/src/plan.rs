@@ -36,6 +36,11 @@ pub struct StudyConfig {
     pub out: PathBuf,
     /// No progress bars of the steps (the overall line is still printed).
     pub quiet: bool,
+    /// Tune every method with this many `unlearn tune` trials on the first seed (per
+    /// scenario) and run every seed with the chosen values; `None`: the defaults.
+    pub tune: Option<usize>,
+    /// The tuning objective.
+    pub objective: crate::tune::Objective,
 }
 
 impl StudyConfig {
@@ -51,6 +56,8 @@ impl StudyConfig {
             epochs_cap: None,
             out: out.into(),
             quiet: false,
+            tune: None,
+            objective: crate::tune::Objective::Both,
         }
     }
 }
@@ -176,6 +183,19 @@ pub struct Plan {
     pub val_fraction: f64,
     /// Retain features kept per model (the metrics subsample larger retain sets anyway).
     pub max_retain: usize,
+    /// The hyper-parameter search of every method, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tune: Option<TuneSpec>,
+}
+
+/// `reproduce --tune N`: every method gets `trials` trials of `unlearn tune` on the first
+/// seed of each scenario; every seed then runs the chosen values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TuneSpec {
+    /// Trials per method (the same budget for every method).
+    pub trials: usize,
+    /// What is minimised.
+    pub objective: crate::tune::Objective,
 }
 
 impl Plan {
@@ -185,6 +205,9 @@ impl Plan {
             return Err(PipelineError::Plan(
                 "a study needs at least one seed".into(),
             ));
+        }
+        if cfg.tune == Some(0) {
+            return Err(PipelineError::Plan("--tune needs at least 1 trial".into()));
         }
         if cfg.epochs_cap == Some(0) {
             return Err(PipelineError::Plan("--epochs must be positive".into()));
@@ -226,6 +249,10 @@ impl Plan {
             epochs_cap: cfg.epochs_cap,
             val_fraction: 0.1,
             max_retain: 10_000,
+            tune: cfg.tune.map(|trials| TuneSpec {
+                trials,
+                objective: cfg.objective,
+            }),
         })
     }
 

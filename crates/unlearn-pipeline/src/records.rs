@@ -44,7 +44,24 @@ pub fn cell_records(
             metrics: None,
             seconds: None,
             rte_ratio: None,
+            tuning: None,
         };
+        if let Some(spec) = &plan.tune {
+            let tune = steps.all[*producer]
+                .inputs
+                .iter()
+                .find(|&&i| steps.all[i].kind == crate::step::StepKind::Tune);
+            if let Some(&t) = tune {
+                let tuned_on = steps.all[t].cell.seed;
+                rec.tuning = Some(unlearn_report::Tuning {
+                    trials: spec.trials,
+                    objective: spec.objective.to_string(),
+                    tuned_method: steps.all[t].model.clone().unwrap_or_default(),
+                    tuned_on_seed: tuned_on,
+                    held_out: tuned_on != cell.cell.seed,
+                });
+            }
+        }
         let is_method = !matches!(name.as_str(), "original" | "retrain");
         let method_record = if is_method {
             // A forget step's output is the run record.

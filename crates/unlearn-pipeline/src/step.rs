@@ -27,6 +27,8 @@ pub enum StepKind {
     Original,
     /// Train the retrain oracle on retain only.
     Retrain,
+    /// Search a method's hyper-parameters (`unlearn tune`) on the first seed.
+    Tune,
     /// Run an unlearning method on the original.
     Forget,
     /// Extract a model's features over the split.
@@ -41,6 +43,7 @@ impl StepKind {
         match self {
             StepKind::Split => 0.1,
             StepKind::Original | StepKind::Retrain => 10.0,
+            StepKind::Tune => 2.0,
             StepKind::Forget => 2.0,
             StepKind::Features => 0.5,
             StepKind::Metrics => 0.7,
@@ -137,6 +140,7 @@ impl Steps {
             plan,
             steps: Steps::default(),
             originals: Vec::new(),
+            tunes: Vec::new(),
             cap: plan.epochs_cap.map(|n| format!("epochs={n}")),
         };
         let mut cells = Vec::new();
@@ -191,6 +195,7 @@ pub fn describe(plan: &Plan, step: &Step) -> String {
     let what = match step.kind {
         StepKind::Split => "split".to_string(),
         StepKind::Original | StepKind::Retrain => format!("training {model}"),
+        StepKind::Tune => format!("tuning {model}"),
         StepKind::Forget => format!("forgetting with {model}"),
         StepKind::Features => format!("features of {model}"),
         StepKind::Metrics => format!("metrics of {model}"),
@@ -204,6 +209,9 @@ struct Expansion<'a> {
     steps: Steps,
     /// Originals by key: the cells of a seed that train on the same images share one.
     originals: Vec<(String, StepId)>,
+    /// Tune steps by (scenario, method id): made in the first seed's cell, read by every
+    /// seed's forget steps of that method (and its ablations).
+    tunes: Vec<((usize, String), StepId)>,
     /// The epoch cap as a key part, when there is one (uncapped keys have no such part).
     cap: Option<String>,
 }
@@ -261,7 +269,9 @@ impl Expansion<'_> {
             ("retrain".to_string(), retrain),
         ];
         for run in &plan.methods {
+            let tune = self.tune(cell, &dir, [original, split, retrain], &run.method);
             let original_key = &self.steps.all[original].key;
+            let tune_key = tune.map_or(String::new(), |t| self.steps.all[t].key.clone());
             let head = [
                 "method",
                 &run.method,
@@ -272,13 +282,15 @@ impl Expansion<'_> {
                 preset,
             ];
             let sets: Vec<&str> = run.sets.iter().map(String::as_str).collect();
-            let key = step_key(&[&head[..], &sets[..]].concat());
+            // An untuned run's key has no tuning part (the keys of earlier runs stay valid).
+            let tuned: Vec<&str> = tune.map(|_| tune_key.as_str()).into_iter().collect();
+            let key = step_key(&[&head[..], &sets[..], &tuned[..]].concat());
             let output = dir.join(format!("{}.safetensors.record.json", run.name));
             let id = self.steps.push(
                 StepKind::Forget,
                 cell,
                 Some(&run.name),
-                vec![original, split],
+                [original, split].into_iter().chain(tune).collect(),
                 output,
                 key,
             );
@@ -292,6 +304,62 @@ impl Expansion<'_> {
             retrain,
             models,
         }
+    }
+
+    /// The tune step of `method` in `cell`'s scenario when the plan tunes: added in the
+    /// first seed's cell (inputs: its original, split and retrain model), found in the
+    /// others.
+    fn tune(
+        &mut self,
+        cell: Cell,
+        dir: &Path,
+        [original, split, retrain]: [StepId; 3],
+        method: &str,
+    ) -> Option<StepId> {
+        let spec = self.plan.tune.as_ref()?;
+        let slot = (cell.scenario, method.to_string());
+        if let Some((_, id)) = self.tunes.iter().find(|(k, _)| *k == slot) {
+            return Some(*id);
+        }
+        if Some(&cell.seed) != self.plan.seeds.first() {
+            return None;
+        }
+        // Its listing: the defaults the search starts from.
+        let listing = self
+            .plan
+            .methods
+            .iter()
+            .find(|m| m.method == method)
+            .map_or(String::new(), |m| m.listing.clone());
+        let trials = spec.trials.to_string();
+        let objective = spec.objective.to_string();
+        let key = self.key(&[
+            "tune",
+            crate::tune::TUNE_VERSION,
+            method,
+            &listing,
+            &trials,
+            &objective,
+            &self.steps.all[original].key,
+            &self.steps.all[split].key,
+            &self.steps.all[retrain].key,
+            &cell.seed.to_string(),
+            self.plan.preset.as_str(),
+        ]);
+        let output = dir
+            .join("tune")
+            .join(format!("{method}-{}", &key[..12]))
+            .join("best.toml");
+        let id = self.steps.push(
+            StepKind::Tune,
+            cell,
+            Some(method),
+            vec![original, split, retrain],
+            output,
+            key,
+        );
+        self.tunes.push((slot, id));
+        Some(id)
     }
 
     /// The original of `key`, added on first use.

@@ -112,6 +112,7 @@ fn document(
     for sc in group(records, &ctx.scenarios) {
         section(&ctx.out, &sc, &mut blocks)?;
     }
+    blocks.extend(crate::tuning::tuning_section(records, &ctx.scenarios));
     Ok((title, blocks))
 }
 

@@ -24,6 +24,7 @@
 //!     metrics: Some(serde_json::json!({"ua": 6.5, "da": {"forget": 0.93, "test": 0.94}})),
 //!     seconds: Some(2.5),
 //!     rte_ratio: Some(0.125),
+//!     tuning: None,
 //! };
 //! let table = csv(&[rec]);
 //! let mut lines = table.lines();
@@ -49,12 +50,13 @@ mod record;
 mod scenario_figures;
 mod stats;
 mod table;
+mod tuning;
 
 pub use crate::csv::csv;
 pub use document::{rewrite, write_all, ReportContext};
 pub use error::ReportError;
 pub use io::write_atomic;
-pub use record::{read_records, ResultRecord};
+pub use record::{read_records, ResultRecord, Tuning};
 pub use scenario_figures::plot_path;
 
 /// The scenario's folder name: every character other than ASCII alphanumerics and `.`

@@ -25,6 +25,25 @@ pub struct ResultRecord {
     pub seconds: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rte_ratio: Option<f64>,
+    /// How the run's hyper-parameters were chosen, when `reproduce --tune` searched them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<Tuning>,
+}
+
+/// A tuned run: the search's budget and objective, the seed it was tuned on, and whether
+/// this record's seed is that one (tuned-on) or another (held-out).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tuning {
+    /// Trials of the search (every method the same).
+    pub trials: usize,
+    /// The objective minimised.
+    pub objective: String,
+    /// The method whose search chose the values (MUDA's for its ablations).
+    pub tuned_method: String,
+    /// The seed the search ran on.
+    pub tuned_on_seed: u64,
+    /// This record's seed is not the tuning seed.
+    pub held_out: bool,
 }
 
 impl ResultRecord {

@@ -332,6 +332,7 @@ pub(crate) mod tests {
             })),
             seconds: Some(2.0),
             rte_ratio: Some(0.1),
+            tuning: None,
         }
     }
 
@@ -346,6 +347,7 @@ pub(crate) mod tests {
             metrics: None,
             seconds: None,
             rte_ratio: None,
+            tuning: None,
         }
     }
 

@@ -163,6 +163,13 @@ pub fn space_of(cfg: &TuneConfig, preset: Preset) -> Result<Space> {
     if let Some(file) = &cfg.space {
         space = space.with_file(file, &known)?;
     }
+    // A parameter fixed with `--set` is not searched.
+    space.dims.retain(|d| {
+        !cfg
+            .sets
+            .iter()
+            .any(|s| s.split_once('=').is_some_and(|(k, _)| k.trim() == d.name))
+    });
     space.check()?;
     if space.dims.is_empty() {
         return Err(PipelineError::Plan(format!(

@@ -1,0 +1,101 @@
+//! The report's "Tuning" section, present when `reproduce --tune` chose the methods' values:
+//! which numbers are tuned-on and which are held-out, and MUDA against the best baseline on
+//! the held-out seeds.
+
+use std::collections::BTreeMap;
+
+use crate::table::{is_ablation, is_reference, Block};
+use crate::ResultRecord;
+
+/// Mean of a metric over records.
+fn mean_of(records: &[&ResultRecord], key: &str) -> Option<f64> {
+    let v: Vec<f64> = records
+        .iter()
+        .filter_map(|r| r.metric(&format!("/{key}")).and_then(|v| v.as_f64()))
+        .collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+fn fmt(v: Option<f64>) -> String {
+    v.map_or("—".into(), |v| format!("{v:.2}"))
+}
+
+/// The section; empty when no record was tuned.
+pub(crate) fn tuning_section(records: &[ResultRecord], scenarios: &[String]) -> Vec<Block> {
+    let Some(t) = records.iter().find_map(|r| r.tuning.as_ref()) else {
+        return Vec::new();
+    };
+    let mut blocks = vec![
+        Block::Heading(2, "Tuning".into()),
+        Block::Para(format!(
+            "Every method's hyper-parameters were searched by `unlearn tune` with the same \
+             budget, {} trials (trial 0 the defaults, then random points, then TPE), \
+             minimising `{}` against the retrain model, per scenario, on seed {} only. The \
+             ablations take MUDA's values with their component switched off. Numbers of seed \
+             {} are **tuned-on**; the other seeds are **held-out**: their originals, retrain \
+             models and splits were not seen by the search. Below, held-out means (and the \
+             tuned-on value).",
+            t.trials, t.objective, t.tuned_on_seed, t.tuned_on_seed
+        )),
+    ];
+    for scenario in scenarios {
+        let mut by_method: BTreeMap<&str, (Vec<&ResultRecord>, Vec<&ResultRecord>)> =
+            BTreeMap::new();
+        for r in records.iter().filter(|r| &r.scenario == scenario) {
+            let Some(tuning) = &r.tuning else { continue };
+            let entry = by_method.entry(r.method.as_str()).or_default();
+            if tuning.held_out {
+                entry.0.push(r);
+            } else {
+                entry.1.push(r);
+            }
+        }
+        if by_method.is_empty() {
+            continue;
+        }
+        let mut lines = Vec::new();
+        let mut best: [Option<(f64, &str)>; 2] = [None, None];
+        let mut muda: [Option<f64>; 2] = [None, None];
+        for (method, (held, tuned)) in &by_method {
+            let gaps = ["avg_gap_output", "avg_gap_feature"].map(|k| mean_of(held, k));
+            let on = ["avg_gap_output", "avg_gap_feature"].map(|k| mean_of(tuned, k));
+            lines.push(format!(
+                "{method}: output gap {} (tuned-on {}), feature gap {} (tuned-on {}), {} held-out seed(s)",
+                fmt(gaps[0]),
+                fmt(on[0]),
+                fmt(gaps[1]),
+                fmt(on[1]),
+                held.len()
+            ));
+            for i in 0..2 {
+                if *method == "muda" {
+                    muda[i] = gaps[i];
+                } else if !is_ablation(method) && !is_reference(method) {
+                    if let Some(g) = gaps[i] {
+                        if best[i].is_none_or(|(b, _)| g < b) {
+                            best[i] = Some((g, method));
+                        }
+                    }
+                }
+            }
+        }
+        let verdicts: Vec<String> = ["output", "feature"]
+            .iter()
+            .enumerate()
+            .map(|(i, space)| match (muda[i], best[i]) {
+                (Some(m), Some((b, name))) if m <= b => format!(
+                    "{space} gap: MUDA {m:.2} is the best (best baseline {name} {b:.2})"
+                ),
+                (Some(m), Some((b, name))) => format!(
+                    "{space} gap: MUDA {m:.2} is not the best; {name} {b:.2} is better by {:.2}",
+                    m - b
+                ),
+                _ => format!("{space} gap: no held-out comparison"),
+            })
+            .collect();
+        blocks.push(Block::Heading(3, format!("`{scenario}`, held-out seeds")));
+        blocks.push(Block::Para(verdicts.join("; ") + "."));
+        blocks.push(Block::List(lines));
+    }
+    blocks
+}
