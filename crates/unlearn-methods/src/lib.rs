@@ -61,6 +61,7 @@ pub mod methods;
 pub mod params;
 pub mod record;
 pub mod registry;
+pub mod space;
 
 use std::time::Instant;
 
@@ -70,12 +71,13 @@ pub use choice::{Choice, ChoiceError};
 pub use context::UnlearnContext;
 pub use error::{MethodError, Result};
 pub use methods::{
-    BeParams, BsParams, FtParams, GaParams, HeadOnlyParams, L1Params, MaskScope, MudaParams,
-    NegGradPlusParams, RetrainParams, RlParams, SalUnParams, ScrubParams, StopTarget,
+    BeParams, BsParams, DaForm, DaOn, FtParams, GaParams, HeadOnlyParams, L1Params, MaskScope,
+    MudaParams, NegGradPlusParams, RetrainParams, RlParams, SalUnParams, ScrubParams, StopTarget,
 };
 pub use params::{configure, set_param, Overrides, ParamInfo, Params, SgdParams};
 pub use record::{EpochLog, Recorder, RunRecord};
 pub use registry::{build, methods as list, MethodInfo, METHOD_IDS};
+pub use space::{Dim, Range, Space, Span};
 
 /// Weights larger than this in magnitude count as diverged ("exploding weights").
 pub const WEIGHT_LIMIT: f64 = 1e6;

@@ -36,6 +36,9 @@ pub trait Params: Method + Serialize + DeserializeOwned + Clone + 'static {
     const PAPER: &'static str;
     /// `(parameter, documentation)` for every field, in declaration order.
     const DOCS: &'static [(&'static str, &'static str)];
+    /// The search space `unlearn tune` explores by default: `(parameter, range)` for the
+    /// parameters worth searching ([`crate::space`]).
+    const SPACE: &'static [(&'static str, crate::space::Span)] = &[];
 
     /// The defaults of a preset (`quick`, `fmnist`, `cifar10`, `cifar100`).
     fn preset(name: &str) -> Result<Self>;

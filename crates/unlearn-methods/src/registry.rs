@@ -62,6 +62,7 @@ struct Entry {
     summary: &'static str,
     paper: &'static str,
     params: fn(&str) -> Result<Vec<ParamInfo>>,
+    space: &'static [(&'static str, crate::space::Span)],
     build: fn(&str, &Overrides) -> Result<Box<dyn Method>>,
 }
 
@@ -75,6 +76,7 @@ fn entry<P: Params>() -> Entry {
         summary: P::SUMMARY,
         paper: P::PAPER,
         params: param_infos::<P>,
+        space: P::SPACE,
         build: build_as::<P>,
     }
 }
@@ -104,6 +106,11 @@ fn find(id: &str) -> Result<Entry> {
             id: id.to_string(),
             known: METHOD_IDS.join(", "),
         })
+}
+
+/// Method `id`'s declared search space ([`crate::Params::SPACE`]).
+pub fn space(id: &str) -> Result<&'static [(&'static str, crate::space::Span)]> {
+    Ok(find(id)?.space)
 }
 
 /// Every method with its parameters' defaults in `preset`.

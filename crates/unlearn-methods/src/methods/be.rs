@@ -8,6 +8,7 @@ use crate::error::{MethodError, Result};
 use crate::losses::ce;
 use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
+use crate::space::Span;
 use crate::Method;
 
 /// `be` — boundary expanding: widen the head with one shadow class (its row freshly
@@ -45,6 +46,9 @@ impl Params for BeParams {
         crate::methods::OPT_DOCS[2],
         crate::methods::OPT_DOCS[3],
     ];
+
+    const SPACE: &'static [(&'static str, Span)] =
+        &[("lr", Span::Log(1e-5, 1e-2)), ("epochs", Span::Whole(1, 4))];
 
     fn preset(name: &str) -> Result<Self> {
         let cifar = is_cifar(name)?;

@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::losses::{ce, relabel};
 use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
+use crate::space::Span;
 use crate::Method;
 
 /// `bs` — boundary shrink: for every forget sample, one FGSM step on the *original* model
@@ -52,6 +53,12 @@ impl Params for BsParams {
             "eps",
             "FGSM step size for the neighbour search (normalised input units)",
         ),
+    ];
+
+    const SPACE: &'static [(&'static str, Span)] = &[
+        ("lr", Span::Log(1e-5, 1e-2)),
+        ("eps", Span::Log(0.01, 0.5)),
+        ("epochs", Span::Whole(1, 4)),
     ];
 
     fn preset(name: &str) -> Result<Self> {

@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::losses::ce;
 use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
+use crate::space::Span;
 use crate::Method;
 
 /// `ft` — fine-tuning: continue training the original on the retain set only, with a small
@@ -48,6 +49,9 @@ impl Params for FtParams {
             "share of the retain set used (seeded subset)",
         ),
     ];
+
+    const SPACE: &'static [(&'static str, Span)] =
+        &[("lr", Span::Log(1e-3, 0.1)), ("epochs", Span::Whole(1, 4))];
 
     fn preset(name: &str) -> Result<Self> {
         let cifar = is_cifar(name)?;

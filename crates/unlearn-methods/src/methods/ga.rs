@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::losses::ce;
 use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
+use crate::space::Span;
 use crate::Method;
 
 /// `ga` — gradient ascent (NegGrad): maximise the cross-entropy on the forget set, nothing
@@ -41,6 +42,9 @@ impl Params for GaParams {
         crate::methods::OPT_DOCS[2],
         crate::methods::OPT_DOCS[3],
     ];
+
+    const SPACE: &'static [(&'static str, Span)] =
+        &[("lr", Span::Log(1e-4, 1e-2)), ("epochs", Span::Whole(1, 4))];
 
     fn preset(name: &str) -> Result<Self> {
         let cifar = is_cifar(name)?;

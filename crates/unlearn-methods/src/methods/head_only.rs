@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::losses::ce;
 use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
+use crate::space::Span;
 use crate::Method;
 
 /// `head-only` — the strawman of spec §3.3: retrain only the final linear layer `h` on the
@@ -58,6 +59,9 @@ impl Params for HeadOnlyParams {
             "share of the retain set used (seeded subset)",
         ),
     ];
+
+    const SPACE: &'static [(&'static str, Span)] =
+        &[("lr", Span::Log(1e-3, 0.3)), ("epochs", Span::Whole(1, 4))];
 
     fn preset(name: &str) -> Result<Self> {
         let cifar = is_cifar(name)?;

@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::losses::{ce, l1_norm};
 use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
+use crate::space::Span;
 use crate::Method;
 
 /// `l1` — ℓ1-sparse unlearning: fine-tune on the retain set with `CE + α_e·‖θ‖₁`, where the
@@ -54,6 +55,12 @@ impl Params for L1Params {
             "retain_budget",
             "share of the retain set used (seeded subset)",
         ),
+    ];
+
+    const SPACE: &'static [(&'static str, Span)] = &[
+        ("lr", Span::Log(1e-3, 0.1)),
+        ("alpha", Span::Log(1e-5, 1e-3)),
+        ("epochs", Span::Whole(1, 4)),
     ];
 
     fn preset(name: &str) -> Result<Self> {

@@ -25,7 +25,7 @@ pub use ft::FtParams;
 pub use ga::GaParams;
 pub use head_only::HeadOnlyParams;
 pub use l1::L1Params;
-pub use muda::{MudaParams, StopTarget};
+pub use muda::{DaForm, DaOn, MudaParams, StopTarget};
 pub use neggrad::NegGradPlusParams;
 pub use retrain::RetrainParams;
 pub use rl::RlParams;

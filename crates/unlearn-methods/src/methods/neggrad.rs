@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::losses::ce;
 use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
+use crate::space::Span;
 use crate::Method;
 
 /// `neggrad+` — NegGrad+: minimise `β·CE(D_r) − (1−β)·CE(D_f)` jointly. One epoch is a pass
@@ -65,6 +66,12 @@ impl Params for NegGradPlusParams {
             "clip_grad_norm",
             "global-norm gradient clipping, 0 = off (the ascent is unbounded)",
         ),
+    ];
+
+    const SPACE: &'static [(&'static str, Span)] = &[
+        ("lr", Span::Log(1e-3, 0.05)),
+        ("beta", Span::Linear(0.8, 0.999)),
+        ("epochs", Span::Whole(1, 3)),
     ];
 
     fn preset(name: &str) -> Result<Self> {

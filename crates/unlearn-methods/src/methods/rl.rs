@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::losses::{ce, relabel};
 use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
+use crate::space::Span;
 use crate::Method;
 
 /// `rl` — random labels: give every forget sample a random wrong label (drawn once, seeded)
@@ -52,6 +53,9 @@ impl Params for RlParams {
             "share of the retain set used (seeded subset)",
         ),
     ];
+
+    const SPACE: &'static [(&'static str, Span)] =
+        &[("lr", Span::Log(1e-3, 0.05)), ("epochs", Span::Whole(1, 4))];
 
     fn preset(name: &str) -> Result<Self> {
         let cifar = is_cifar(name)?;

@@ -12,6 +12,7 @@ use crate::losses::ce;
 use crate::methods::rl::random_label_training;
 use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
+use crate::space::Span;
 use crate::Method;
 
 /// `salun` — saliency unlearning: a weight-saliency mask keeps the `sparsity` share of
@@ -104,6 +105,12 @@ impl Params for SalUnParams {
             "retain_budget",
             "share of the retain set used (seeded subset)",
         ),
+    ];
+
+    const SPACE: &'static [(&'static str, Span)] = &[
+        ("lr", Span::Log(1e-3, 0.05)),
+        ("sparsity", Span::Linear(0.1, 0.9)),
+        ("epochs", Span::Whole(1, 4)),
     ];
 
     fn preset(name: &str) -> Result<Self> {

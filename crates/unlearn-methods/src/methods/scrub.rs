@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::losses::{ce, distill_kl};
 use crate::params::{is_cifar, Check, Params, SgdParams};
 use crate::record::Recorder;
+use crate::space::Span;
 use crate::Method;
 
 /// `scrub` — SCRUB: the original is a frozen teacher; the student (a copy of it) alternates
@@ -73,6 +74,12 @@ impl Params for ScrubParams {
             "retain_budget",
             "share of the retain set used (seeded subset)",
         ),
+    ];
+
+    const SPACE: &'static [(&'static str, Span)] = &[
+        ("lr", Span::Log(1e-4, 1e-2)),
+        ("max_epochs", Span::Whole(1, 3)),
+        ("alpha", Span::Log(0.1, 2.0)),
     ];
 
     fn preset(name: &str) -> Result<Self> {

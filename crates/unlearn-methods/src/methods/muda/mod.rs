@@ -1,16 +1,26 @@
-use candle_core::Tensor;
+//! `muda`: MUDA's parameters and run; the forget stage in [`forget`], the DA subspace of each
+//! `da_form` in [`da`], the closed choices in [`choices`].
+
+mod choices;
+mod da;
+mod forget;
+
 use serde::{Deserialize, Serialize};
 use unlearn_metrics::KRule;
 use unlearn_models::Model;
-use unlearn_train::engine::{self, Step};
+use unlearn_train::engine::Step;
 use unlearn_train::Optimizer;
 
-use crate::choice::{choice_serde, Choice, ChoiceError};
+pub use choices::{DaForm, DaOn, StopTarget};
+use forget::{ForgetRun, StopAt};
+
+use crate::choice::Choice;
 use crate::context::UnlearnContext;
 use crate::error::{MethodError, Result};
-use crate::losses::{ce, da_batch, distill_kl};
+use crate::losses::{ce, distill_kl};
 use crate::params::{is_cifar, Check, Params};
 use crate::record::Recorder;
+use crate::space::Span;
 use crate::Method;
 
 /// `muda` — machine unlearning with dimensional alignment (this project's formalisation,
@@ -22,7 +32,11 @@ use crate::Method;
 ///    eigenvectors of the uncentred second-moment matrix of the *current* model's retain
 ///    features (eval mode) on a reference set of `reference_size` retain samples (0 = `4·d`),
 ///    recomputed every `refresh` forget steps and held constant for the gradient. `da=false`
-///    drops the DA term (plain gradient ascent).
+///    drops the DA term (plain gradient ascent). `da_form` varies how `DA_batch` is formed
+///    (`centred`: about the reference mean; `per_class`: against each sample's class
+///    subspace), `da_on = forget_and_retain` adds the term on the retain batches of the
+///    recover stage, and `forget_stage_steps` gives a stage a step budget over repeated
+///    passes of the forget set instead of one pass.
 /// 2. **Recover stage** (retain-budget batches, lr `lr_recover`):
 ///    `L_R = CE + λ_sd·T²·KL(softmax(f_o/T) ‖ softmax(f/T))`, self-distillation from the frozen
 ///    original `f_o`. `sd=false` keeps only the CE.
@@ -44,7 +58,9 @@ use crate::Method;
 /// `lr_recover` = 0.01, `lambda_sd` = 0.3), `momentum` = 0.9, `weight_decay` = 5e-4, `batch_size` = 128,
 /// `lambda_ga` = 1, `lambda_da` = 1, `lambda_sd` = 1, `temperature` = 4, `refresh` = 10,
 /// `k` = `classes`, `reference_size` = 0 (4·d), `retain_budget` = 0.1, `val_samples` = 1000,
-/// `da` = `sd` = `alternate` = `stop_rule` = true, `stop_target` = `auto`.
+/// `da` = `sd` = `alternate` = `stop_rule` = true, `stop_target` = `auto`, `da_form` =
+/// `uncentred`, `da_on` = `forget`, `forget_stage_steps` = 0 (the specification's MUDA; the
+/// three variants are searched by `unlearn tune`, untuned as defaults).
 /// `fmnist`: `lr_forget` = 1e-3 (`class:`: `lr_forget` = 0.01, `lr_recover` = 0.01,
 /// `lambda_sd` = 0.1), the rest as `quick` (`registry::FMNIST_DEFAULTS`).
 /// `cifar10`/`cifar100` (untuned): `lr_forget` = 0.01, `lr_recover` = 0.01, batch 256,
@@ -102,51 +118,26 @@ pub struct MudaParams {
     /// fixed target). Measured on `class:3` (quick, seed 0): with `val` the forget stage
     /// stopped after its first batches (UA 8.4 against the retrain's 100).
     pub stop_target: StopTarget,
+    /// How `DA_batch` is formed: `uncentred` (the specification: `V_k` of the uncentred
+    /// second moment of the retain reference features), `centred` (the reference mean μ,
+    /// computed with the basis and held constant, is subtracted from the reference features,
+    /// giving `V_k` of their covariance, and from the features before they are normalised
+    /// and projected) or `per_class` (one subspace per class from that class's reference
+    /// features, same `k` rule capped by the class's sample count; each sample is scored
+    /// against its own label's subspace, or the global one when its class has fewer than 2
+    /// reference samples, as a forgotten class has; the mean over the batch).
+    pub da_form: DaForm,
+    /// Where the DA term acts: `forget` (the specification: the forget stage) or
+    /// `forget_and_retain` (also `λ_da·(1 − DA_batch)` of the retain batch features, same form
+    /// and subspace, in the recover stage's loss).
+    pub da_on: DaOn,
+    /// How long a forget stage may run: 0 = one pass over the forget set (the
+    /// specification); `N ≥ 1` = passes over the forget set, each in a fresh seeded order,
+    /// until `N` optimiser steps in all, still ending early once the stopping rule's target
+    /// is reached. With one pass the stage's strength shrinks with the forget set (180
+    /// samples at batch 128 are 2 steps); a step budget does not.
+    pub forget_stage_steps: usize,
 }
-
-/// MUDA's `stop_target`: `auto`, `val`, or a percentage in [0, 100], written as that text
-/// (a percentage as the shortest decimal that reads back as the same number: `12.5`, `0`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum StopTarget {
-    /// `auto`: [`Self::Validation`] for random and imported forget sets, `0` for `class:` and
-    /// `backdoor:` forget sets.
-    Auto,
-    /// `val`: the current model's validation accuracy at the start of each forget stage.
-    Validation,
-    /// A fixed forget accuracy in percent, in [0, 100].
-    Percent(f64),
-}
-
-impl Choice for StopTarget {
-    const EXPECTED: &'static str = "auto, val, or a percentage in [0, 100]";
-}
-
-impl std::str::FromStr for StopTarget {
-    type Err = ChoiceError;
-
-    fn from_str(s: &str) -> std::result::Result<Self, ChoiceError> {
-        match s {
-            "auto" => Ok(Self::Auto),
-            "val" => Ok(Self::Validation),
-            other => match other.parse::<f64>() {
-                Ok(p) if (0.0..=100.0).contains(&p) => Ok(Self::Percent(p)),
-                _ => Err(ChoiceError::new::<Self>(other)),
-            },
-        }
-    }
-}
-
-impl std::fmt::Display for StopTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Auto => f.write_str("auto"),
-            Self::Validation => f.write_str("val"),
-            Self::Percent(p) => write!(f, "{p}"),
-        }
-    }
-}
-
-choice_serde!(StopTarget);
 
 impl Params for MudaParams {
     const ID: &'static str = "muda";
@@ -198,6 +189,33 @@ impl Params for MudaParams {
             "stop_target",
             "auto (val for random forget sets, 0 for class/backdoor), val, or a percentage",
         ),
+        (
+            "da_form",
+            "DA_batch form: uncentred, centred (about the reference mean) or per_class (each sample against its class subspace)",
+        ),
+        (
+            "da_on",
+            "where the DA term acts: forget, or forget_and_retain (also on the recover stage's retain batches)",
+        ),
+        (
+            "forget_stage_steps",
+            "forget stage length: 0 = one pass over the forget set, N = up to N steps over repeated passes",
+        ),
+    ];
+
+    const SPACE: &'static [(&'static str, Span)] = &[
+        ("lr_forget", Span::Log(1e-3, 3e-2)),
+        ("lr_recover", Span::Log(3e-3, 0.1)),
+        ("lambda_da", Span::Log(0.1, 10.0)),
+        ("lambda_sd", Span::Log(0.03, 3.0)),
+        ("epochs", Span::Whole(1, 4)),
+        ("stop_target", Span::Choice(&["auto", "val"])),
+        (
+            "da_form",
+            Span::Choice(&["uncentred", "centred", "per_class"]),
+        ),
+        ("da_on", Span::Choice(&["forget", "forget_and_retain"])),
+        ("forget_stage_steps", Span::Choice(&["0", "25", "60"])),
     ];
 
     fn preset(name: &str) -> Result<Self> {
@@ -223,37 +241,17 @@ impl Params for MudaParams {
             alternate: true,
             stop_rule: true,
             stop_target: StopTarget::Auto,
+            da_form: DaForm::Uncentred,
+            da_on: DaOn::Forget,
+            forget_stage_steps: 0,
         })
     }
-}
-
-/// What the forget stages of a run share: their data, the stopping rule, and the retain
-/// subspace with its refresh counters, carried across epochs.
-struct ForgetRun<'a> {
-    forget: &'a [u32],
-    reference: &'a [u32],
-    val: &'a [u32],
-    rule: KRule,
-    /// The stopping rule's target; `None`: the rule is off.
-    stop: Option<StopAt>,
-    basis: Option<Tensor>,
-    forget_steps: usize,
-    refreshes: usize,
 }
 
 #[derive(Clone, Copy, PartialEq)]
 enum Stage {
     Forget,
     Recover,
-}
-
-/// The stopping rule's target, resolved from `stop_target` for the scenario.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum StopAt {
-    /// The current model's validation accuracy, measured at the start of each forget stage.
-    Validation,
-    /// A fixed percentage.
-    Fixed(f64),
 }
 
 impl MudaParams {
@@ -327,130 +325,6 @@ impl MudaParams {
         out.sort_unstable();
         out
     }
-
-    /// `V_k` (d × k) of the current model's retain reference features.
-    fn subspace(
-        &self,
-        ctx: &UnlearnContext,
-        model: &Model,
-        reference: &[u32],
-        rule: KRule,
-        refresh_index: usize,
-    ) -> Result<(Tensor, usize)> {
-        let d = model.feature_dim();
-        let mut feats: Vec<f32> = Vec::with_capacity(reference.len() * d);
-        engine::for_each_batch(
-            model,
-            &ctx.view(reference),
-            ctx.recipe.eval_batch_size.max(1),
-            |_, _, z| {
-                feats.extend(z.flatten_all()?.to_vec1::<f32>()?);
-                Ok(())
-            },
-        )?;
-        let basis = unlearn_metrics::retain_basis(
-            &feats,
-            reference.len(),
-            d,
-            rule,
-            ctx.dataset.num_classes,
-            reference.len(),
-            ctx.seed.wrapping_add(refresh_index as u64),
-        )?;
-        let v = Tensor::from_vec(basis.v_k, (d, basis.k), model.device())?;
-        Ok((v, basis.k))
-    }
-
-    /// One forget stage (epoch `epoch`): ascent with the DA regulariser on the forget set,
-    /// ended by the stopping rule; logs the stage and notes its steps, target and mean DA.
-    fn forget_stage(
-        &self,
-        ctx: &UnlearnContext,
-        rec: &mut Recorder,
-        model: &Model,
-        opt: &mut Optimizer,
-        run: &mut ForgetRun<'_>,
-        epoch: usize,
-    ) -> Result<()> {
-        let target = match run.stop {
-            None => None,
-            Some(StopAt::Validation) => Some(ctx.accuracy(model, run.val)?),
-            Some(StopAt::Fixed(p)) => Some(p),
-        };
-        let (mut correct, mut seen) = (0usize, 0usize);
-        let (mut da_sum, mut da_n) = (0f64, 0usize);
-        let mut failure: Option<MethodError> = None;
-        let pass = ctx.pass(
-            model,
-            opt,
-            run.forget,
-            "muda/forget",
-            epoch,
-            self.batch_size,
-            None,
-            |b, _| {
-                if self.da && (run.basis.is_none() || run.forget_steps % self.refresh == 0) {
-                    match self.subspace(ctx, model, run.reference, run.rule, run.refreshes) {
-                        Ok((v, _)) => run.basis = Some(v),
-                        Err(e) => {
-                            failure = Some(e);
-                            return Ok(Step::Stop);
-                        }
-                    }
-                    run.refreshes += 1;
-                }
-                let z = model.features(&b.x, true)?;
-                let logits = model.head(&z)?;
-                if let Some(target) = target {
-                    let batch_correct = engine::count_correct(&logits.detach(), &b.y)?;
-                    correct += batch_correct;
-                    seen += b.indices.len();
-                    // Against the validation accuracy: the running accuracy of the
-                    // stage (one batch is too noisy a sample). Against a fixed
-                    // target such as 0: this batch's accuracy (the running one
-                    // never returns to 0 once a batch was classified).
-                    let accuracy = match run.stop {
-                        Some(StopAt::Validation) => correct as f64 / seen as f64,
-                        Some(StopAt::Fixed(_)) | None => {
-                            batch_correct as f64 / b.indices.len().max(1) as f64
-                        }
-                    };
-                    if 100.0 * accuracy <= target {
-                        return Ok(Step::Stop);
-                    }
-                }
-                let mut loss = (ce(&logits, &b.y)? * -self.lambda_ga)?;
-                if let (true, Some(v)) = (self.da, run.basis.as_ref()) {
-                    let da = da_batch(&z, v)?;
-                    da_sum += da.to_scalar::<f32>()? as f64;
-                    da_n += 1;
-                    loss = (loss + ((da.neg()? + 1.0)? * self.lambda_da)?)?;
-                }
-                run.forget_steps += 1;
-                Ok(Step::Update(loss))
-            },
-        )?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        rec.log(ctx, model, epoch + 1, "forget", &pass)?;
-        let mut note = format!("epoch {} forget stage: {} steps", epoch + 1, pass.steps);
-        if let Some(target) = target {
-            note += &format!(
-                ", stop target {target:.2}%{}",
-                if pass.stopped {
-                    ", reached"
-                } else {
-                    ", not reached"
-                }
-            );
-        }
-        if da_n > 0 {
-            note += &format!(", mean DA_batch {:.4}", da_sum / da_n as f64);
-        }
-        rec.note(note);
-        Ok(())
-    }
 }
 
 impl Method for MudaParams {
@@ -480,7 +354,6 @@ impl Method for MudaParams {
 
     fn unlearn(&self, ctx: &UnlearnContext, rec: &mut Recorder) -> Result<Model> {
         let model = ctx.working_copy()?;
-        let teacher = ctx.original;
         let rule = self.k_rule()?;
         let budget = ctx.retain_budget(Self::ID, self.retain_budget)?;
         let forget = ctx.split.forget.clone();
@@ -509,6 +382,9 @@ impl Method for MudaParams {
                 StopAt::Fixed(p) => format!("stop target: {p}% forget accuracy"),
             });
         }
+        if !self.da && (self.da_form != DaForm::Uncentred || self.da_on != DaOn::Forget) {
+            rec.note("da=false: da_form and da_on have no effect");
+        }
         rec.note(format!(
             "retain budget {} of {} samples; DA reference {} samples",
             budget.len(),
@@ -533,7 +409,6 @@ impl Method for MudaParams {
                 .chain((0..self.epochs).map(|e| (e, Stage::Recover)))
                 .collect()
         };
-        let (bs, t) = (self.batch_size, self.temperature);
         let mut run = ForgetRun {
             forget: &forget,
             reference: &reference,
@@ -550,29 +425,75 @@ impl Method for MudaParams {
                     self.forget_stage(ctx, rec, &model, &mut opt_f, &mut run, epoch)?
                 }
                 Stage::Recover => {
-                    let pass = ctx.pass(
-                        &model,
-                        &mut opt_r,
-                        &budget,
-                        "muda/recover",
-                        epoch,
-                        bs,
-                        None,
-                        |b, _| {
-                            let s = model.forward(&b.x, true)?;
-                            let mut loss = ce(&s, &b.y)?;
-                            if self.sd && self.lambda_sd > 0.0 {
-                                let te = teacher.forward(&b.x, false)?.detach();
-                                loss = (loss + (distill_kl(&s, &te, t)? * self.lambda_sd)?)?;
-                            }
-                            Ok(Step::Update(loss))
-                        },
-                    )?;
-                    rec.log(ctx, &model, epoch + 1, "recover", &pass)?;
+                    self.recover_stage(ctx, rec, &model, &mut opt_r, &budget, &mut run, epoch)?
                 }
             }
         }
         Ok(model)
+    }
+}
+
+impl MudaParams {
+    /// One recover stage (epoch `epoch`) on the retain budget: CE with self-distillation
+    /// from the original, and with `da_on = forget_and_retain` the DA term of the retain
+    /// batches against the forget stages' current subspace.
+    #[allow(clippy::too_many_arguments)]
+    fn recover_stage(
+        &self,
+        ctx: &UnlearnContext,
+        rec: &mut Recorder,
+        model: &Model,
+        opt: &mut Optimizer,
+        budget: &[u32],
+        run: &mut ForgetRun<'_>,
+        epoch: usize,
+    ) -> Result<()> {
+        let retain_da = self.da && self.da_on == DaOn::ForgetAndRetain;
+        if retain_da && run.basis.is_none() {
+            run.basis = Some(self.subspace(ctx, model, run.reference, run.rule, run.refreshes)?);
+            run.refreshes += 1;
+        }
+        let subspace = if retain_da { run.basis.as_ref() } else { None };
+        let (teacher, t) = (ctx.original, self.temperature);
+        let (mut da_sum, mut da_n) = (0f64, 0usize);
+        let pass = ctx.pass(
+            model,
+            opt,
+            budget,
+            "muda/recover",
+            epoch,
+            self.batch_size,
+            None,
+            |b, _| {
+                let (s, da) = match subspace {
+                    None => (model.forward(&b.x, true)?, None),
+                    Some(sub) => {
+                        let z = model.features(&b.x, true)?;
+                        (model.head(&z)?, Some(sub.da(&z, &b.y)?))
+                    }
+                };
+                let mut loss = ce(&s, &b.y)?;
+                if self.sd && self.lambda_sd > 0.0 {
+                    let te = teacher.forward(&b.x, false)?.detach();
+                    loss = (loss + (distill_kl(&s, &te, t)? * self.lambda_sd)?)?;
+                }
+                if let Some(da) = da {
+                    da_sum += da.to_scalar::<f32>()? as f64;
+                    da_n += 1;
+                    loss = (loss + ((da.neg()? + 1.0)? * self.lambda_da)?)?;
+                }
+                Ok(Step::Update(loss))
+            },
+        )?;
+        rec.log(ctx, model, epoch + 1, "recover", &pass)?;
+        if da_n > 0 {
+            rec.note(format!(
+                "epoch {} recover stage: mean retain DA_batch {:.4}",
+                epoch + 1,
+                da_sum / da_n as f64
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -638,6 +559,84 @@ mod tests {
         }
         assert_eq!(with_target("val")?.stop_target, StopTarget::Validation);
         assert_eq!(with_target("7")?.stop_target, StopTarget::Percent(7.0));
+        Ok(())
+    }
+
+    #[test]
+    fn da_form_and_da_on_parse_and_are_written_as_their_text() -> Result<()> {
+        let quick = MudaParams::preset("quick")?;
+        for (text, form) in [
+            ("uncentred", DaForm::Uncentred),
+            ("centred", DaForm::Centred),
+            ("per_class", DaForm::PerClass),
+        ] {
+            assert_eq!(text.parse::<DaForm>(), Ok(form));
+            assert_eq!(form.to_string(), text);
+            let p = set_param(&quick, "da_form", text)?;
+            assert_eq!(p.da_form, form);
+            assert_eq!(p.params_json()["da_form"], text);
+            let back: MudaParams = serde_json::from_value(p.params_json())
+                .map_err(|e| MethodError::Mismatch(e.to_string()))?;
+            assert_eq!(back, p);
+        }
+        for (text, on) in [
+            ("forget", DaOn::Forget),
+            ("forget_and_retain", DaOn::ForgetAndRetain),
+        ] {
+            assert_eq!(text.parse::<DaOn>(), Ok(on));
+            assert_eq!(on.to_string(), text);
+            let p = set_param(&quick, "da_on", text)?;
+            assert_eq!(p.da_on, on);
+            assert_eq!(p.params_json()["da_on"], text);
+        }
+        assert_eq!(
+            set_param(&quick, "forget_stage_steps", "25")?.forget_stage_steps,
+            25
+        );
+        // The defaults are the specification's MUDA.
+        assert_eq!(
+            (quick.da_form, quick.da_on, quick.forget_stage_steps),
+            (DaForm::Uncentred, DaOn::Forget, 0)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn da_form_and_da_on_reject_other_text_naming_their_values() -> Result<()> {
+        let quick = MudaParams::preset("quick")?;
+        for bad in ["centered", "Centred", "per-class", ""] {
+            let err = set_param(&quick, "da_form", bad)
+                .expect_err("accepted")
+                .to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "muda: parameter da_form = '{bad}' is invalid: expected one of uncentred, \
+                     centred, per_class"
+                )
+            );
+            assert_eq!(
+                bad.parse::<DaForm>().map_err(|e| e.to_string()),
+                Err(format!(
+                    "'{bad}' is invalid: expected one of uncentred, centred, per_class"
+                ))
+            );
+        }
+        for bad in ["retain", "both", "forget+retain"] {
+            let err = set_param(&quick, "da_on", bad)
+                .expect_err("accepted")
+                .to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "muda: parameter da_on = '{bad}' is invalid: expected one of forget, \
+                     forget_and_retain"
+                )
+            );
+            assert!(bad.parse::<DaOn>().is_err());
+        }
+        assert!(set_param(&quick, "forget_stage_steps", "-1").is_err());
+        assert!(set_param(&quick, "forget_stage_steps", "many").is_err());
         Ok(())
     }
 }
