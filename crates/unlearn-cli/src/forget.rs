@@ -135,10 +135,18 @@ fn describe_dim(d: &unlearn_methods::Dim) -> String {
     use unlearn_methods::Range;
     match &d.range {
         Range::Real { low, high, log } => {
-            format!("{} ∈ [{low}, {high}]{}", d.name, if *log { " (log)" } else { "" })
+            format!(
+                "{} ∈ [{low}, {high}]{}",
+                d.name,
+                if *log { " (log)" } else { "" }
+            )
         }
         Range::Whole { low, high, log } => {
-            format!("{} ∈ {low}..={high}{}", d.name, if *log { " (log)" } else { "" })
+            format!(
+                "{} ∈ {low}..={high}{}",
+                d.name,
+                if *log { " (log)" } else { "" }
+            )
         }
         Range::Choice(c) => format!("{} ∈ {{{}}}", d.name, c.join(", ")),
     }

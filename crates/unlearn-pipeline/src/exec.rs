@@ -217,11 +217,10 @@ impl<'a> StepRunner<'a> {
     }
 
     fn tune(&self, step: &Step, out: &Path) -> Result<StepOutcome> {
-        let spec = self
-            .plan
-            .tune
-            .as_ref()
-            .ok_or_else(|| PipelineError::Plan("a tune step in a plan without --tune".into()))?;
+        let spec =
+            self.plan.tune.as_ref().ok_or_else(|| {
+                PipelineError::Plan("a tune step in a plan without --tune".into())
+            })?;
         let method = step.model.clone().unwrap_or_default();
         let folder = out.parent().unwrap_or(out).to_path_buf();
         // An epoch cap (a smoke run) fixes the epochs of the search too.
@@ -243,7 +242,10 @@ impl<'a> StepRunner<'a> {
             preset: Some(self.plan.preset),
             data: self.plan.data.clone(),
             split: self.output_of(step.inputs[1]),
-            original: self.output_of(step.inputs[0]).to_string_lossy().into_owned(),
+            original: self
+                .output_of(step.inputs[0])
+                .to_string_lossy()
+                .into_owned(),
             references: vec![self.output_of(step.inputs[2])],
             trials: spec.trials,
             startup: None,

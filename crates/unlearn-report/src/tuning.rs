@@ -83,9 +83,9 @@ pub(crate) fn tuning_section(records: &[ResultRecord], scenarios: &[String]) -> 
             .iter()
             .enumerate()
             .map(|(i, space)| match (muda[i], best[i]) {
-                (Some(m), Some((b, name))) if m <= b => format!(
-                    "{space} gap: MUDA {m:.2} is the best (best baseline {name} {b:.2})"
-                ),
+                (Some(m), Some((b, name))) if m <= b => {
+                    format!("{space} gap: MUDA {m:.2} is the best (best baseline {name} {b:.2})")
+                }
                 (Some(m), Some((b, name))) => format!(
                     "{space} gap: MUDA {m:.2} is not the best; {name} {b:.2} is better by {:.2}",
                     m - b

@@ -118,8 +118,7 @@ impl Bench {
     ) -> Result<Bench> {
         if references.is_empty() {
             return Err(PipelineError::Plan(
-                "tuning needs at least one --reference (a retrained model or its features)"
-                    .into(),
+                "tuning needs at least one --reference (a retrained model or its features)".into(),
             ));
         }
         let ds = ops::load_dataset(data)?;
@@ -134,8 +133,7 @@ impl Bench {
                 );
             }
         }
-        let preset =
-            preset.unwrap_or_else(|| ops::preset_of_original(loaded.meta.as_ref(), &ds));
+        let preset = preset.unwrap_or_else(|| ops::preset_of_original(loaded.meta.as_ref(), &ds));
         let bundles = references
             .iter()
             .map(|p| reference_bundle(p, &ds, &manifest, &device))

@@ -165,8 +165,7 @@ pub fn space_of(cfg: &TuneConfig, preset: Preset) -> Result<Space> {
     }
     // A parameter fixed with `--set` is not searched.
     space.dims.retain(|d| {
-        !cfg
-            .sets
+        !cfg.sets
             .iter()
             .any(|s| s.split_once('=').is_some_and(|(k, _)| k.trim() == d.name))
     });
@@ -461,7 +460,11 @@ mod resume {
         t: usize,
     ) -> (BTreeMap<String, String>, Vec<f64>, Phase) {
         if t == 0 {
-            return (BTreeMap::new(), default_unit(cfg, space, bench), Phase::Default);
+            return (
+                BTreeMap::new(),
+                default_unit(cfg, space, bench),
+                Phase::Default,
+            );
         }
         let observed: Vec<Observation> = history
             .iter()
@@ -470,8 +473,7 @@ mod resume {
                 score: h.scores.objective,
             })
             .collect();
-        let (unit, phase) =
-            sampler::propose(&space.dims, &observed, t, cfg.startup(), cfg.seed);
+        let (unit, phase) = sampler::propose(&space.dims, &observed, t, cfg.startup(), cfg.seed);
         let set = space
             .dims
             .iter()

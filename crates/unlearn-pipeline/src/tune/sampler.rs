@@ -72,10 +72,7 @@ pub fn propose(
         .enumerate()
         .map(|(d, dim)| {
             let at = |group: &[&Observation]| group.iter().map(|o| o.unit[d]).collect::<Vec<_>>();
-            (
-                Parzen::new(dim, &at(good)),
-                Parzen::new(dim, &at(bad)),
-            )
+            (Parzen::new(dim, &at(good)), Parzen::new(dim, &at(bad)))
         })
         .collect();
     let mut best: Option<(f64, Vec<f64>)> = None;
@@ -90,7 +87,9 @@ pub fn propose(
             best = Some((gain, x));
         }
     }
-    let unit = best.map(|(_, x)| x).unwrap_or_else(|| vec![0.5; dims.len()]);
+    let unit = best
+        .map(|(_, x)| x)
+        .unwrap_or_else(|| vec![0.5; dims.len()]);
     (unit, Phase::Tpe)
 }
 
@@ -236,7 +235,10 @@ mod tests {
                 score: Some(score),
             });
         }
-        history.iter().map(|o| o.score.unwrap_or(f64::NAN)).collect()
+        history
+            .iter()
+            .map(|o| o.score.unwrap_or(f64::NAN))
+            .collect()
     }
 
     #[test]
@@ -261,16 +263,31 @@ mod tests {
         assert!(min(&tpe) < 0.05, "TPE best {}", min(&tpe));
         // The refined half does better on average than random points do.
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-        assert!(mean(&tpe[15..]) < 0.5 * mean(&random[15..]), "{tpe:?} vs {random:?}");
+        assert!(
+            mean(&tpe[15..]) < 0.5 * mean(&random[15..]),
+            "{tpe:?} vs {random:?}"
+        );
     }
 
     #[test]
     fn proposals_are_deterministic_and_in_range() {
-        let dims = [Dim::from_span("x", Span::Linear(0.0, 1.0)), Dim::from_span("c", Span::Choice(&["p", "q"]))];
+        let dims = [
+            Dim::from_span("x", Span::Linear(0.0, 1.0)),
+            Dim::from_span("c", Span::Choice(&["p", "q"])),
+        ];
         let history = vec![
-            Observation { unit: vec![0.1, 0.25], score: Some(1.0) },
-            Observation { unit: vec![0.9, 0.75], score: None },
-            Observation { unit: vec![0.4, 0.25], score: Some(0.5) },
+            Observation {
+                unit: vec![0.1, 0.25],
+                score: Some(1.0),
+            },
+            Observation {
+                unit: vec![0.9, 0.75],
+                score: None,
+            },
+            Observation {
+                unit: vec![0.4, 0.25],
+                score: Some(0.5),
+            },
         ];
         let a = propose(&dims, &history, 3, 2, 11);
         let b = propose(&dims, &history, 3, 2, 11);
