@@ -186,3 +186,66 @@ fn a_plan_round_trips_through_json_for_workers() {
     assert_eq!(Steps::of(&back), Steps::of(&p));
     assert_eq!(p.scenarios[0].to_string(), "class:3,5");
 }
+
+#[test]
+fn tuning_adds_one_search_per_scenario_and_method_on_the_first_seed() {
+    let mut cfg = config("random:0.1,class:3", &["ga", "muda", "muda-no-da"], 3);
+    let untuned = Steps::of(&plan(&cfg)).0;
+    cfg.tune = Some(8);
+    let (steps, cells) = Steps::of(&plan(&cfg));
+    // One search per scenario and method id (the ablation shares MUDA's), on seed 0 only.
+    let tunes: Vec<_> = steps
+        .all
+        .iter()
+        .filter(|s| s.kind == StepKind::Tune)
+        .collect();
+    assert_eq!(tunes.len(), 2 * 2);
+    assert!(tunes.iter().all(|t| t.cell.seed == 0));
+    // Every seed's forget steps read their scenario's search; the ablation reads MUDA's.
+    for cell in &cells {
+        for s in steps.of_cell(cell.cell).into_iter().map(|i| &steps.all[i]) {
+            if s.kind != StepKind::Forget {
+                continue;
+            }
+            let tune: Vec<_> = s
+                .inputs
+                .iter()
+                .map(|&i| &steps.all[i])
+                .filter(|i| i.kind == StepKind::Tune)
+                .collect();
+            assert_eq!(tune.len(), 1, "{:?}", s.model);
+            assert_eq!(tune[0].cell.scenario, s.cell.scenario);
+            let id = if s.model.as_deref() == Some("ga") {
+                "ga"
+            } else {
+                "muda"
+            };
+            assert_eq!(tune[0].model.as_deref(), Some(id));
+            // The search runs before every step that reads it.
+            assert!(tune[0].id < s.id);
+        }
+    }
+    // Tuning changes the methods' runs and what depends on them, not the splits or the
+    // trained models.
+    let moved = changed(&untuned, &steps);
+    assert!(
+        moved.iter().all(|m| !m.starts_with("Split")
+            && !m.starts_with("Original")
+            && !m.starts_with("Retrain")
+            && !m.contains(" original")
+            && !m.contains(" retrain")),
+        "{moved:?}"
+    );
+    assert_eq!(
+        moved.iter().filter(|m| m.starts_with("Forget")).count(),
+        2 * 3 * 3
+    );
+    // Another budget is another search.
+    cfg.tune = Some(9);
+    let other = Steps::of(&plan(&cfg)).0;
+    assert!(changed(&steps, &other)
+        .iter()
+        .any(|m| m.starts_with("Tune")));
+    cfg.tune = Some(0);
+    assert!(Plan::resolve(&cfg, "fingerprint-a").is_err());
+}

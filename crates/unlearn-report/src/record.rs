@@ -159,6 +159,7 @@ mod tests {
             metrics: Some(serde_json::json!({"da": {"forget": 0.9}, "ua": "n/a"})),
             seconds: Some(2.5),
             rte_ratio: None,
+            tuning: None,
         };
         assert_eq!(Source::Metric("/da/forget").of(&r), Some(0.9));
         assert_eq!(Source::Metric("/ua").of(&r), None);

@@ -99,3 +99,57 @@ pub(crate) fn tuning_section(records: &[ResultRecord], scenarios: &[String]) -> 
     }
     blocks
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::markdown::render_md;
+    use crate::table::tests::rec;
+    use crate::Tuning;
+
+    fn tuned(scenario: &str, seed: u64, method: &str, out: f64, feat: f64) -> ResultRecord {
+        let mut r = rec(scenario, seed, method, out, feat, 0.9);
+        r.tuning = Some(Tuning {
+            trials: 8,
+            objective: "both".into(),
+            tuned_method: method.trim_end_matches("-no-da").into(),
+            tuned_on_seed: 0,
+            held_out: seed != 0,
+        });
+        r
+    }
+
+    #[test]
+    fn the_section_separates_held_out_seeds_and_judges_muda_on_them() {
+        let s = "random:0.1";
+        let records = vec![
+            tuned(s, 0, "ft", 0.5, 1.0),
+            tuned(s, 1, "ft", 2.0, 3.0),
+            tuned(s, 2, "ft", 4.0, 5.0),
+            // MUDA is the best on the tuned seed but not on the held-out ones (output).
+            tuned(s, 0, "muda", 0.1, 0.1),
+            tuned(s, 1, "muda", 3.5, 1.0),
+            tuned(s, 2, "muda", 3.5, 2.0),
+            tuned(s, 1, "muda-no-da", 0.0, 0.0),
+        ];
+        let md = render_md(&tuning_section(&records, &[s.to_string()]));
+        assert!(md.contains("## Tuning"), "{md}");
+        assert!(
+            md.contains("8 trials") && md.contains("seed 0 only"),
+            "{md}"
+        );
+        // Held-out means: ft (2 + 4) / 2 = 3, MUDA 3.5; the ablation is not a baseline.
+        assert!(
+            md.contains("output gap: MUDA 3.50 is not the best; ft 3.00 is better by 0.50"),
+            "{md}"
+        );
+        assert!(
+            md.contains("feature gap: MUDA 1.50 is the best (best baseline ft 4.00)"),
+            "{md}"
+        );
+        assert!(md.contains("- ft: output gap 3.00 (tuned-on 0.50), feature gap 4.00 (tuned-on 1.00), 2 held-out seed(s)"), "{md}");
+        // Untuned records give no section.
+        let plain = vec![rec(s, 0, "ft", 1.0, 1.0, 0.9)];
+        assert!(tuning_section(&plain, &[s.to_string()]).is_empty());
+    }
+}
