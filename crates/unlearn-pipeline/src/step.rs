@@ -43,7 +43,8 @@ impl StepKind {
         match self {
             StepKind::Split => 0.1,
             StepKind::Original | StepKind::Retrain => 10.0,
-            StepKind::Tune => 2.0,
+            // A search is about eight unlearning runs (`--tune 8`); the ETA is rough.
+            StepKind::Tune => 16.0,
             StepKind::Forget => 2.0,
             StepKind::Features => 0.5,
             StepKind::Metrics => 0.7,
