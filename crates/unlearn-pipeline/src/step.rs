@@ -334,11 +334,17 @@ impl Expansion<'_> {
             .map_or(String::new(), |m| m.listing.clone());
         let trials = spec.trials.to_string();
         let objective = spec.objective.to_string();
+        // The declared search space is part of what the search is.
+        let space = unlearn_methods::Space::declared(method)
+            .ok()
+            .and_then(|s| serde_json::to_string(&s.dims).ok())
+            .unwrap_or_default();
         let key = self.key(&[
             "tune",
             crate::tune::TUNE_VERSION,
             method,
             &listing,
+            &space,
             &trials,
             &objective,
             &self.steps.all[original].key,

@@ -47,6 +47,12 @@ impl std::fmt::Display for StopTarget {
 choice_serde!(StopTarget);
 
 /// MUDA's `da_form`: how `DA_batch` is formed, written `uncentred`, `centred` or `per_class`.
+///
+/// Not offered: a principal-angle overlap between the forget batch's own top-`k` subspace
+/// and `V_k`. Its gradient needs the batch's singular vectors, and candle has no SVD
+/// backward; the SVD-free alternative, the projection onto the batch's whole row space, is
+/// the identity whenever the batch has at least `d` samples (batch 128, `d` = 128 for the
+/// small CNN), so the overlap would be the constant `k/d`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DaForm {
     /// `uncentred` (the specification): the mean squared norm of the L2-normalised features

@@ -209,6 +209,7 @@ impl Params for MudaParams {
         ("lambda_da", Span::Log(0.1, 10.0)),
         ("lambda_sd", Span::Log(0.03, 3.0)),
         ("epochs", Span::Whole(1, 4)),
+        ("stop_rule", Span::Choice(&["true", "false"])),
         ("stop_target", Span::Choice(&["auto", "val"])),
         (
             "da_form",
