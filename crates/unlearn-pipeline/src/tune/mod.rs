@@ -373,15 +373,12 @@ fn progress_line(cfg: &TuneConfig, trials: &[Trial], best: Option<usize>) -> Str
         format!("{} (trial {b})", fmt_opt(trials[b].scores.objective))
     });
     format!(
-        "trial {}/{} [{:?}] {point}: {result}; best {best}; {:.1} s",
+        "trial {}/{} [{}] {point}: {result}; best {best}; {:.1} s",
         t.trial + 1,
         cfg.trials,
         t.phase,
         t.seconds
     )
-    .replace("[Default]", "[defaults]")
-    .replace("[Random]", "[random]")
-    .replace("[Tpe]", "[tpe]")
 }
 
 /// Writes `best.toml`: the fixed items and the best trial's values as a `[method]` table.
@@ -429,7 +426,7 @@ fn write_best(
     let body = toml::to_string(&doc).unwrap_or_default();
     let text = format!(
         "# unlearn tune: {method}, preset {preset}, objective {objective}, seed {seed}\n\
-         # best of {n} trials: trial {b} ({phase:?}), objective {score} \
+         # best of {n} trials: trial {b} ({phase}), objective {score} \
          (output gap {out}, feature gap {feat})\n\
          # use: unlearn forget --method {method} --config best.toml …\n{body}",
         method = cfg.method,

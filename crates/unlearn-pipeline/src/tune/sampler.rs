@@ -34,6 +34,16 @@ pub enum Phase {
     Tpe,
 }
 
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Default => "defaults",
+            Phase::Random => "random",
+            Phase::Tpe => "tpe",
+        })
+    }
+}
+
 /// A finished trial as the sampler sees it: its point and its score (`None`: failed).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Observation {
