@@ -155,6 +155,12 @@ pub fn run(
         });
         let model = method.unlearn(ctx, r)?;
         unlearn_train::engine::check_weights_bounded(&model, 0, WEIGHT_LIMIT)?;
+        let batch_size = method.params_json()["batch_size"]
+            .as_u64()
+            .unwrap_or(ctx.recipe.batch_size as u64) as usize;
+        if let Some(note) = r.stalled_note(ctx.split.forget.len(), batch_size) {
+            r.note(note);
+        }
         Ok(model)
     })();
     record.seconds = start.elapsed().as_secs_f64();

@@ -157,4 +157,84 @@ impl Recorder {
     pub fn steps(&self) -> u64 {
         self.steps
     }
+
+    /// When the forget monitor accuracy ended within [`STALLED_POINTS`] of where it started,
+    /// a note that says so and why that may be: how many steps the run took on the forget set
+    /// (stages `forget` and `max`) and how many batches one pass over it is. A forget set
+    /// smaller than a few batches gives an epoch-based method a step or two per epoch — what
+    /// defaults tuned on a larger forget set do not foresee.
+    pub fn stalled_note(&self, forget_len: usize, batch_size: usize) -> Option<String> {
+        let start = self.epochs.first()?.forget_acc?;
+        let end = self.epochs.last()?.forget_acc?;
+        if self.epochs.len() < 2 || (end - start).abs() >= STALLED_POINTS {
+            return None;
+        }
+        let forget_steps: usize = self
+            .epochs
+            .iter()
+            .filter(|e| matches!(e.stage.as_str(), "forget" | "max"))
+            .map(|e| e.steps)
+            .sum();
+        let batches = forget_len.div_ceil(batch_size.max(1));
+        Some(format!(
+            "forget accuracy did not move: {start:.2}% at the start, {end:.2}% at the end              (monitor set), after {} steps, {forget_steps} of them on the forget set; one pass              over the {forget_len} forget samples is {batches} batch(es) of {batch_size}. If              this is too little, raise the epochs (or MUDA's forget_stage_steps) or lower              batch_size (`unlearn tune` searches them).",
+            self.steps
+        ))
+    }
+}
+
+/// A forget accuracy that moved less than this many percent points counts as not moved.
+pub const STALLED_POINTS: f64 = 0.5;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(stage: &str, steps: usize, forget_acc: f64) -> EpochLog {
+        EpochLog {
+            epoch: 0,
+            stage: stage.into(),
+            loss: None,
+            steps,
+            forget_acc: Some(forget_acc),
+            retain_acc: Some(95.0),
+            stopped_early: false,
+        }
+    }
+
+    fn recorder(epochs: Vec<EpochLog>) -> Recorder {
+        Recorder {
+            forget_monitor: Vec::new(),
+            retain_monitor: Vec::new(),
+            eval_batch_size: 1,
+            steps: epochs.iter().map(|e| e.steps as u64).sum(),
+            epochs,
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_run_whose_forget_accuracy_did_not_move_says_why() {
+        let stalled = recorder(vec![
+            entry("start", 0, 100.0),
+            entry("forget", 1, 100.0),
+            entry("recover", 3, 99.8),
+        ]);
+        let note = stalled.stalled_note(65, 128).unwrap_or_default();
+        assert!(note.starts_with("forget accuracy did not move: 100.00% at the start, 99.80%"));
+        assert!(
+            note.contains("after 4 steps, 1 of them on the forget set"),
+            "{note}"
+        );
+        assert!(
+            note.contains("the 65 forget samples is 1 batch(es) of 128"),
+            "{note}"
+        );
+        let moved = recorder(vec![entry("start", 0, 100.0), entry("forget", 8, 92.0)]);
+        assert_eq!(moved.stalled_note(900, 128), None);
+        assert_eq!(
+            recorder(vec![entry("start", 0, 100.0)]).stalled_note(9, 1),
+            None
+        );
+    }
 }
