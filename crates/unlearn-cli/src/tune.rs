@@ -68,7 +68,8 @@ Examples:
   unlearn tune --method ga --checkpoint o.safetensors --reference r.safetensors --split s.json --space space.toml --set batch_size=64 --out tune-ga
   unlearn forget --method muda --checkpoint original.safetensors --split split.json --config tune-muda/best.toml --out muda.safetensors
 
-Trial 0 runs the method's defaults; then uniform random points (--startup), then TPE.
+Trial 0 runs the method's defaults; then uniform random points (--startup), then TPE
+proposals (every third one a random point instead).
 Each trial is a real run scored by the toolkit's metrics against the references.
 Outputs: <out>/trials.jsonl (one line per trial: values, gaps, UA/RA/TA/MIA, seconds),
 <out>/best.toml (the best values as a [method] table for --config), <out>/tune.json.

@@ -6,7 +6,8 @@
 //!   `--space FILE`), extracts the features and scores them with the toolkit's own metrics
 //!   against the references ([`Objective`]).
 //! - **The search** ([`sampler`]): trial 0 is the method's defaults; then uniform random
-//!   points until `startup` trials have run; then TPE proposals.
+//!   points until `startup` trials have run; then TPE proposals, every third one replaced
+//!   by a random point (so a choice the first good trials share is not locked in).
 //! - **Outputs** in the folder: `tune.json` (what the search is: method, space, objective,
 //!   seed, budget and the SHA-256 of every input), `trials.jsonl` (one line per trial: the
 //!   point, its scores, its seconds; appended and synced after each trial) and `best.toml`
@@ -39,7 +40,7 @@ use sampler::{Observation, Phase};
 use crate::error::{PipelineError, Result};
 
 /// Bumped when a trial's meaning changes, so an old `trials.jsonl` is not extended.
-pub const TUNE_VERSION: &str = "tune/1";
+pub const TUNE_VERSION: &str = "tune/2";
 
 /// What to search.
 #[derive(Clone, Debug)]
