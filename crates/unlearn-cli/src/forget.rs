@@ -179,6 +179,7 @@ pub fn methods(a: MethodsArgs) -> Result<()> {
             println!("{:<10}   {:<18} = {:<10} {}", "", p.name, value, p.doc);
         }
         for (kind, defaults) in [
+            ("random", &m.random_defaults),
             ("class", &m.class_defaults),
             ("backdoor", &m.backdoor_defaults),
         ] {

@@ -44,6 +44,10 @@ pub struct MethodInfo {
     /// any keeps the listing (and the `cargo xtask reproduce` step keys) it had before.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backdoor_defaults: Vec<(String, String)>,
+    /// The defaults that replace those when the forget set is a random sample (`random:`).
+    /// Left out of the JSON listing when empty, as `backdoor_defaults`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub random_defaults: Vec<(String, String)>,
 }
 
 fn owned_defaults(
@@ -139,6 +143,11 @@ fn listing(e: &Entry, preset: &str) -> Result<MethodInfo> {
             preset,
             &unlearn_data::Scenario::Backdoor(unlearn_data::BackdoorSpec::default()),
         ),
+        random_defaults: owned_defaults(
+            e.id,
+            preset,
+            &unlearn_data::Scenario::Random { fraction: 0.1 },
+        ),
     })
 }
 
@@ -229,6 +238,14 @@ fn lookup(
         .unwrap_or(&[])
 }
 
+/// The `quick` defaults for a `random:` scenario, from `unlearn tune` (round 5 of
+/// `TUNING.md`: 8 trials per method on `random:0.1`, seed 0, held out on seeds 1 and 2).
+pub const QUICK_RANDOM_DEFAULTS: &[(&str, &[(&str, &str)])] = &[];
+
+/// The `quick` defaults for a `backdoor:` scenario, from `unlearn tune` (round 5 of
+/// `TUNING.md`: 8 trials per method on `backdoor:0.05`, seed 0, held out on seeds 1 and 2).
+pub const QUICK_BACKDOOR_DEFAULTS: &[(&str, &[(&str, &str)])] = &[];
+
 /// Method `id`'s adjustments of its struct defaults in `preset`: [`FMNIST_DEFAULTS`] for
 /// `fmnist`, nothing otherwise. Applied by [`crate::params::preset_params`], so listings,
 /// records and runs all see them.
@@ -241,7 +258,10 @@ pub fn preset_defaults(id: &str, preset: &str) -> &'static [(&'static str, &'sta
 
 /// Method `id`'s defaults for the kind of `scenario` in `preset`: for a `class:` scenario
 /// [`CLASS_DEFAULTS`] in `quick` and [`FMNIST_CLASS_DEFAULTS`] in `fmnist`; for a
-/// `backdoor:` scenario [`FMNIST_BACKDOOR_DEFAULTS`] in `fmnist`; nothing otherwise.
+/// `backdoor:` scenario [`QUICK_BACKDOOR_DEFAULTS`] in `quick` and
+/// [`FMNIST_BACKDOOR_DEFAULTS`] in `fmnist`; for a `random:` scenario
+/// [`QUICK_RANDOM_DEFAULTS`] in `quick`; nothing otherwise (imported forget sets keep the
+/// preset's).
 pub fn scenario_defaults(
     id: &str,
     preset: &str,
@@ -250,6 +270,8 @@ pub fn scenario_defaults(
     use unlearn_data::Scenario;
     match (scenario, preset) {
         (Scenario::Class { .. }, "quick") => lookup(CLASS_DEFAULTS, id),
+        (Scenario::Random { .. }, "quick") => lookup(QUICK_RANDOM_DEFAULTS, id),
+        (Scenario::Backdoor(_), "quick") => lookup(QUICK_BACKDOOR_DEFAULTS, id),
         (Scenario::Class { .. }, "fmnist") => lookup(FMNIST_CLASS_DEFAULTS, id),
         (Scenario::Backdoor(_), "fmnist") => lookup(FMNIST_BACKDOOR_DEFAULTS, id),
         _ => &[],
