@@ -58,16 +58,19 @@ def main():
         held = [s for s in seeds if s != 0]
         print(f"\n**`{sc}`** (tuned on seed 0, held-out seeds {', '.join(map(str, held))}; "
               "gaps: output / feature)\n")
-        print("| method | defaults, seed 0 | tuned, seed 0 | defaults, held-out | tuned, held-out | chosen |")
-        print("|---|---|---|---|---|---|")
+        print("| method | defaults, seed 0 | tuned, seed 0 | defaults, held-out | tuned, held-out | held-out `both` better | chosen |")
+        print("|---|---|---|---|---|---|---|")
         for m in methods:
             d0, t0 = gaps(defaults.get((sc, m, 0))), gaps(tuned.get((sc, m, 0)))
             dh = [mean([gaps(defaults.get((sc, m, s)))[i] for s in held]) for i in (0, 1)]
             th = [mean([gaps(tuned.get((sc, m, s)))[i] for s in held]) for i in (0, 1)]
             tm = m if not m.startswith("muda-") else "muda"
+            both = lambda g: None if None in g else (g[0] + g[1]) / 2
+            db, tb = both(dh), both(th)
+            better = "—" if db is None or tb is None else ("yes" if tb < db else "no")
             print(f"| {m} | {fmt(d0[0])} / {fmt(d0[1])} | {fmt(t0[0])} / {fmt(t0[1])} | "
                   f"{fmt(dh[0])} / {fmt(dh[1])} | {fmt(th[0])} / {fmt(th[1])} | "
-                  f"{chosen(store, sc, tm)} |")
+                  f"{better} ({fmt(db)} → {fmt(tb)}) | {chosen(store, sc, tm)} |")
 
 
 if __name__ == "__main__":
