@@ -21,7 +21,9 @@ Examples:
 
 Steps are content-addressed (a `.key` sidecar per artefact) and run under per-step locks:
 a rerun skips finished work, a changed input or default redoes what depends on it, a run
-killed at any moment resumes, and two runs on one --out share the work.";
+killed at any moment resumes, and two runs of the same study on one --out share the work
+(a study with other method settings, e.g. --tune, needs its own --out: both write
+<scenario>/seed<k>/<method>.*, and reading a record the other study rewrote is an error).";
 
 /// Split manifests, original and retrain models, every unlearning method and the MUDA
 /// ablations, features, metrics, results.jsonl/csv and report.md/html with figures.

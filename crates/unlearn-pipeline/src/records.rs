@@ -63,6 +63,18 @@ pub fn cell_records(
             }
         }
         let is_method = !matches!(name.as_str(), "original" | "retrain");
+        // Another study on the same store (other method settings) writes the same paths: a
+        // record is this plan's only while its key sidecar says so.
+        for id in [*producer, *metrics] {
+            let step = &steps.all[id];
+            let exists = store.path(&step.output).exists();
+            if exists && !store.is_done(&step.output, &step.key) {
+                return Err(PipelineError::Plan(format!(
+                    "{} was rewritten by another study on this store (its key is not this                      plan's): run studies with other settings in separate --out folders, or                      one after the other",
+                    store.path(&step.output).display()
+                )));
+            }
+        }
         let method_record = if is_method {
             // A forget step's output is the run record.
             read_json(&store.path(&steps.all[*producer].output)).ok()

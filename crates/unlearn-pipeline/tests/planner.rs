@@ -249,3 +249,43 @@ fn tuning_adds_one_search_per_scenario_and_method_on_the_first_seed() {
     cfg.tune = Some(0);
     assert!(Plan::resolve(&cfg, "fingerprint-a").is_err());
 }
+
+#[test]
+fn a_record_rewritten_by_another_study_on_the_store_is_refused() {
+    use unlearn_pipeline::exec::StepRunner;
+    use unlearn_pipeline::records::cell_records;
+    use unlearn_pipeline::Store;
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(&config("random:0.1", &["ga"], 1));
+    let (steps, cells) = Steps::of(&p);
+    let store = Store::open(dir.path()).unwrap();
+    // Every step of the cell done, with files standing in for the artefacts.
+    for s in &steps.all {
+        let path = store.path(&s.output);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "{}").unwrap();
+        store.mark_done(&s.output, &s.key).unwrap();
+    }
+    let forget = steps
+        .all
+        .iter()
+        .find(|s| s.kind == StepKind::Forget)
+        .unwrap();
+    let checkpoint = store
+        .path(&forget.output)
+        .to_string_lossy()
+        .replace(".record.json", "");
+    std::fs::write(&checkpoint, "x").unwrap();
+    let runner = StepRunner::new(&p, &steps, &store, true);
+    assert!(cell_records(&p, &steps, &store, &runner, &cells[0]).is_ok());
+    // Another study (say, tuned) wrote its own ga run over this one.
+    store
+        .mark_done(&forget.output, "another-plans-key")
+        .unwrap();
+    let err = cell_records(&p, &steps, &store, &runner, &cells[0])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("rewritten by another study"), "{err}");
+    assert!(err.contains("ga.safetensors.record.json"), "{err}");
+}
