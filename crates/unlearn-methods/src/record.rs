@@ -177,7 +177,11 @@ impl Recorder {
             .sum();
         let batches = forget_len.div_ceil(batch_size.max(1));
         Some(format!(
-            "forget accuracy did not move: {start:.2}% at the start, {end:.2}% at the end              (monitor set), after {} steps, {forget_steps} of them on the forget set; one pass              over the {forget_len} forget samples is {batches} batch(es) of {batch_size}. If              this is too little, raise the epochs (or MUDA's forget_stage_steps) or lower              batch_size (`unlearn tune` searches them).",
+            "forget accuracy did not move: {start:.2}% at the start, {end:.2}% at the end \
+             (monitor set), after {} steps, {forget_steps} of them on the forget set; one pass \
+             over the {forget_len} forget samples is {batches} batch(es) of {batch_size}. If \
+             this is too little, raise the epochs (or MUDA's forget_stage_steps) or lower \
+             batch_size (`unlearn tune` searches them).",
             self.steps
         ))
     }
@@ -222,6 +226,7 @@ mod tests {
         ]);
         let note = stalled.stalled_note(65, 128).unwrap_or_default();
         assert!(note.starts_with("forget accuracy did not move: 100.00% at the start, 99.80%"));
+        assert!(!note.contains("  "), "{note}");
         assert!(
             note.contains("after 4 steps, 1 of them on the forget set"),
             "{note}"
