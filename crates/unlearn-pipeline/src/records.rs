@@ -70,7 +70,9 @@ pub fn cell_records(
             let exists = store.path(&step.output).exists();
             if exists && !store.is_done(&step.output, &step.key) {
                 return Err(PipelineError::Plan(format!(
-                    "{} was rewritten by another study on this store (its key is not this                      plan's): run studies with other settings in separate --out folders, or                      one after the other",
+                    "{} was rewritten by another study on this store (its key is not this \
+                     plan's): run studies with other settings in separate --out folders, or \
+                     one after the other",
                     store.path(&step.output).display()
                 )));
             }

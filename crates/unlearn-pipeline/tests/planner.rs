@@ -288,4 +288,5 @@ fn a_record_rewritten_by_another_study_on_the_store_is_refused() {
         .to_string();
     assert!(err.contains("rewritten by another study"), "{err}");
     assert!(err.contains("ga.safetensors.record.json"), "{err}");
+    assert!(!err.contains("  "), "{err}");
 }
