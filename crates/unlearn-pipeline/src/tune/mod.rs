@@ -265,7 +265,9 @@ pub fn tune(cfg: &TuneConfig) -> Result<TuneOutcome> {
         log.write_all(format!("{line}\n").as_bytes())
             .and_then(|()| log.sync_data())
             .map_err(|e| PipelineError::io(&trials_path, e))?;
-        trials.push(trial);
+        // Go on from the trial as read back from its line, as a resumed search does (JSON
+        // numbers may read back a unit in the last place off), so both propose alike.
+        trials.push(serde_json::from_str(&line).unwrap_or(trial));
         let best = best_of(&trials);
         write_best(&best_toml, cfg, &bench, &trials, best)?;
         if !cfg.quiet {
@@ -545,7 +547,12 @@ mod resume {
         }
         for (i, t) in trials.iter().enumerate() {
             let (set, unit, phase) = point(cfg, space, bench, &trials[..i], i);
-            if t.trial != i || t.set != set || t.unit != unit || t.phase != phase {
+            let same_point = t.unit.len() == unit.len()
+                && t.unit
+                    .iter()
+                    .zip(&unit)
+                    .all(|(a, b)| (a - b).abs() <= 1e-12);
+            if t.trial != i || t.set != set || !same_point || t.phase != phase {
                 return Err(PipelineError::Plan(format!(
                     "{} line {} is not what this search proposes for trial {i}: the file \
                      belongs to another search; use a new --out folder",
