@@ -487,7 +487,17 @@ fn fmnist_lists_its_own_adjustments_of_the_shared_defaults() {
     // carries it only for the methods it names (other methods' listings are unchanged).
     let backdoor = unlearn_data::Scenario::Backdoor(unlearn_data::BackdoorSpec::default());
     assert!(!registry::scenario_defaults("muda", "fmnist", &backdoor).is_empty());
-    assert!(registry::scenario_defaults("muda", "quick", &backdoor).is_empty());
+    // `quick` has its own backdoor table (round 5 of TUNING.md).
+    assert_eq!(
+        registry::scenario_defaults("muda", "quick", &backdoor),
+        registry::QUICK_BACKDOOR_DEFAULTS
+            .iter()
+            .find(|(m, _)| *m == "muda")
+            .map(|(_, d)| *d)
+            .unwrap_or(&[])
+    );
+    assert!(!registry::scenario_defaults("muda", "quick", &backdoor).is_empty());
+    assert!(registry::scenario_defaults("ft", "quick", &class).len() == 1);
     assert!(registry::scenario_defaults("ft", "fmnist", &backdoor).is_empty());
     let muda = registry::info("muda", "fmnist").expect("muda is listed");
     assert_eq!(
