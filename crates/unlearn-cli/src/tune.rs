@@ -102,15 +102,7 @@ pub fn tune(a: TuneArgs) -> Result<()> {
     match outcome.best {
         Some(b) => {
             let t = &outcome.trials[b];
-            let values = if t.set.is_empty() {
-                "the defaults".to_string()
-            } else {
-                t.set
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            };
+            let values = t.point_text().unwrap_or_else(|| "the defaults".into());
             println!(
                 "best of {} trials: trial {b} ({values}), {} {:.3}; wrote {}",
                 outcome.trials.len(),

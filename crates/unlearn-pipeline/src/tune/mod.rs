@@ -136,6 +136,19 @@ pub struct Trial {
     pub seconds: f64,
 }
 
+impl Trial {
+    /// Its searched values as `k=v k=v`; `None` for the defaults trial.
+    pub fn point_text(&self) -> Option<String> {
+        (!self.set.is_empty()).then(|| {
+            self.set
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    }
+}
+
 /// A finished search.
 #[derive(Clone, Debug)]
 pub struct TuneOutcome {
@@ -353,15 +366,7 @@ fn progress_line(cfg: &TuneConfig, trials: &[Trial], best: Option<usize>) -> Str
     let Some(t) = trials.last() else {
         return String::new();
     };
-    let point = if t.set.is_empty() {
-        "defaults".to_string()
-    } else {
-        t.set
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    let point = t.point_text().unwrap_or_else(|| "defaults".into());
     let result = match &t.scores.failed {
         Some(why) => format!("failed: {why}"),
         None => format!(
