@@ -43,7 +43,7 @@ pub struct ForgetArgs {
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Forget/retain samples (seeded subsets) evaluated after each epoch for the record.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = crate::files::positive)]
     pub monitor: usize,
     /// No progress bars.
     #[arg(long)]
@@ -67,9 +67,19 @@ pub struct MethodsArgs {
 }
 
 /// `unlearn forget`.
-pub fn forget(a: ForgetArgs) -> Result<()> {
+pub fn forget(a: ForgetArgs, on: ops::OnMismatch) -> Result<()> {
+    let _claim = unlearn_io::Claim::new()
+        .inputs(
+            "--checkpoint",
+            crate::files::local_checkpoint(&a.checkpoint),
+        )
+        .input("--split", &a.split)
+        .inputs("--config", a.config.iter())
+        .output("--out", &a.out)
+        .output("run record", ops::record_path(&a.out))
+        .acquire()?;
     let ds = ops::load_dataset(&a.data)?;
-    let manifest = ops::load_split(&a.split, &ds)?;
+    let manifest = ops::load_split(&a.split, &ds, on)?;
     // Check the method id and every override before the (possibly large) checkpoint loads.
     let overrides = Overrides::new(&a.set, a.config.as_deref())?;
     ops::check_method(
@@ -79,16 +89,14 @@ pub fn forget(a: ForgetArgs) -> Result<()> {
     )?;
     let device = unlearn_models::device(&a.device)?;
     let original = ops::load_model(&a.checkpoint, None, &ds, &device)?;
-    if let Some(meta) = original
-        .meta
-        .as_ref()
-        .filter(|m| ops::trained_on_other_split(m, &manifest))
-    {
-        eprintln!(
-            "warning: the original was trained with another split manifest ({}…)",
-            &meta.split_sha256[..meta.split_sha256.len().min(12)]
-        );
-    }
+    ops::check_checkpoint(
+        &a.checkpoint,
+        original.meta.as_ref(),
+        &ds,
+        &manifest,
+        ops::ModelRole::Original,
+        on,
+    )?;
     let preset = a
         .preset
         .unwrap_or_else(|| ops::preset_of_original(original.meta.as_ref(), &ds));

@@ -1,5 +1,6 @@
 //! `unlearn`: train, split, forget and measure from the command line.
 
+mod files;
 mod forget;
 mod measure;
 mod tune;
@@ -11,7 +12,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 use unlearn_data::{make_split, Dataset, SplitConfig, SplitManifest};
 use unlearn_models::{checkpoint, Arch};
-use unlearn_pipeline::ops::{self, load_dataset as load_data, load_split, Subset, TrainJob};
+use unlearn_pipeline::ops::{
+    self, load_dataset as load_data, load_split, ModelRole, OnMismatch, Subset, TrainJob,
+};
 use unlearn_pipeline::{args::ReproduceArgs, exec::InProcess, Preset, Study};
 use unlearn_train::{engine, DataView, OptimizerConfig, Recipe, Schedule};
 
@@ -27,6 +30,11 @@ Examples:
 #[derive(Parser)]
 #[command(name = "unlearn", version, about, after_help = AFTER_HELP)]
 struct Cli {
+    /// Go on, with a warning, when two artefacts do not belong together (a checkpoint of
+    /// another split or data set, features of another split, a manifest whose scenario does
+    /// not describe its forget list); without it these are errors.
+    #[arg(long, global = true)]
+    force: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -180,13 +188,13 @@ struct TrainArgs {
     #[arg(long)]
     preset: Option<Preset>,
     /// Override: epochs.
-    #[arg(long)]
+    #[arg(long, value_parser = files::positive)]
     epochs: Option<usize>,
     /// Override: base learning rate.
     #[arg(long)]
     lr: Option<f64>,
     /// Override: batch size.
-    #[arg(long)]
+    #[arg(long, value_parser = files::positive)]
     batch_size: Option<usize>,
     /// Override: optimiser.
     #[arg(long, value_enum)]
@@ -265,15 +273,16 @@ fn main() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    let on = OnMismatch::from_force(cli.force);
     let result = match cli.command {
         Command::Data(DataCommand::Info { data, json }) => data_info(&data, json),
         Command::Split(a) => split(a),
-        Command::Train(a) => train(a),
-        Command::Eval(a) => eval(a),
-        Command::Features(a) => measure::features(a),
-        Command::Metrics(a) => measure::metrics(a),
-        Command::Forget(a) => forget::forget(a),
-        Command::Tune(a) => tune::tune(a),
+        Command::Train(a) => train(a, on),
+        Command::Eval(a) => eval(a, on),
+        Command::Features(a) => measure::features(a, on),
+        Command::Metrics(a) => measure::metrics(a, on),
+        Command::Forget(a) => forget::forget(a, on),
+        Command::Tune(a) => tune::tune(a, on),
         Command::Reproduce(a) => reproduce(a),
         Command::Methods(a) => forget::methods(a),
     };
@@ -310,6 +319,10 @@ fn data_info(spec: &str, as_json: bool) -> Result<()> {
 }
 
 fn split(a: SplitArgs) -> Result<()> {
+    let _claim = unlearn_io::Claim::new()
+        .inputs("--forget-npy", a.forget_npy.iter())
+        .output("--out", &a.out)
+        .acquire()?;
     let ds = load_data(&a.data)?;
     let manifest = match &a.forget_npy {
         Some(path) => {
@@ -424,9 +437,15 @@ fn build_recipe(a: &TrainArgs, ds: &Dataset) -> Result<Recipe> {
     Ok(r)
 }
 
-fn train(a: TrainArgs) -> Result<()> {
+fn train(a: TrainArgs, on: OnMismatch) -> Result<()> {
+    let _claim = unlearn_io::Claim::new()
+        .input("--split", &a.split)
+        .output("--out", &a.out)
+        .output("resume state", ops::state_path(&a.out))
+        .outputs("--log", a.log.iter())
+        .acquire()?;
     let ds = load_data(&a.data)?;
-    let manifest = load_split(&a.split, &ds)?;
+    let manifest = load_split(&a.split, &ds, on)?;
     let recipe = build_recipe(&a, &ds)?;
     let arch = a
         .arch
@@ -486,20 +505,31 @@ fn reproduce(a: ReproduceArgs) -> Result<()> {
     Ok(())
 }
 
-fn eval(a: EvalArgs) -> Result<()> {
+fn eval(a: EvalArgs, on: OnMismatch) -> Result<()> {
+    let _claim = unlearn_io::Claim::new()
+        .inputs("--checkpoint", files::local_checkpoint(&a.checkpoint))
+        .inputs(
+            "--reference",
+            a.references
+                .iter()
+                .filter_map(|r| files::local_checkpoint(r)),
+        )
+        .input("--split", &a.split)
+        .outputs("--json", a.json.iter())
+        .acquire()?;
     let ds = load_data(&a.data)?;
-    let manifest = load_split(&a.split, &ds)?;
+    let manifest = load_split(&a.split, &ds, on)?;
     let device = unlearn_models::device(&a.device)?;
     let loaded = ops::load_model(&a.checkpoint, a.arch, &ds, &device)?;
     let model = &loaded.model;
-    if let Some(m) = &loaded.meta {
-        if !m.dataset_fingerprint.is_empty() && m.dataset_fingerprint != ds.fingerprint {
-            eprintln!(
-                "warning: checkpoint was trained on data with fingerprint {}, evaluating on {}",
-                m.dataset_fingerprint, ds.fingerprint
-            );
-        }
-    }
+    ops::check_checkpoint(
+        &a.checkpoint,
+        loaded.meta.as_ref(),
+        &ds,
+        &manifest,
+        ModelRole::Evaluated,
+        on,
+    )?;
     let train_images = manifest.poisoned_train(&ds);
     let view = |images, indices| DataView {
         images,
@@ -533,6 +563,14 @@ fn eval(a: EvalArgs) -> Result<()> {
             .iter()
             .map(|r| {
                 let reference = ops::load_model(r, None, &ds, &device)?;
+                ops::check_checkpoint(
+                    r,
+                    reference.meta.as_ref(),
+                    &ds,
+                    &manifest,
+                    ModelRole::Reference,
+                    on,
+                )?;
                 Ok(ops::extract_features(
                     &reference.model,
                     &ds,

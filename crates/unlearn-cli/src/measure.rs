@@ -30,10 +30,10 @@ pub struct FeaturesArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Keep at most this many retain samples (metrics use at most 10,000).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::files::positive)]
     pub max_retain: Option<usize>,
     /// Batch size.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = crate::files::positive)]
     pub batch_size: usize,
     /// Device: cpu, cuda, cuda:N, auto.
     #[arg(long, default_value = "cpu")]
@@ -81,7 +81,15 @@ pub struct MetricsArgs {
 }
 
 /// `unlearn features`.
-pub fn features(a: FeaturesArgs) -> Result<()> {
+pub fn features(a: FeaturesArgs, on: ops::OnMismatch) -> Result<()> {
+    let _claim = unlearn_io::Claim::new()
+        .inputs(
+            "--checkpoint",
+            crate::files::local_checkpoint(&a.checkpoint),
+        )
+        .input("--split", &a.split)
+        .output("--out", &a.out)
+        .acquire()?;
     let opts = ExtractOptions {
         batch_size: a.batch_size,
         max_retain: a.max_retain,
@@ -89,9 +97,17 @@ pub fn features(a: FeaturesArgs) -> Result<()> {
         ..Default::default()
     };
     let ds = ops::load_dataset(&a.data)?;
-    let manifest = ops::load_split(&a.split, &ds)?;
+    let manifest = ops::load_split(&a.split, &ds, on)?;
     let device = unlearn_models::device(&a.device)?;
     let model = ops::load_model(&a.checkpoint, a.arch, &ds, &device)?;
+    ops::check_checkpoint(
+        &a.checkpoint,
+        model.meta.as_ref(),
+        &ds,
+        &manifest,
+        ops::ModelRole::Evaluated,
+        on,
+    )?;
     let bundle = ops::extract_features(&model.model, &ds, &manifest, &opts, &a.checkpoint)?;
     ops::save_features(&bundle, &a.out)?;
     eprintln!(
@@ -106,8 +122,25 @@ pub fn features(a: FeaturesArgs) -> Result<()> {
 }
 
 /// `unlearn metrics`.
-pub fn metrics(a: MetricsArgs) -> Result<()> {
+pub fn metrics(a: MetricsArgs, on: ops::OnMismatch) -> Result<()> {
+    let _claim = unlearn_io::Claim::new()
+        .input("--features", &a.features)
+        .inputs("--reference", a.references.iter())
+        .outputs("--json", a.json.iter())
+        .outputs("--plot-data", a.plot_data.iter())
+        .acquire()?;
     let bundle = FeatureBundle::load(&a.features)?;
+    let label = a.features.display().to_string();
+    for r in &a.references {
+        let meta = FeatureBundle::read_metadata(r)?;
+        ops::check_bundles_agree(
+            &label,
+            &bundle.metadata,
+            &r.display().to_string(),
+            &meta,
+            on,
+        )?;
+    }
     let forgotten = a
         .forgotten_classes
         .as_deref()

@@ -27,11 +27,11 @@ pub struct TuneArgs {
     #[arg(long)]
     pub split: PathBuf,
     /// Trials in all; trial 0 runs the defaults.
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = 24, value_parser = crate::files::positive)]
     pub trials: usize,
     /// Trials before TPE proposes (the defaults and uniform random points); default: a third
     /// of --trials, at least 4.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::files::positive)]
     pub startup: Option<usize>,
     /// Seed of the search and of every run.
     #[arg(long, default_value_t = 0)]
@@ -77,10 +77,22 @@ A killed search resumes when rerun with the same arguments; the same seed gives 
 trials and the same best.toml. `unlearn methods <id>` lists a method's parameters and
 the search space declared next to them.";
 
-pub fn tune(a: TuneArgs) -> Result<()> {
+pub fn tune(a: TuneArgs, on: unlearn_pipeline::ops::OnMismatch) -> Result<()> {
     if a.trials == 0 {
         bail!("--trials must be at least 1");
     }
+    let _claim = unlearn_io::Claim::new()
+        .inputs(
+            "--checkpoint",
+            crate::files::local_checkpoint(&a.checkpoint),
+        )
+        .inputs("--reference", a.references.iter())
+        .input("--split", &a.split)
+        .inputs("--space", a.space.iter())
+        .output("trials", a.out.join("trials.jsonl"))
+        .output("best values", a.out.join("best.toml"))
+        .output("search header", a.out.join("tune.json"))
+        .acquire()?;
     let cfg = TuneConfig {
         method: a.method,
         preset: a.preset,
@@ -96,6 +108,7 @@ pub fn tune(a: TuneArgs) -> Result<()> {
         sets: a.set,
         out: a.out,
         device: a.device,
+        on_mismatch: on,
         quiet: a.quiet,
     };
     let outcome = tune::tune(&cfg)?;

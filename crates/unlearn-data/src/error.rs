@@ -9,6 +9,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DataError {
+    /// A file the toolkit's file policy refused or could not handle (`unlearn-io`).
+    #[error(transparent)]
+    File(#[from] unlearn_io::IoError),
+
     /// Reading or writing a file failed.
     #[error("I/O error on {}: {source}", path.display())]
     Io {

@@ -18,7 +18,7 @@
 //! manifest is rejected rather than silently used.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -213,6 +213,10 @@ fn difference(all: &[u32], remove: &[u32]) -> Vec<u32> {
     }
     out
 }
+
+/// The largest split manifest read (1 GiB: a manifest of 50 million indices is about 500
+/// MB of JSON).
+pub const MAX_MANIFEST_BYTES: u64 = 1 << 30;
 
 /// Build the split of `ds` described by `cfg`.
 ///
@@ -487,40 +491,20 @@ impl SplitManifest {
     /// Write as pretty JSON, atomically (a temporary file in the same directory, then a
     /// rename). Creates the parent directory if needed.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
         let json = serde_json::to_string_pretty(self).map_err(|e| DataError::Manifest {
             path: path.into(),
             reason: format!("serialising: {e}"),
         })?;
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "manifest.json".into());
-        let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
+        unlearn_io::write_atomic_with(path, |f| {
             f.write_all(json.as_bytes())?;
-            f.write_all(b"\n")?;
-            f.sync_all()?;
-            Ok(())
-        };
-        if let Err(e) = write() {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(DataError::io(&tmp, e));
-        }
-        std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            DataError::io(path, e)
-        })
+            f.write_all(b"\n")
+        })?;
+        Ok(())
     }
 
     /// Read a manifest and [`verify`](Self::verify) it.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+        let text = unlearn_io::read_regular_to_string(path, "split manifest", MAX_MANIFEST_BYTES)?;
         let m: SplitManifest = serde_json::from_str(&text).map_err(|e| DataError::Manifest {
             path: path.into(),
             reason: format!("not a valid split manifest: {e}"),
@@ -584,6 +568,72 @@ impl SplitManifest {
             }
         }
         Ok(())
+    }
+
+    /// Why the scenario does not describe the forget list, if it does not: `random:p` and
+    /// `backdoor:p` forget `round(p × |train|)` samples (backdoor: none of the target
+    /// class), `class:c` forgets exactly the training samples of those classes. Call after
+    /// [`check_dataset`](Self::check_dataset) (labels are read from `ds`).
+    pub fn scenario_mismatch(&self, ds: &Dataset) -> Option<String> {
+        let labels = &ds.train.labels;
+        let label = |i: u32| labels.get(i as usize).copied();
+        let expected_count = |fraction: f64| count_of(fraction, self.train.len());
+        match &self.scenario {
+            Scenario::Random { fraction } => {
+                let k = expected_count(*fraction);
+                (self.forget.len() != k).then(|| {
+                    format!(
+                        "it holds {} indices, but {fraction} of the {} training samples is {k}",
+                        self.forget.len(),
+                        self.train.len()
+                    )
+                })
+            }
+            Scenario::Class { classes } => {
+                let expected: Vec<u32> = self
+                    .train
+                    .iter()
+                    .copied()
+                    .filter(|&i| label(i).is_some_and(|l| classes.contains(&l)))
+                    .collect();
+                (expected != self.forget).then(|| {
+                    let foreign = self
+                        .forget
+                        .iter()
+                        .filter(|&&i| !label(i).is_some_and(|l| classes.contains(&l)))
+                        .count();
+                    format!(
+                        "it holds {} indices ({foreign} of other classes), but the training list has {} samples of those classes",
+                        self.forget.len(),
+                        expected.len()
+                    )
+                })
+            }
+            Scenario::Backdoor(spec) => {
+                let k = expected_count(spec.fraction);
+                let of_target = self
+                    .forget
+                    .iter()
+                    .filter(|&&i| label(i) == Some(spec.target))
+                    .count();
+                if self.forget.len() != k {
+                    Some(format!(
+                        "it holds {} indices, but {} of the {} training samples is {k}",
+                        self.forget.len(),
+                        spec.fraction,
+                        self.train.len()
+                    ))
+                } else if of_target > 0 {
+                    Some(format!(
+                        "{of_target} of its samples are already of the target class {}",
+                        spec.target
+                    ))
+                } else {
+                    None
+                }
+            }
+            Scenario::Imported { .. } => None,
+        }
     }
 
     /// SHA-256 (hex) of the manifest's compact canonical JSON; names artefacts made from it.

@@ -8,6 +8,10 @@ use std::path::PathBuf;
 /// which array, which split or which parameter was wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
+    /// A file the toolkit's file policy refused or could not handle (`unlearn-io`).
+    #[error(transparent)]
+    File(#[from] unlearn_io::IoError),
+
     /// Two arrays that must have the same length do not.
     #[error("length mismatch in {what}: expected {expected}, found {found}")]
     LengthMismatch {

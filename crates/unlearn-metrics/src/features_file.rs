@@ -241,13 +241,51 @@ impl FeatureBundle {
         }
     }
 
+    /// The provenance metadata of a features file without reading its arrays: the
+    /// safetensors `__metadata__` (an `.npz` file has none: an empty map).
+    pub fn read_metadata(path: impl AsRef<Path>) -> Result<BTreeMap<String, String>> {
+        let path = path.as_ref();
+        if path.extension().and_then(|e| e.to_str()) == Some("npz") {
+            unlearn_io::open_regular(path, "features file")?;
+            return Ok(BTreeMap::new());
+        }
+        let bad = |reason: String| MetricsError::Format {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let io = |source| MetricsError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let (file, size) = unlearn_io::open_regular(path, "features file")?;
+        let mut reader = std::io::BufReader::new(file);
+        let mut len = [0u8; 8];
+        std::io::Read::read_exact(&mut reader, &mut len).map_err(io)?;
+        let header_len = u64::from_le_bytes(len);
+        if header_len > size.saturating_sub(8) {
+            return Err(bad(format!(
+                "the safetensors header claims {header_len} bytes, more than the file holds"
+            )));
+        }
+        let mut header = vec![0u8; header_len as usize];
+        std::io::Read::read_exact(&mut reader, &mut header).map_err(io)?;
+        let value: serde_json::Value = serde_json::from_slice(&header)
+            .map_err(|e| bad(format!("the safetensors header is not JSON ({e})")))?;
+        Ok(value
+            .get("__metadata__")
+            .and_then(|m| m.as_object())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Loads a bundle from a `.safetensors` file and validates it.
     pub fn load_safetensors(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = fs::read(path).map_err(|source| MetricsError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = unlearn_io::read_regular(path, "features file", u64::MAX)?;
         let fmt = |e: safetensors::SafeTensorError| MetricsError::Format {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -272,6 +310,7 @@ impl FeatureBundle {
     /// Loads a bundle from a numpy `.npz` archive and validates it.
     pub fn load_npz(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        unlearn_io::open_regular(path, "features file")?;
         let archive = npyz::npz::NpzArchive::open(path).map_err(|source| MetricsError::Io {
             path: path.to_path_buf(),
             source,
@@ -402,33 +441,7 @@ fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
 ) -> Result<()> {
-    let io_err = |p: &Path, source| MetricsError::Io {
-        path: p.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .ok_or_else(|| MetricsError::InvalidParameter {
-            name: "path".into(),
-            value: path.display().to_string(),
-            reason: "has no file name".into(),
-        })?;
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-        write(&mut f).map_err(|e| io_err(&tmp, e))?;
-        f.sync_all().map_err(|e| io_err(&tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| io_err(path, e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    Ok(unlearn_io::write_atomic_with(path, write)?)
 }
 
 /// An array as raw little-endian bytes ready for serialisation.

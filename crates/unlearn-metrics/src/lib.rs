@@ -111,4 +111,4 @@ pub use features_file::{FeatureBundle, SplitData, TriggeredData};
 pub use lp::{LogRegParams, LogisticRegression, LpReport};
 pub use matrix::Matrix;
 pub use mia::MiaReport;
-pub use report::{evaluate, Curves, DaReport, MetricsConfig, MetricsReport};
+pub use report::{evaluate, Curves, DaReport, MetricsConfig, MetricsReport, MIN_SET_SIZE};

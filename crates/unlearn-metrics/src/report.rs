@@ -119,6 +119,10 @@ impl MetricsReport {
     }
 }
 
+/// The fewest samples a retain, forget or test set may have for [`evaluate`] to report
+/// anything: every metric has the same floor.
+pub const MIN_SET_SIZE: usize = 10;
+
 fn need(what: &str, needed: usize, found: usize) -> Result<()> {
     if found < needed {
         return Err(MetricsError::TooFewSamples {
@@ -146,9 +150,11 @@ pub fn evaluate(bundle: &FeatureBundle, cfg: &MetricsConfig) -> Result<MetricsRe
     let classes = bundle.classes();
     let d = bundle.dim();
     let (r, f, t) = (&bundle.retain, &bundle.forget, &bundle.test);
-    need("retain set", 1, r.len())?;
-    need("forget set", 1, f.len())?;
-    need("test set (split into probe-fit and probe-eval)", 2, t.len())?;
+    // One rule for every metric: each set needs MIN_SET_SIZE samples (an accuracy, an
+    // attack or a subspace energy over one or two samples is not a result).
+    need("the retain set", MIN_SET_SIZE, r.len())?;
+    need("the forget set", MIN_SET_SIZE, f.len())?;
+    need("the test set", MIN_SET_SIZE, t.len())?;
 
     let (fa, ra, va, ta, ta_forgotten) = output_accuracies(bundle, cfg)?;
     let asr = backdoor_asr(bundle, cfg)?;

@@ -144,11 +144,19 @@ fn labels_out_of_range() {
 
 #[test]
 fn fewer_samples_than_classes() {
-    // Forget set of 2 samples spanning 2 classes: k-means with k = 3 clusters on it.
+    // Forget set of 2 samples: below the one floor every metric shares (MIN_SET_SIZE);
+    // k-means alone would need k = 3.
     let mut b = bundle();
     b.forget = split("forget", 2, 6, 3, 0);
     match evaluate(&b, &MetricsConfig::default()).unwrap_err() {
-        MetricsError::TooFewSamples { needed, found, .. } => assert_eq!((needed, found), (3, 2)),
+        MetricsError::TooFewSamples {
+            needed,
+            found,
+            what,
+        } => {
+            assert_eq!((needed, found), (unlearn_metrics::MIN_SET_SIZE, 2));
+            assert_eq!(what, "the forget set");
+        }
         e => panic!("wrong error {e}"),
     }
     assert!(matches!(
@@ -281,7 +289,7 @@ fn missing_arrays_and_bad_files() {
     // Missing file, garbage safetensors, garbage npz.
     let nofile = dir.path().join("nope.safetensors");
     assert!(
-        matches!(FeatureBundle::load(&nofile), Err(MetricsError::Io { ref path, .. }) if *path == nofile)
+        matches!(FeatureBundle::load(&nofile), Err(MetricsError::File(unlearn_io::IoError::Io { ref path, .. })) if *path == nofile)
     );
     let junk = dir.path().join("junk.safetensors");
     std::fs::write(&junk, b"not a safetensors file").unwrap();

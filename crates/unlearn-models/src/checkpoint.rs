@@ -7,7 +7,6 @@
 //! tensors) and atomically (temporary file in the same folder, then rename).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
@@ -193,7 +192,12 @@ impl RawTensor {
     }
 }
 
-/// Serialises tensors and metadata into safetensors bytes, deterministically.
+/// The metadata entry holding the SHA-256 of a file's tensor bytes; [`read`] checks it, so a
+/// damaged payload is refused rather than loaded.
+pub const PAYLOAD_SHA256: &str = "payload_sha256";
+
+/// Serialises tensors and metadata into safetensors bytes, deterministically; the metadata
+/// gains [`PAYLOAD_SHA256`].
 pub fn safetensors_bytes(
     tensors: &BTreeMap<String, RawTensor>,
     metadata: &BTreeMap<String, String>,
@@ -213,6 +217,16 @@ pub fn safetensors_bytes(
         };
         wa.cmp(&wb).then(a.0.cmp(b.0))
     });
+    let payload_sha256 = {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for (_, t) in &order {
+            h.update(&t.bytes);
+        }
+        hex::encode(h.finalize())
+    };
+    let mut metadata = metadata.clone();
+    metadata.insert(PAYLOAD_SHA256.into(), payload_sha256);
     let mut header = serde_json::Map::new();
     header.insert(
         "__metadata__".into(),
@@ -246,28 +260,51 @@ pub fn safetensors_bytes(
     out
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename.
+/// Writes `bytes` to `path` atomically ([`unlearn_io::write_atomic`]: a temporary file in
+/// the same folder, fsync, rename; a symbolic link is written through, a device refused).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    Ok(unlearn_io::write_atomic(path, bytes)?)
+}
+
+/// The first non-finite element of `values`: its index and `NaN` or `an infinity`.
+pub fn first_non_finite(values: &[f32]) -> Option<(usize, &'static str)> {
+    values.iter().position(|v| !v.is_finite()).map(|i| {
+        let kind = if values[i].is_nan() {
+            "NaN"
+        } else {
+            "an infinity"
+        };
+        (i, kind)
+    })
+}
+
+/// Refuses a tensor holding NaN or an infinity: [`ModelError::NonFinite`] names `what` (the
+/// file or `the model to be written`), the tensor and the first such element.
+pub fn check_finite(what: &str, name: &str, t: &Tensor, hint: &'static str) -> Result<()> {
+    let values = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    match first_non_finite(&values) {
+        None => Ok(()),
+        Some((index, kind)) => Err(ModelError::NonFinite {
+            what: what.to_string(),
+            tensor: name.to_string(),
+            kind,
+            index,
+            count: values.len(),
+            hint,
+        }),
+    }
 }
 
 /// Every tensor of `model` (and BatchNorm counters) in safetensors form.
 pub fn model_tensors(model: &Model) -> Result<BTreeMap<String, RawTensor>> {
     let mut tensors = BTreeMap::new();
     for (name, var, _) in model.store().all() {
+        check_finite(
+            "the model to be written",
+            &name,
+            var.as_tensor(),
+            "nothing was written (a diverged model is not saved)",
+        )?;
         tensors.insert(name, RawTensor::from_tensor(var.as_tensor())?);
     }
     for (name, v) in model.store().counters() {
@@ -293,16 +330,51 @@ pub struct LoadedCheckpoint {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// Reads a safetensors file (any float dtype is converted to f32).
+/// Reads a safetensors file into memory after checking its 8-byte header length against the
+/// file's real size, so a damaged or endless input (`/dev/zero`) is refused before any
+/// payload is read, and no allocation exceeds the file's size.
+fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let bad = |reason: String| ModelError::BadCheckpoint {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let (mut file, size) = unlearn_io::open_regular(path, "checkpoint")?;
+    if size < 8 {
+        return Err(bad(format!(
+            "truncated: {size} bytes; a safetensors file starts with an 8-byte header length"
+        )));
+    }
+    let mut head = [0u8; 8];
+    std::io::Read::read_exact(&mut file, &mut head).map_err(|source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let header_len = u64::from_le_bytes(head);
+    if header_len > size - 8 {
+        return Err(bad(format!(
+            "not a valid safetensors file: its header claims {header_len} bytes but the file has {} after the length field (truncated, or not safetensors, e.g. a PyTorch .pth)",
+            size - 8
+        )));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    bytes.extend_from_slice(&head);
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, size - 8), &mut bytes).map_err(
+        |source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+    )?;
+    Ok(bytes)
+}
+
+/// Reads a safetensors file (any float dtype is converted to f32). Every float tensor must
+/// be finite ([`ModelError::NonFinite`] names the first that is not).
 pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
     let bad = |reason: String| ModelError::BadCheckpoint {
         path: path.to_path_buf(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = read_bounded(path)?;
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
         .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
     let metadata: BTreeMap<String, String> = header
@@ -310,6 +382,16 @@ pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
         .clone()
         .map(|m| m.into_iter().collect())
         .unwrap_or_default();
+    if let Some(recorded) = metadata.get(PAYLOAD_SHA256) {
+        use sha2::{Digest, Sha256};
+        let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default()) as usize;
+        let actual = hex::encode(Sha256::digest(&bytes[8 + header_len..]));
+        if *recorded != actual {
+            return Err(bad(format!(
+                "the tensor bytes have SHA-256 {actual}, but the file records {recorded}: the file is damaged"
+            )));
+        }
+    }
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
     let mut tensors = BTreeMap::new();
@@ -334,6 +416,12 @@ pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
                 };
                 let t = Tensor::from_raw_buffer(data, dtype, &shape, &Device::Cpu)?
                     .to_dtype(DType::F32)?;
+                check_finite(
+                    &format!("checkpoint {}", path.display()),
+                    &name,
+                    &t,
+                    "the file is damaged or the model diverged before it was saved",
+                )?;
                 tensors.insert(name, t);
             }
             other => {

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 /// Everything that can go wrong while building, loading or saving a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// A file the toolkit's file policy refused or could not handle (`unlearn-io`).
+    #[error(transparent)]
+    File(#[from] unlearn_io::IoError),
+
     /// An error raised by a candle tensor operation.
     #[error("tensor operation failed: {0}")]
     Candle(#[from] candle_core::Error),
@@ -41,6 +45,22 @@ pub enum ModelError {
         path: PathBuf,
         /// Why.
         reason: String,
+    },
+    /// A tensor holding NaN or an infinity, read from a file or about to be written.
+    #[error("{what} contains {kind} in {tensor} (element {index} of {count}); {hint}")]
+    NonFinite {
+        /// The file, or `model` for a write.
+        what: String,
+        /// Tensor name.
+        tensor: String,
+        /// `NaN` or `an infinity`.
+        kind: &'static str,
+        /// Flat index of the first such element.
+        index: usize,
+        /// Elements in the tensor.
+        count: usize,
+        /// What to do.
+        hint: &'static str,
     },
     /// A file-system error.
     #[error("{path}: {source}")]

@@ -33,6 +33,25 @@ impl HubFile {
             Some((_, _)) => return Some(Err(bad("empty or malformed revision after '@'"))),
             None => (rest, "main".to_string()),
         };
+        // Every segment is a plain name: no `..` or `.` (the file is joined onto the cache
+        // folder, and must stay inside it), no empty segment (`a//b`, a leading `/`), no
+        // backslash.
+        if let Some(seg) = path
+            .split('/')
+            .find(|seg| seg.is_empty() || *seg == "." || *seg == ".." || seg.contains('\\'))
+        {
+            let shown = if seg.is_empty() {
+                "an empty segment".to_string()
+            } else {
+                format!("'{seg}'")
+            };
+            return Some(Err(bad(&format!(
+                "its path may not contain {shown}: every segment must be a plain name"
+            ))));
+        }
+        if revision == "." || revision == ".." || revision.contains('\\') {
+            return Some(Err(bad("the revision must be a plain name")));
+        }
         let parts: Vec<&str> = path.splitn(3, '/').collect();
         if parts.len() < 3 || parts.iter().any(|p| p.is_empty()) {
             return Some(Err(bad(
@@ -138,5 +157,30 @@ pub fn resolve_checkpoint(spec: &str) -> Result<PathBuf> {
     match HubFile::parse(spec) {
         Some(parsed) => resolve(&parsed?),
         None => Ok(PathBuf::from(spec)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_that_leave_the_cache_are_refused() {
+        for spec in [
+            "hf://org/repo/../../etc/passwd",
+            "hf://org/repo/./model.safetensors",
+            "hf://org/repo//model.safetensors",
+            "hf://org/../x/model.safetensors",
+            "hf://org/repo/a\\..\\b",
+            "hf://org/repo/m.safetensors@..",
+        ] {
+            let err = HubFile::parse(spec).and_then(|r| r.err());
+            assert!(
+                matches!(err, Some(ModelError::BadHubSpec { .. })),
+                "{spec} was accepted"
+            );
+        }
+        let ok = HubFile::parse("hf://org/repo/sub/m.safetensors@v1.0").and_then(|r| r.ok());
+        assert_eq!(ok.map(|f| f.file), Some("sub/m.safetensors".to_string()));
     }
 }

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 /// What can go wrong in a step, a plan or the store.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
+    /// A file the toolkit's file policy refused or could not handle (`unlearn-io`).
+    #[error(transparent)]
+    File(#[from] unlearn_io::IoError),
+
     /// Reading data or a split manifest.
     #[error(transparent)]
     Data(#[from] unlearn_data::DataError),
@@ -62,6 +66,10 @@ pub enum PipelineError {
         /// The data's class count.
         data_classes: usize,
     },
+    /// Two artefacts that do not belong together (a checkpoint of another split, features
+    /// of another data set, …); `--force` turns it into a warning.
+    #[error("{0}; pass --force to use it anyway")]
+    Provenance(String),
     /// A plan that cannot be run as asked (unknown method, empty scenario list, …).
     #[error("{0}")]
     Plan(String),

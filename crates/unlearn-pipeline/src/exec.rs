@@ -94,7 +94,11 @@ impl<'a> StepRunner<'a> {
             .copied()
             .find(|&i| self.steps.all[i].kind == StepKind::Split)
             .ok_or_else(|| PipelineError::Plan(format!("step {} reads no split", step.id)))?;
-        ops::load_split(&self.output_of(split), self.data()?)
+        ops::load_split(
+            &self.output_of(split),
+            self.data()?,
+            ops::OnMismatch::Refuse,
+        )
     }
 
     /// The checkpoint a step that trains or unlearns writes.
@@ -255,6 +259,7 @@ impl<'a> StepRunner<'a> {
             sets,
             out: folder,
             device: self.plan.device.clone(),
+            on_mismatch: crate::ops::OnMismatch::Refuse,
             quiet: self.quiet,
         })?;
         Ok(StepOutcome::Ran)

@@ -11,9 +11,9 @@
 //!   writers are removed only by a process that can take that lock exclusively (no other
 //!   process is writing).
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+
+use unlearn_io::FileLock;
 
 use crate::error::{PipelineError, Result};
 
@@ -22,53 +22,16 @@ use crate::error::{PipelineError, Result};
 pub struct Store {
     root: PathBuf,
     /// Held (shared) for the store's lifetime in this process.
-    _presence: File,
+    presence: FileLock,
 }
 
 /// An exclusive lock on one step, released when dropped.
-#[derive(Debug)]
-pub struct StepLock {
-    _file: File,
-}
-
-fn flock(file: &File, op: libc::c_int) -> std::io::Result<()> {
-    loop {
-        // SAFETY: flock on a file descriptor this process owns for the call's duration.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
-        if rc == 0 {
-            return Ok(());
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-}
-
-fn open_lock(path: &Path) -> Result<File> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| PipelineError::io(path, e))
-}
+pub type StepLock = FileLock;
 
 /// Takes an exclusive lock on the file at `path` (created if missing) without waiting;
 /// `None` when another process holds it.
 pub fn try_lock(path: &Path) -> Result<Option<StepLock>> {
-    let file = open_lock(path)?;
-    // SAFETY: flock on a descriptor this function owns.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        return Ok(Some(StepLock { _file: file }));
-    }
-    let err = std::io::Error::last_os_error();
-    if err.kind() == std::io::ErrorKind::WouldBlock {
-        Ok(None)
-    } else {
-        Err(PipelineError::io(path, err))
-    }
+    Ok(unlearn_io::try_lock_exclusive(path)?)
 }
 
 impl Store {
@@ -78,14 +41,9 @@ impl Store {
         let root = root.into();
         let locks = root.join(".locks");
         std::fs::create_dir_all(&locks).map_err(|e| PipelineError::io(&locks, e))?;
-        let presence = open_lock(&locks.join("store.lock"))?;
-        let store = Store {
-            root,
-            _presence: presence,
-        };
+        let presence = unlearn_io::lock_shared(&locks.join("store.lock"))?;
+        let store = Store { root, presence };
         store.sweep_if_alone()?;
-        flock(&store._presence, libc::LOCK_SH)
-            .map_err(|e| PipelineError::io(store.root.join(".locks/store.lock"), e))?;
         Ok(store)
     }
 
@@ -121,9 +79,7 @@ impl Store {
     /// holds it.
     pub fn lock_step(&self, key: &str) -> Result<StepLock> {
         let path = self.root.join(".locks").join(format!("{key}.lock"));
-        let file = open_lock(&path)?;
-        flock(&file, libc::LOCK_EX).map_err(|e| PipelineError::io(&path, e))?;
-        Ok(StepLock { _file: file })
+        Ok(unlearn_io::lock_exclusive(&path)?)
     }
 
     /// Removes temporary files of killed writers (`.tmp*` names, from the atomic writers),
@@ -132,13 +88,17 @@ impl Store {
         let lock = self.root.join(".locks/store.lock");
         // Try to take the presence lock exclusively without waiting: only then is nobody
         // else writing. Then return to the shared lock.
-        // SAFETY: flock on a descriptor owned by `self`.
-        let rc = unsafe { libc::flock(self._presence.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
+        if !self
+            .presence
+            .try_convert(true)
+            .map_err(|e| PipelineError::io(&lock, e))?
+        {
             return Ok(0);
         }
         let removed = sweep_temp_files(&self.root);
-        flock(&self._presence, libc::LOCK_SH).map_err(|e| PipelineError::io(&lock, e))?;
+        self.presence
+            .make_shared()
+            .map_err(|e| PipelineError::io(&lock, e))?;
         Ok(removed)
     }
 }
@@ -169,6 +129,8 @@ fn sweep_temp_files(dir: &Path) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
+    use std::os::fd::AsRawFd;
 
     #[test]
     fn done_needs_the_output_and_the_matching_key() {

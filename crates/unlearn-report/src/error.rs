@@ -5,6 +5,10 @@ use std::path::PathBuf;
 /// What can go wrong while reading records or writing the report.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// A file the toolkit's file policy refused or could not handle (`unlearn-io`).
+    #[error(transparent)]
+    File(#[from] unlearn_io::IoError),
+
     /// Reading, writing or creating a file or folder failed.
     #[error("cannot {action} {}", path.display())]
     Io {

@@ -195,21 +195,42 @@ pub struct TrainRecord {
 
 const STATE_FORMAT: &str = "unlearn-train-state/1";
 
+/// Which run a state file belongs to: its key, and the seed and recipe in words for errors.
+struct RunIdentity<'a> {
+    key: &'a str,
+    seed: u64,
+    recipe_json: &'a str,
+}
+
 fn save_state(
     path: &Path,
     model: &Model,
     optimizer: &Optimizer,
     epochs_done: usize,
-    key: &str,
+    run: &RunIdentity,
     records: &[EpochRecord],
 ) -> Result<()> {
+    let RunIdentity {
+        key,
+        seed,
+        recipe_json,
+    } = *run;
     let mut tensors = checkpoint::model_tensors(model)?;
     for (name, t) in optimizer.state() {
-        tensors.insert(format!("optimizer.{name}"), RawTensor::from_tensor(t)?);
+        let name = format!("optimizer.{name}");
+        checkpoint::check_finite(
+            "the training state to be written",
+            &name,
+            t,
+            "nothing was written",
+        )?;
+        tensors.insert(name, RawTensor::from_tensor(t)?);
     }
     let mut meta = BTreeMap::new();
     meta.insert("format".to_string(), STATE_FORMAT.to_string());
     meta.insert("run_key".to_string(), key.to_string());
+    meta.insert("seed".to_string(), seed.to_string());
+    meta.insert("recipe".to_string(), recipe_json.to_string());
     meta.insert("epochs_done".to_string(), epochs_done.to_string());
     meta.insert("optimizer_steps".to_string(), optimizer.steps().to_string());
     meta.insert(
@@ -225,7 +246,7 @@ fn load_state(
     path: &Path,
     model: &Model,
     optimizer: &mut Optimizer,
-    key: &str,
+    run: &RunIdentity,
 ) -> Result<Option<(usize, Vec<EpochRecord>)>> {
     if !path.exists() {
         return Ok(None);
@@ -238,11 +259,22 @@ fn load_state(
     if ckpt.metadata.get("format").map(String::as_str) != Some(STATE_FORMAT) {
         return Err(stale("not a training-state file".into()));
     }
-    if ckpt.metadata.get("run_key").map(String::as_str) != Some(key) {
-        return Err(stale(
-            "it was written by a run with other data, recipe, model or seed; delete it to start afresh"
-                .into(),
-        ));
+    if ckpt.metadata.get("run_key").map(String::as_str) != Some(run.key) {
+        let seed = ckpt.metadata.get("seed").cloned().unwrap_or_default();
+        let recipe = ckpt.metadata.get("recipe").cloned().unwrap_or_default();
+        let which = if !seed.is_empty() && seed != run.seed.to_string() {
+            format!(
+                "it belongs to a run with seed {seed}, this run has seed {}",
+                run.seed
+            )
+        } else if !recipe.is_empty() && recipe != run.recipe_json {
+            format!("it belongs to a run with another recipe ({recipe})")
+        } else {
+            "it belongs to a run with other data, model or training list".to_string()
+        };
+        return Err(stale(format!(
+            "{which}; rerun with --no-resume (or delete it) to start afresh"
+        )));
     }
     let epochs_done: usize = ckpt
         .metadata
@@ -311,11 +343,17 @@ pub fn train(
         recipe.clip_grad_norm,
     )?;
     let key = run_key(model, data, recipe, seed);
+    let recipe_json = recipe.to_json();
+    let run = RunIdentity {
+        key: &key,
+        seed,
+        recipe_json: &recipe_json,
+    };
     let mut first_epoch = 0;
     let mut records = Vec::new();
     let mut resumed_from = None;
     if let Some(path) = &opts.state_path {
-        if let Some((done, recs)) = load_state(path, model, &mut optimizer, &key)? {
+        if let Some((done, recs)) = load_state(path, model, &mut optimizer, &run)? {
             first_epoch = done;
             records = recs;
             resumed_from = Some(done);
@@ -376,7 +414,7 @@ pub fn train(
         records.push(rec);
         if let Some(path) = &opts.state_path {
             if epoch + 1 < recipe.epochs {
-                save_state(path, model, &optimizer, epoch + 1, &key, &records)?;
+                save_state(path, model, &optimizer, epoch + 1, &run, &records)?;
             }
         }
     }

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 /// Everything that can go wrong while training or evaluating.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
+    /// A file the toolkit's file policy refused or could not handle (`unlearn-io`).
+    #[error(transparent)]
+    File(#[from] unlearn_io::IoError),
+
     /// A tensor operation failed.
     #[error("tensor operation failed: {0}")]
     Candle(#[from] candle_core::Error),

@@ -107,9 +107,34 @@ impl Recipe {
         if self.eval_batch_size == 0 {
             return bad("eval_batch_size", "0".into(), "at least 1");
         }
-        if let Schedule::MultiStep { gamma, .. } = &self.schedule.schedule {
+        if let Schedule::MultiStep { gamma, milestones } = &self.schedule.schedule {
             if !(*gamma > 0.0 && *gamma <= 1.0) {
                 return bad("gamma", gamma.to_string(), "in (0, 1]");
+            }
+            // Milestones past the last epoch are allowed (a run capped with --epochs keeps
+            // its preset's schedule); ill-ordered ones are not.
+            if milestones.first() == Some(&0) || milestones.windows(2).any(|w| w[0] >= w[1]) {
+                return bad(
+                    "milestones",
+                    format!("{milestones:?}"),
+                    "strictly ascending epochs, each at least 1",
+                );
+            }
+        }
+        if self.schedule.warmup_epochs > self.epochs {
+            return bad(
+                "warmup_epochs",
+                self.schedule.warmup_epochs.to_string(),
+                &format!("at most the run's {} epochs", self.epochs),
+            );
+        }
+        let f = self.schedule.warmup_start_factor;
+        if !(f > 0.0 && f <= 1.0) {
+            return bad("warmup_start_factor", f.to_string(), "in (0, 1]");
+        }
+        if let Some(c) = self.clip_grad_norm {
+            if !(c.is_finite() && c > 0.0) {
+                return bad("clip_grad_norm", c.to_string(), "a positive finite norm");
             }
         }
         self.optimizer.validate()

@@ -9,7 +9,7 @@ use unlearn_methods::{registry, run, Overrides, RunFailure, RunRecord, UnlearnCo
 use unlearn_models::{checkpoint, CheckpointMeta, Model};
 use unlearn_train::{Preset, Recipe};
 
-use super::load::{default_preset, train_identity};
+use super::load::default_preset;
 use crate::error::Result;
 
 /// One unlearning run.
@@ -64,16 +64,6 @@ pub fn preset_of_original(meta: Option<&CheckpointMeta>, ds: &Dataset) -> Preset
     meta.and_then(|m| serde_json::from_str::<Recipe>(&m.recipe).ok())
         .and_then(|r| r.preset.parse().ok())
         .unwrap_or_else(|| default_preset(ds))
-}
-
-/// Whether `meta` says the model was trained on another split whose training set differs
-/// from `manifest`'s (a warning for the user, not an error: foreign originals are allowed).
-pub fn trained_on_other_split(meta: &CheckpointMeta, manifest: &SplitManifest) -> bool {
-    let same_training = meta
-        .extra
-        .get("train_sha256")
-        .is_some_and(|t| *t == train_identity(manifest));
-    !meta.split_sha256.is_empty() && meta.split_sha256 != manifest.content_hash() && !same_training
 }
 
 /// Checks a method id and its overrides for a preset (cheap; before loading checkpoints).

@@ -8,6 +8,7 @@ use unlearn_data::{DataSource, Dataset, SplitManifest};
 use unlearn_models::{checkpoint, hub, Arch, CheckpointMeta, Model, ModelSpec};
 use unlearn_train::Preset;
 
+use super::provenance::{check_scenario, OnMismatch};
 use crate::error::{PipelineError, Result};
 
 /// Loads a data source given in `unlearn --data` syntax (`embedded`, `fashion-mnist[:dir]`,
@@ -17,10 +18,12 @@ pub fn load_dataset(spec: &str) -> Result<Dataset> {
     Ok(source.load()?)
 }
 
-/// Loads a split manifest and checks that it was made from `ds`.
-pub fn load_split(path: &Path, ds: &Dataset) -> Result<SplitManifest> {
+/// Loads a split manifest and checks that it was made from `ds` (an error) and that its
+/// scenario describes its forget list (`on` decides, see [`check_scenario`]).
+pub fn load_split(path: &Path, ds: &Dataset, on: OnMismatch) -> Result<SplitManifest> {
     let manifest = SplitManifest::load(path)?;
     manifest.check_dataset(ds)?;
+    check_scenario(&path.display().to_string(), &manifest, ds, on)?;
     Ok(manifest)
 }
 

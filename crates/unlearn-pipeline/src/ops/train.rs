@@ -12,7 +12,7 @@ use unlearn_models::{checkpoint, Arch, CheckpointMeta, Model, ModelSpec};
 use unlearn_train::{engine, DataView, Recipe};
 
 use super::load::train_identity;
-use crate::error::{PipelineError, Result};
+use crate::error::Result;
 
 /// Which part of a split a model trains on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,13 +104,7 @@ pub fn train_checkpoint(job: &TrainJob) -> Result<TrainSummary> {
         let _ = std::fs::remove_file(&state);
     }
     let mut log_file = match job.log {
-        Some(p) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(|e| PipelineError::io(p, e))?,
-        ),
+        Some(p) => Some(unlearn_io::open_append(p, "--log")?),
         None => None,
     };
     let record = engine::train(

@@ -15,7 +15,7 @@ use unlearn_models::Model;
 use unlearn_train::Preset;
 
 use crate::error::{PipelineError, Result};
-use crate::ops;
+use crate::ops::{self, ModelRole, OnMismatch};
 use crate::tune::Objective;
 
 /// Retain features kept per model, as `reproduce` keeps them.
@@ -73,6 +73,7 @@ fn reference_bundle(
     ds: &Dataset,
     manifest: &SplitManifest,
     device: &Device,
+    on: OnMismatch,
 ) -> Result<FeatureBundle> {
     let as_features = FeatureBundle::load(path);
     let bundle = match as_features {
@@ -86,6 +87,14 @@ fn reference_bundle(
                     path.display()
                 ))
             })?;
+            ops::check_checkpoint(
+                &label,
+                model.meta.as_ref(),
+                ds,
+                manifest,
+                ModelRole::Reference,
+                on,
+            )?;
             let opts = ExtractOptions {
                 max_retain: Some(MAX_RETAIN),
                 ..Default::default()
@@ -93,15 +102,8 @@ fn reference_bundle(
             ops::extract_features(&model.model, ds, manifest, &opts, &label)?
         }
     };
-    let expected = manifest.content_hash();
-    match bundle.metadata.get("split_sha256") {
-        Some(h) if *h != expected => Err(PipelineError::Plan(format!(
-            "reference {} was extracted on another split (split_sha256 {h}, the split given \
-             has {expected}): its gaps would compare different forget sets",
-            path.display()
-        ))),
-        _ => Ok(bundle),
-    }
+    ops::check_bundle_split(&path.display().to_string(), &bundle.metadata, manifest, on)?;
+    Ok(bundle)
 }
 
 impl Bench {
@@ -115,6 +117,7 @@ impl Bench {
         preset: Option<Preset>,
         device: &str,
         seed: u64,
+        on: OnMismatch,
     ) -> Result<Bench> {
         if references.is_empty() {
             return Err(PipelineError::Plan(
@@ -122,21 +125,21 @@ impl Bench {
             ));
         }
         let ds = ops::load_dataset(data)?;
-        let manifest = ops::load_split(split, &ds)?;
+        let manifest = ops::load_split(split, &ds, on)?;
         let device = unlearn_models::device(device)?;
         let loaded = ops::load_model(original, None, &ds, &device)?;
-        if let Some(meta) = &loaded.meta {
-            if ops::trained_on_other_split(meta, &manifest) {
-                eprintln!(
-                    "warning: {original} was trained on another split than {}",
-                    split.display()
-                );
-            }
-        }
+        ops::check_checkpoint(
+            original,
+            loaded.meta.as_ref(),
+            &ds,
+            &manifest,
+            ModelRole::Original,
+            on,
+        )?;
         let preset = preset.unwrap_or_else(|| ops::preset_of_original(loaded.meta.as_ref(), &ds));
         let bundles = references
             .iter()
-            .map(|p| reference_bundle(p, &ds, &manifest, &device))
+            .map(|p| reference_bundle(p, &ds, &manifest, &device, on))
             .collect::<Result<Vec<_>>>()?;
         let cfg = ops::metrics_config(&bundles[0], KRule::Classes, seed, None, None);
         let references = bundles

@@ -74,6 +74,8 @@ pub struct TuneConfig {
     pub out: PathBuf,
     /// Device.
     pub device: String,
+    /// What a provenance mismatch (an original or reference of another split) does.
+    pub on_mismatch: crate::ops::OnMismatch,
     /// No per-trial lines on stderr.
     pub quiet: bool,
 }
@@ -234,6 +236,7 @@ pub fn tune(cfg: &TuneConfig) -> Result<TuneOutcome> {
         cfg.preset,
         &cfg.device,
         cfg.seed,
+        cfg.on_mismatch,
     )?;
     // The fixed items must be valid before any work.
     registry::build(
