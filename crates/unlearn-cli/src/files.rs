@@ -9,11 +9,5 @@ pub fn local_checkpoint(spec: &str) -> Option<PathBuf> {
 }
 
 /// Clap parser for counts that must be at least 1 (`--batch-size`, `--epochs`, `--trials`,
-/// …): one rule, one message, for every command.
-pub fn positive(text: &str) -> Result<usize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(0) => Err("0 is not allowed: expected a whole number of at least 1".into()),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("'{text}' is not a whole number of at least 1")),
-    }
-}
+/// …): the same rule and message as `reproduce`'s.
+pub use unlearn_pipeline::args::positive_count as positive;

@@ -580,7 +580,14 @@ fn eval(a: EvalArgs, on: OnMismatch) -> Result<()> {
                 )?)
             })
             .collect::<Result<Vec<_>>>()?;
-        let cfg = ops::metrics_config(&bundle, unlearn_metrics::KRule::Classes, 0, None, None);
+        let cfg = ops::metrics_config(
+            &bundle,
+            unlearn_metrics::KRule::Classes,
+            0,
+            None,
+            None,
+            unlearn_metrics::MIN_SET_SIZE,
+        );
         let (report, compared) = ops::measure_bundles(&bundle, &references, &cfg)?;
         let metrics = match &compared {
             Some(c) => serde_json::to_value(c)?,

@@ -78,6 +78,10 @@ pub struct MetricsArgs {
     /// retrain.features.safetensors --json muda.json --plot-data muda.plot.json
     #[arg(long, value_name = "PATH")]
     pub plot_data: Option<PathBuf>,
+    /// The fewest samples each of the retain, forget and test sets needs for any metric
+    /// (at least 2).
+    #[arg(long, default_value_t = unlearn_metrics::MIN_SET_SIZE, value_parser = crate::files::positive)]
+    pub min_set_size: usize,
 }
 
 /// `unlearn features`.
@@ -146,7 +150,14 @@ pub fn metrics(a: MetricsArgs, on: ops::OnMismatch) -> Result<()> {
         .as_deref()
         .map(ops::parse_classes)
         .transpose()?;
-    let cfg = ops::metrics_config(&bundle, a.k, a.seed, forgotten, a.backdoor_target);
+    let cfg = ops::metrics_config(
+        &bundle,
+        a.k,
+        a.seed,
+        forgotten,
+        a.backdoor_target,
+        a.min_set_size,
+    );
     let (report, compared) = ops::measure_files(&bundle, &a.references, &cfg)?;
     if let Some(path) = &a.plot_data {
         ops::write_plot_data(&bundle, &cfg, path)

@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::IoError;
 use crate::lock::OutputLock;
-use crate::write::{resolve_output, TEMP_PREFIX};
+use crate::write::{kind_of, resolve_output, TEMP_PREFIX};
 use crate::Result;
 
 /// The path that means standard output where a command allows it (`--json -`).
@@ -143,10 +143,22 @@ impl Claim {
         paths.into_iter().fold(self, |c, p| c.output(role, p))
     }
 
-    /// Checks every output (a regular file or nothing, after links; not an input; not
-    /// another output; a writable folder) and locks them all. Nothing is written but the
+    /// Checks every input (a regular file or a folder, when it exists: a device or FIFO is
+    /// refused before anything reads it) and every output (a regular file or nothing, after
+    /// links; not an input; not another output; a writable folder), and locks the outputs. Nothing is written but the
     /// folders of the outputs and their lock files.
     pub fn acquire(self) -> Result<ClaimGuard> {
+        for (role, p) in &self.inputs {
+            if let Ok(meta) = fs::metadata(p) {
+                if !meta.is_file() && !meta.is_dir() {
+                    return Err(IoError::NotRegular {
+                        role: role.clone(),
+                        path: p.clone(),
+                        found: kind_of(&meta.file_type()),
+                    });
+                }
+            }
+        }
         let inputs: Vec<(String, PathBuf, Identity)> = self
             .inputs
             .into_iter()

@@ -26,6 +26,10 @@ use serde_json::Value;
 use crate::error::{MethodError, Result};
 use crate::Method;
 
+/// The largest `--config` or `--space` TOML file read (16 MiB; a parameter file is a few
+/// hundred bytes).
+pub const MAX_TOML_BYTES: u64 = 16 << 20;
+
 /// The static side of a method: its id, description, paper, parameter docs and presets.
 pub trait Params: Method + Serialize + DeserializeOwned + Clone + 'static {
     /// The method id (`ga`, `muda`, …).
@@ -111,10 +115,11 @@ impl Overrides {
         let config = match config {
             None => None,
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| MethodError::Config {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                })?;
+                let text = unlearn_io::read_regular_to_string(path, "--config", MAX_TOML_BYTES)
+                    .map_err(|e| MethodError::Config {
+                        path: path.to_path_buf(),
+                        reason: e.to_string(),
+                    })?;
                 let table: toml::Table =
                     text.parse()
                         .map_err(|e: toml::de::Error| MethodError::Config {

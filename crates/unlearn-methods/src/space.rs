@@ -235,7 +235,9 @@ impl Space {
             path: path.to_path_buf(),
             reason,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| cfg_err(e.to_string()))?;
+        let text =
+            unlearn_io::read_regular_to_string(path, "--space", crate::params::MAX_TOML_BYTES)
+                .map_err(|e| cfg_err(e.to_string()))?;
         let table: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| cfg_err(format!("not valid TOML: {}", e.message())))?;

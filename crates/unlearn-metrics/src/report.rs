@@ -33,6 +33,10 @@ pub struct MetricsConfig {
     pub mia_max: usize,
     /// k-means restarts (default 10).
     pub kmeans_restarts: usize,
+    /// The fewest samples each of the retain, forget and test sets needs (default
+    /// [`MIN_SET_SIZE`]; at least 2). This project's formalisation of "one forget sample is
+    /// not a result": one floor for every metric.
+    pub min_set_size: usize,
 }
 
 impl Default for MetricsConfig {
@@ -45,6 +49,7 @@ impl Default for MetricsConfig {
             max_reference: 10_000,
             mia_max: 10_000,
             kmeans_restarts: 10,
+            min_set_size: MIN_SET_SIZE,
         }
     }
 }
@@ -119,8 +124,8 @@ impl MetricsReport {
     }
 }
 
-/// The fewest samples a retain, forget or test set may have for [`evaluate`] to report
-/// anything: every metric has the same floor.
+/// The default of [`MetricsConfig::min_set_size`]: the fewest samples a retain, forget or
+/// test set may have for [`evaluate`] to report anything (every metric has the same floor).
 pub const MIN_SET_SIZE: usize = 10;
 
 fn need(what: &str, needed: usize, found: usize) -> Result<()> {
@@ -150,11 +155,13 @@ pub fn evaluate(bundle: &FeatureBundle, cfg: &MetricsConfig) -> Result<MetricsRe
     let classes = bundle.classes();
     let d = bundle.dim();
     let (r, f, t) = (&bundle.retain, &bundle.forget, &bundle.test);
-    // One rule for every metric: each set needs MIN_SET_SIZE samples (an accuracy, an
+    // One rule for every metric: each set needs `min_set_size` samples (default
+    // MIN_SET_SIZE; never under 2, the test set is split into probe halves) (an accuracy, an
     // attack or a subspace energy over one or two samples is not a result).
-    need("the retain set", MIN_SET_SIZE, r.len())?;
-    need("the forget set", MIN_SET_SIZE, f.len())?;
-    need("the test set", MIN_SET_SIZE, t.len())?;
+    let floor = cfg.min_set_size.max(2);
+    need("the retain set", floor, r.len())?;
+    need("the forget set", floor, f.len())?;
+    need("the test set", floor, t.len())?;
 
     let (fa, ra, va, ta, ta_forgotten) = output_accuracies(bundle, cfg)?;
     let asr = backdoor_asr(bundle, cfg)?;

@@ -45,8 +45,8 @@ pub struct ReproduceArgs {
     #[arg(long, value_delimiter = ',')]
     pub methods: Option<Vec<String>>,
     /// Number of seeds, 0..N-1.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    pub seeds: u64,
+    #[arg(long, default_value_t = 1, value_parser = positive_count)]
+    pub seeds: usize,
     /// Device: cpu, cuda, cuda:N, auto.
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -55,19 +55,34 @@ pub struct ReproduceArgs {
     pub out: Option<PathBuf>,
     /// Cap every training at N epochs (original, retrain, each method's epochs): a smoke
     /// run; the numbers are then not the preset's.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    pub epochs: Option<u64>,
+    #[arg(long, value_parser = positive_count)]
+    pub epochs: Option<usize>,
     /// No per-step progress bars (the overall line stays).
     #[arg(long)]
     pub quiet: bool,
     /// Tune every method with N trials of `unlearn tune` (the same budget for each) on the
     /// first seed of each scenario, then run every seed with the chosen values; the report
     /// separates tuned-on from held-out seeds.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub tune: Option<u64>,
+    #[arg(long, value_name = "N", value_parser = positive_count)]
+    pub tune: Option<usize>,
     /// The tuning objective: avg_gap_output, avg_gap_feature, both, or a weighted sum.
     #[arg(long, default_value = "both", requires = "tune")]
     pub objective: crate::tune::Objective,
+    /// The fewest samples each retain, forget and test set needs for any metric (tiny
+    /// smoke data may lower it; at least 2).
+    #[arg(long, default_value_t = unlearn_metrics::MIN_SET_SIZE, value_parser = positive_count)]
+    pub min_set_size: usize,
+}
+
+/// The clap parser of every count that must be at least 1, in `reproduce` and in every
+/// `unlearn` command (`--seeds`, `--epochs`, `--batch-size`, `--trials`, …): one rule and
+/// one message.
+pub fn positive_count(text: &str) -> std::result::Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("0 is not allowed: expected a whole number of at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{text}' is not a whole number of at least 1")),
+    }
 }
 
 /// A parsed `--scenarios` list.
@@ -97,12 +112,13 @@ impl ReproduceArgs {
                 .filter(|s| !s.is_empty())
                 .collect()
         });
-        cfg.seeds = self.seeds;
+        cfg.seeds = self.seeds as u64;
         cfg.device = self.device.clone();
-        cfg.epochs_cap = self.epochs.map(|n| n as usize);
+        cfg.epochs_cap = self.epochs;
         cfg.quiet = self.quiet;
-        cfg.tune = self.tune.map(|n| n as usize);
+        cfg.tune = self.tune;
         cfg.objective = self.objective;
+        cfg.min_set_size = self.min_set_size;
         Ok(cfg)
     }
 }

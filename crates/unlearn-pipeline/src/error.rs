@@ -74,12 +74,12 @@ pub enum PipelineError {
     #[error("{0}")]
     Plan(String),
     /// A step of the plan failed.
-    #[error("{step}: {source}")]
+    #[error("{step}: {error}")]
     Step {
         /// The step, in words.
         step: String,
-        /// Why.
-        source: Box<PipelineError>,
+        /// Why (in the message, not as a `source`, so that chains print it once).
+        error: Box<PipelineError>,
     },
 }
 

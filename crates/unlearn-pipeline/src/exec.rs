@@ -290,7 +290,14 @@ impl<'a> StepRunner<'a> {
         }
         let reference = self.output_of(step.inputs[1]);
         let bundle = FeatureBundle::load(&features)?;
-        let cfg = ops::metrics_config(&bundle, KRule::Classes, step.cell.seed, None, None);
+        let cfg = ops::metrics_config(
+            &bundle,
+            KRule::Classes,
+            step.cell.seed,
+            None,
+            None,
+            self.plan.min_set_size,
+        );
         let (report, compared) = ops::measure_files(&bundle, &[reference], &cfg)?;
         ops::write_plot_data(&bundle, &cfg, &out.with_extension("plot.json"))?;
         let json = ops::metrics_json(&report, compared.as_ref());
@@ -331,7 +338,7 @@ impl Executor for InProcess {
             progress.begin(step.kind.cost(), &what);
             let outcome = runner.run(step).map_err(|e| PipelineError::Step {
                 step: what.clone(),
-                source: Box::new(e),
+                error: Box::new(e),
             })?;
             if let StepOutcome::MethodFailed(error) = &outcome {
                 eprintln!("   {what} failed ({error}); recorded, going on");

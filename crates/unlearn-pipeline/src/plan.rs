@@ -41,6 +41,9 @@ pub struct StudyConfig {
     pub tune: Option<usize>,
     /// The tuning objective.
     pub objective: crate::tune::Objective,
+    /// The metrics' floor on the retain, forget and test set sizes
+    /// ([`unlearn_metrics::MIN_SET_SIZE`] by default).
+    pub min_set_size: usize,
 }
 
 impl StudyConfig {
@@ -58,6 +61,7 @@ impl StudyConfig {
             quiet: false,
             tune: None,
             objective: crate::tune::Objective::Both,
+            min_set_size: unlearn_metrics::MIN_SET_SIZE,
         }
     }
 }
@@ -186,6 +190,13 @@ pub struct Plan {
     /// The hyper-parameter search of every method, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tune: Option<TuneSpec>,
+    /// The metrics' floor on set sizes.
+    #[serde(default = "default_min_set_size")]
+    pub min_set_size: usize,
+}
+
+fn default_min_set_size() -> usize {
+    unlearn_metrics::MIN_SET_SIZE
 }
 
 /// `reproduce --tune N`: every method gets `trials` trials of `unlearn tune` on the first
@@ -247,6 +258,7 @@ impl Plan {
             methods,
             device: cfg.device.clone(),
             epochs_cap: cfg.epochs_cap,
+            min_set_size: cfg.min_set_size,
             val_fraction: 0.1,
             max_retain: 10_000,
             tune: cfg.tune.map(|trials| TuneSpec {

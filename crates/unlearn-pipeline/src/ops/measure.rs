@@ -50,6 +50,7 @@ pub fn metrics_config(
     seed: u64,
     forgotten: Option<Vec<u32>>,
     backdoor_target: Option<u32>,
+    min_set_size: usize,
 ) -> MetricsConfig {
     let scenario: Option<Scenario> = bundle.metadata.get("scenario").and_then(|s| s.parse().ok());
     let forgotten_classes = forgotten.or_else(|| {
@@ -69,6 +70,7 @@ pub fn metrics_config(
         seed,
         forgotten_classes,
         backdoor_target,
+        min_set_size,
         ..Default::default()
     }
 }
@@ -147,7 +149,7 @@ pub fn reference_cache_path(path: &Path, bytes: &[u8], cfg: &MetricsConfig) -> P
 /// through its JSON, so a result does not depend on whether the cached copy existed. A folder
 /// that cannot be written only costs the saving.
 pub fn reference_report(path: &Path, cfg: &MetricsConfig) -> Result<MetricsReport> {
-    let bytes = std::fs::read(path).map_err(|e| PipelineError::io(path, e))?;
+    let bytes = unlearn_io::read_regular(path, "reference", u64::MAX)?;
     let cache = reference_cache_path(path, &bytes, cfg);
     if let Some(report) = std::fs::read_to_string(&cache)
         .ok()
@@ -186,7 +188,7 @@ pub fn measure_files(
             .map(|p| {
                 reference_report(p, cfg).map_err(|e| PipelineError::Step {
                     step: format!("metrics of the reference {}", p.display()),
-                    source: Box::new(e),
+                    error: Box::new(e),
                 })
             })
             .collect()

@@ -141,7 +141,14 @@ impl Bench {
             .iter()
             .map(|p| reference_bundle(p, &ds, &manifest, &device, on))
             .collect::<Result<Vec<_>>>()?;
-        let cfg = ops::metrics_config(&bundles[0], KRule::Classes, seed, None, None);
+        let cfg = ops::metrics_config(
+            &bundles[0],
+            KRule::Classes,
+            seed,
+            None,
+            None,
+            unlearn_metrics::MIN_SET_SIZE,
+        );
         let references = bundles
             .iter()
             .map(|b| Ok(unlearn_metrics::evaluate(b, &cfg)?))

@@ -163,7 +163,7 @@ pub struct TuneOutcome {
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| PipelineError::io(path, e))?;
+    let bytes = unlearn_io::read_regular(path, "input", u64::MAX)?;
     Ok(Sha256::digest(&bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
