@@ -11,7 +11,7 @@ use std::path::PathBuf;
 pub enum DataError {
     /// A file the toolkit's file policy refused or could not handle (`unlearn-io`).
     #[error(transparent)]
-    File(#[from] unlearn_io::IoError),
+    File(Box<unlearn_io::IoError>),
 
     /// Reading or writing a file failed.
     #[error("I/O error on {}: {source}", path.display())]
@@ -216,5 +216,11 @@ impl DataError {
             path: path.into(),
             reason: reason.into(),
         }
+    }
+}
+
+impl From<unlearn_io::IoError> for DataError {
+    fn from(e: unlearn_io::IoError) -> Self {
+        DataError::File(Box::new(e))
     }
 }

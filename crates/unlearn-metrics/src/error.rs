@@ -10,7 +10,7 @@ use std::path::PathBuf;
 pub enum MetricsError {
     /// A file the toolkit's file policy refused or could not handle (`unlearn-io`).
     #[error(transparent)]
-    File(#[from] unlearn_io::IoError),
+    File(Box<unlearn_io::IoError>),
 
     /// Two arrays that must have the same length do not.
     #[error("length mismatch in {what}: expected {expected}, found {found}")]
@@ -132,3 +132,9 @@ pub enum MetricsError {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = MetricsError> = std::result::Result<T, E>;
+
+impl From<unlearn_io::IoError> for MetricsError {
+    fn from(e: unlearn_io::IoError) -> Self {
+        MetricsError::File(Box::new(e))
+    }
+}

@@ -289,7 +289,7 @@ fn missing_arrays_and_bad_files() {
     // Missing file, garbage safetensors, garbage npz.
     let nofile = dir.path().join("nope.safetensors");
     assert!(
-        matches!(FeatureBundle::load(&nofile), Err(MetricsError::File(unlearn_io::IoError::Io { ref path, .. })) if *path == nofile)
+        matches!(FeatureBundle::load(&nofile), Err(MetricsError::File(ref e)) if matches!(**e, unlearn_io::IoError::Io { ref path, .. } if *path == nofile))
     );
     let junk = dir.path().join("junk.safetensors");
     std::fs::write(&junk, b"not a safetensors file").unwrap();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 pub enum ModelError {
     /// A file the toolkit's file policy refused or could not handle (`unlearn-io`).
     #[error(transparent)]
-    File(#[from] unlearn_io::IoError),
+    File(Box<unlearn_io::IoError>),
 
     /// An error raised by a candle tensor operation.
     #[error("tensor operation failed: {0}")]
@@ -124,5 +124,11 @@ impl From<ModelError> for candle_core::Error {
             ModelError::Candle(e) => e,
             other => candle_core::Error::wrap(other),
         }
+    }
+}
+
+impl From<unlearn_io::IoError> for ModelError {
+    fn from(e: unlearn_io::IoError) -> Self {
+        ModelError::File(Box::new(e))
     }
 }

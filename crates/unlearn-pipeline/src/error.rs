@@ -7,7 +7,7 @@ use std::path::PathBuf;
 pub enum PipelineError {
     /// A file the toolkit's file policy refused or could not handle (`unlearn-io`).
     #[error(transparent)]
-    File(#[from] unlearn_io::IoError),
+    File(Box<unlearn_io::IoError>),
 
     /// Reading data or a split manifest.
     #[error(transparent)]
@@ -99,5 +99,11 @@ impl PipelineError {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl From<unlearn_io::IoError> for PipelineError {
+    fn from(e: unlearn_io::IoError) -> Self {
+        PipelineError::File(Box::new(e))
     }
 }

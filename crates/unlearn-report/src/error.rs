@@ -7,7 +7,7 @@ use std::path::PathBuf;
 pub enum ReportError {
     /// A file the toolkit's file policy refused or could not handle (`unlearn-io`).
     #[error(transparent)]
-    File(#[from] unlearn_io::IoError),
+    File(Box<unlearn_io::IoError>),
 
     /// Reading, writing or creating a file or folder failed.
     #[error("cannot {action} {}", path.display())]
@@ -55,5 +55,11 @@ impl ReportError {
             cause = c.source();
         }
         s
+    }
+}
+
+impl From<unlearn_io::IoError> for ReportError {
+    fn from(e: unlearn_io::IoError) -> Self {
+        ReportError::File(Box::new(e))
     }
 }

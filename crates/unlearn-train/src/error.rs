@@ -7,7 +7,7 @@ use std::path::PathBuf;
 pub enum TrainError {
     /// A file the toolkit's file policy refused or could not handle (`unlearn-io`).
     #[error(transparent)]
-    File(#[from] unlearn_io::IoError),
+    File(Box<unlearn_io::IoError>),
 
     /// A tensor operation failed.
     #[error("tensor operation failed: {0}")]
@@ -66,3 +66,9 @@ pub enum TrainError {
 
 /// Result with [`TrainError`].
 pub type Result<T> = std::result::Result<T, TrainError>;
+
+impl From<unlearn_io::IoError> for TrainError {
+    fn from(e: unlearn_io::IoError) -> Self {
+        TrainError::File(Box::new(e))
+    }
+}

@@ -2,7 +2,7 @@
 //! models' metrics, loaded once; and one trial, a real unlearning run measured with the
 //! toolkit's own metrics against them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use candle_core::Device;
@@ -109,16 +109,10 @@ fn reference_bundle(
 impl Bench {
     /// Loads the data, the split, the original and the references, and measures the
     /// references once.
-    pub fn load(
-        data: &str,
-        split: &Path,
-        original: &str,
-        references: &[PathBuf],
-        preset: Option<Preset>,
-        device: &str,
-        seed: u64,
-        on: OnMismatch,
-    ) -> Result<Bench> {
+    pub fn load(cfg: &crate::tune::TuneConfig) -> Result<Bench> {
+        let (data, split, original) = (&cfg.data, &cfg.split, &cfg.original);
+        let (references, preset, device) = (&cfg.references, cfg.preset, &cfg.device);
+        let (seed, on) = (cfg.seed, cfg.on_mismatch);
         if references.is_empty() {
             return Err(PipelineError::Plan(
                 "tuning needs at least one --reference (a retrained model or its features)".into(),

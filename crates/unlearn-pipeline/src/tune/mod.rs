@@ -228,16 +228,7 @@ pub fn tune(cfg: &TuneConfig) -> Result<TuneOutcome> {
             lock_path.display()
         ))
     })?;
-    let bench = Bench::load(
-        &cfg.data,
-        &cfg.split,
-        &cfg.original,
-        &cfg.references,
-        cfg.preset,
-        &cfg.device,
-        cfg.seed,
-        cfg.on_mismatch,
-    )?;
+    let bench = Bench::load(cfg)?;
     // The fixed items must be valid before any work.
     registry::build(
         &cfg.method,
