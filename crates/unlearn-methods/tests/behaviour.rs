@@ -497,7 +497,15 @@ fn fmnist_lists_its_own_adjustments_of_the_shared_defaults() {
             .unwrap_or(&[])
     );
     assert!(!registry::scenario_defaults("muda", "quick", &backdoor).is_empty());
-    assert!(registry::scenario_defaults("ft", "quick", &class).len() == 1);
+    // `quick`'s class table (round 5 set ft's epochs and lr), and it is valid.
+    assert_eq!(
+        registry::scenario_defaults("ft", "quick", &class),
+        &[("epochs", "2"), ("lr", "0.0818")]
+    );
+    for (id, _) in registry::CLASS_DEFAULTS {
+        let o = Overrides::default().with_scenario_defaults(id, "quick", &class);
+        registry::build(id, "quick", &o).expect("quick class defaults are valid");
+    }
     assert!(registry::scenario_defaults("ft", "fmnist", &backdoor).is_empty());
     let muda = registry::info("muda", "fmnist").expect("muda is listed");
     assert_eq!(
