@@ -140,7 +140,7 @@ fn empty_set() -> ImageSet {
 pub fn read_files(paths: &[PathBuf], kind: CifarKind) -> Result<ImageSet> {
     let mut set = empty_set();
     for p in paths {
-        let bytes = std::fs::read(p).map_err(|e| DataError::io(p, e))?;
+        let bytes = unlearn_io::read_regular(p, "CIFAR batch", u64::MAX)?;
         parse_records(&bytes, p, kind, &mut set)?;
     }
     Ok(set)

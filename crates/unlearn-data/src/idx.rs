@@ -5,7 +5,8 @@
 //! `u8` images with 3 dimensions, 2049 for `u8` labels with 1 dimension), non-zero image
 //! dimensions, the exact byte length (truncated files and trailing bytes are both errors;
 //! lengths are those of the decompressed data), equal image and label counts, and labels
-//! below the number of classes.
+//! below the number of classes. Decompressed data past the length a header announces is
+//! counted, not kept, so memory stays bounded by what the header describes.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -35,7 +36,7 @@ pub struct IdxImages {
 
 /// Read a whole file, decompressing it when it starts with the gzip magic bytes.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let bytes = unlearn_io::read_regular(path, "IDX file", u64::MAX)?;
     maybe_gunzip(bytes, path)
 }
 
@@ -150,14 +151,67 @@ pub fn parse_labels(bytes: &[u8], path: &Path, num_classes: usize) -> Result<Vec
     Ok(labels.iter().map(|&l| u32::from(l)).collect())
 }
 
+/// The byte length an IDX header announces (header plus payload), when `head` holds a whole
+/// header with the expected magic and non-zero dimensions whose product fits in a `u64`.
+fn announced_len(head: &[u8], expected_magic: u32, ndim: usize) -> Option<u64> {
+    let be = |i: usize| Some(u32::from_be_bytes(head.get(i..i + 4)?.try_into().ok()?));
+    if be(0)? != expected_magic {
+        return None;
+    }
+    let mut payload = 1u64;
+    for d in 0..ndim {
+        let dim = u64::from(be(4 + 4 * d)?);
+        if dim == 0 && d > 0 {
+            return None;
+        }
+        payload = payload.checked_mul(dim)?;
+    }
+    payload.checked_add((4 + 4 * ndim) as u64)
+}
+
+/// Read an IDX file, decompressing it when it starts with the gzip magic bytes. Decompressed
+/// data is kept only up to the length the header announces; anything beyond is counted,
+/// not stored, so a small file that inflates far past its header (a gzip bomb) cannot
+/// exhaust memory, and the error still gives the real decompressed size.
+fn read_idx(path: &Path, expected_magic: u32, ndim: usize) -> Result<Vec<u8>> {
+    let bytes = unlearn_io::read_regular(path, "IDX file", u64::MAX)?;
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(bytes);
+    }
+    let io = |e| DataError::io(path, e);
+    let mut dec = flate2::read::MultiGzDecoder::new(bytes.as_slice());
+    let header_len = (4 + 4 * ndim) as u64;
+    let mut out = Vec::new();
+    (&mut dec)
+        .take(header_len)
+        .read_to_end(&mut out)
+        .map_err(io)?;
+    let Some(expected) = announced_len(&out, expected_magic, ndim) else {
+        return Ok(out); // the parser reports the short header, magic or dimensions
+    };
+    (&mut dec)
+        .take(expected - header_len)
+        .read_to_end(&mut out)
+        .map_err(io)?;
+    let extra = std::io::copy(&mut dec, &mut std::io::sink()).map_err(io)?;
+    if extra > 0 {
+        return Err(DataError::TrailingBytes {
+            path: path.into(),
+            expected_bytes: expected,
+            found_bytes: expected + extra,
+        });
+    }
+    Ok(out)
+}
+
 /// Read an IDX image file (raw or gzip).
 pub fn read_images(path: &Path) -> Result<IdxImages> {
-    parse_images(&read_maybe_gz(path)?, path)
+    parse_images(&read_idx(path, IMAGES_MAGIC, 3)?, path)
 }
 
 /// Read an IDX label file (raw or gzip), checking every label is `< num_classes`.
 pub fn read_labels(path: &Path, num_classes: usize) -> Result<Vec<u32>> {
-    parse_labels(&read_maybe_gz(path)?, path, num_classes)
+    parse_labels(&read_idx(path, LABELS_MAGIC, 1)?, path, num_classes)
 }
 
 /// Combine parsed images and labels into an [`ImageSet`], checking their counts agree.
@@ -220,4 +274,47 @@ pub fn read_dir(dir: &Path) -> Result<(ImageSet, ImageSet)> {
     let train = read_split(dir, "train", IDX_NUM_CLASSES)?;
     let test = read_split(dir, "t10k", IDX_NUM_CLASSES)?;
     Ok((train, test))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// A label file whose gzip stream inflates to 64 MiB past its 11-byte header: rejected
+    /// with the real size, without holding the excess in memory (it is counted while
+    /// decompressing; before, all of it was read into one buffer first).
+    #[test]
+    fn gzip_inflating_past_the_header_is_counted_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train-labels-idx1-ubyte.gz");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&[0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3]).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..64 {
+            gz.write_all(&zeros).unwrap();
+        }
+        std::fs::write(&path, gz.finish().unwrap()).unwrap();
+        let err = read_labels(&path, 10).unwrap_err();
+        assert!(
+            matches!(&err, DataError::TrailingBytes { expected_bytes: 11, found_bytes, .. }
+                if *found_bytes == 11 + (64 << 20)),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("train-labels-idx1-ubyte.gz"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn announced_len_needs_the_magic_and_non_zero_image_dimensions() {
+        let head = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4];
+        assert_eq!(announced_len(&head, IMAGES_MAGIC, 3), Some(16 + 24));
+        assert_eq!(announced_len(&head, LABELS_MAGIC, 3), None);
+        assert_eq!(announced_len(&head[..12], IMAGES_MAGIC, 3), None);
+        let zero = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 4];
+        assert_eq!(announced_len(&zero, IMAGES_MAGIC, 3), None);
+    }
 }

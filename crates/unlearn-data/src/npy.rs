@@ -41,9 +41,19 @@ fn convert<T: Copy + Into<i128>>(values: Vec<T>, path: &Path) -> Result<Vec<u32>
         .collect()
 }
 
+/// Checks the header before the `.npy` reader sees it ([`unlearn_io::npy`]): its length
+/// field must fit in the file and it must not nest too deeply.
+fn check_header(bytes: &[u8], path: &Path) -> Result<()> {
+    match unlearn_io::npy::npy_header_problem(bytes, bytes.len() as u64) {
+        Some(why) => Err(npy_err(path, why)),
+        None => Ok(()),
+    }
+}
+
 /// Read a 1-D `.npy` array of integer indices.
 pub fn read_npy_indices(path: &Path) -> Result<Vec<u32>> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let bytes = unlearn_io::read_regular(path, "forget list", u64::MAX)?;
+    check_header(&bytes, path)?;
     let npy = NpyFile::new(bytes.as_slice())
         .map_err(|e| npy_err(path, format!("not a valid .npy file: {e}")))?;
     if npy.shape().len() != 1 {
@@ -85,5 +95,45 @@ pub fn read_npy_indices(path: &Path) -> Result<Vec<u32>> {
             path,
             format!("dtype {ts} is not an integer dtype; expected int8..int64 or uint8..uint64"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by `tests/fuzz_parsers.rs`: a format-2 header length of ~4 GiB in a 20-byte file
+    /// made the reader allocate it before noticing the file was too short.
+    #[test]
+    fn header_length_past_the_end_is_refused_before_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("forget.npy");
+        let mut bytes = b"\x93NUMPY\x02\x00".to_vec();
+        bytes.extend(0xffff_fff0u32.to_le_bytes());
+        bytes.extend(b"{'descr'");
+        std::fs::write(&path, &bytes).unwrap();
+        let err = read_npy_indices(&path).unwrap_err().to_string();
+        assert!(err.contains("forget.npy"), "{err}");
+        assert!(err.contains("header claims 4294967280 bytes"), "{err}");
+        assert!(err.contains("has 8 after the length field"), "{err}");
+    }
+
+    /// Found by `tests/fuzz_parsers.rs`: 33 nested `{"a":` in the header hung the parser
+    /// (its time doubles with every level).
+    #[test]
+    fn deeply_nested_header_is_refused_quickly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("forget.npy");
+        let deep = format!("{}False{}", "{\"a\":".repeat(33), "}".repeat(33));
+        let header = format!("{{'descr': '<i8', 'fortran_order': {deep}, 'shape': (1,), }}\n");
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend((header.len() as u16).to_le_bytes());
+        bytes.extend(header.as_bytes());
+        bytes.extend(0i64.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let start = std::time::Instant::now();
+        let err = read_npy_indices(&path).unwrap_err().to_string();
+        assert!(start.elapsed().as_secs() < 5, "took {:?}", start.elapsed());
+        assert!(err.contains("nests brackets 34 levels deep"), "{err}");
     }
 }

@@ -11,8 +11,8 @@
 //!   after resolving links; the error names both roles. Every output's folder is checked for
 //!   writability before any work starts, and each output is locked ([`OutputLock`]) for the
 //!   command's lifetime, so a second writer fails at once instead of losing a result.
-//! - **Bounded reads** ([`read_regular`], [`open_regular`]): inputs must be regular files, and
-//!   a reader never allocates more than the file's real size.
+//! - **Bounded reads** ([`read_regular`], [`open_regular`], [`npy`]): inputs must be regular
+//!   files, and a reader never allocates more than the file's real size.
 //!
 //! ```
 //! use std::path::Path;
@@ -37,6 +37,7 @@
 mod claim;
 mod error;
 mod lock;
+pub mod npy;
 mod read;
 mod write;
 

@@ -99,6 +99,24 @@ pub struct ModelSpec {
     pub num_classes: usize,
 }
 
+impl ModelSpec {
+    /// The parameters of this model whose number grows with the input size or the class
+    /// count: the classifier head (width × classes), the small CNN's `fc1` (64·(H/4)·(W/4)
+    /// inputs, 128 outputs) and a ViT's position embeddings ((H/p)·(W/p) + 1 positions of
+    /// its width); the ResNets pool globally. A checkpoint holding fewer parameters than
+    /// this cannot be of this model, which the loader checks before building it.
+    pub fn size_dependent_parameters(&self) -> u64 {
+        let [_, h, w] = self.input_shape.map(|v| v as u64);
+        let classes = self.num_classes as u64;
+        match self.arch {
+            Arch::SmallCnn => 64 * (h / 4) * (w / 4) * 128 + 128 * classes,
+            Arch::VitB16 => ((h / 16) * (w / 16) + 1) * 768 + 768 * classes,
+            Arch::VitTiny => ((h / 4) * (w / 4) + 1) * 192 + 192 * classes,
+            Arch::ResNet18 | Arch::ResNet18Cifar => 512 * classes,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct SmallCnn {
     conv1: Conv2d,

@@ -15,6 +15,11 @@ use serde::{Deserialize, Serialize};
 use crate::arch::{Arch, Model, ModelSpec};
 use crate::error::{ModelError, Result};
 
+/// The most input channels, image side and classes a checkpoint's metadata may name.
+const MAX_CHANNELS: usize = 16;
+const MAX_SIDE: usize = 4096;
+const MAX_CLASSES: usize = 100_000;
+
 /// The format tag written into every checkpoint.
 pub const FORMAT: &str = "unlearn-checkpoint/1";
 
@@ -121,6 +126,24 @@ impl CheckpointMeta {
                 "metadata 'input_shape' = '{shape_s}' is not [C,H,W]"
             ))
         })?;
+        // The architecture is built from these numbers before the tensors are compared with
+        // it, so they must be sizes a model can have (a damaged header must not make the
+        // loader allocate terabytes).
+        let [c, h, w] = input_shape;
+        if !(1..=MAX_CHANNELS).contains(&c)
+            || !(1..=MAX_SIDE).contains(&h)
+            || !(1..=MAX_SIDE).contains(&w)
+        {
+            return Err(bad(format!(
+                "metadata 'input_shape' = {input_shape:?} is not an image shape (channels 1..={MAX_CHANNELS}, sides 1..={MAX_SIDE})"
+            )));
+        }
+        let classes = num("num_classes")?;
+        if !(1..=MAX_CLASSES as u64).contains(&classes) {
+            return Err(bad(format!(
+                "metadata 'num_classes' = {classes} is not in 1..={MAX_CLASSES}"
+            )));
+        }
         let extra = map
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("x.").map(|k| (k.to_string(), v.clone())))
@@ -499,6 +522,22 @@ pub fn load(path: &Path, device: &Device) -> Result<(Model, CheckpointMeta)> {
     }
     let meta = CheckpointMeta::from_map(&ckpt.metadata, path)?;
     let spec = meta.spec();
+    // The model is built from the metadata before its tensors are compared with the file's:
+    // a model the file cannot hold is refused first (a damaged input_shape must not make
+    // the loader allocate far more than the file).
+    let held: u64 = ckpt.tensors.values().map(|t| t.elem_count() as u64).sum();
+    let needed = spec.size_dependent_parameters();
+    if needed > held {
+        return Err(ModelError::BadCheckpoint {
+            path: path.to_path_buf(),
+            reason: format!(
+                "metadata says {} for input {:?} and {} classes, a model of at least {needed} parameters, but the file holds {held}",
+                spec.arch.name(),
+                spec.input_shape,
+                spec.num_classes
+            ),
+        });
+    }
     let model = Model::new(&spec, device, meta.seed)?;
     load_into(&model, &ckpt, path)?;
     Ok((model, meta))

@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{MetricsError, Result};
 use crate::matrix::Matrix;
 
+mod npz;
+use npz::NpzSource;
+
 /// The split names a bundle may hold, in file order.
 pub const SPLITS: [&str; 4] = ["retain", "forget", "test", "val"];
 
@@ -682,109 +685,5 @@ impl ArraySource for SafetensorsSource<'_> {
             }
         };
         Ok(Some(loaded))
-    }
-}
-
-struct NpzSource {
-    path: PathBuf,
-    archive: npyz::npz::NpzArchive<std::io::BufReader<fs::File>>,
-}
-
-fn read_npy<R: std::io::Read>(npy: npyz::NpyFile<R>, name: &str, path: &Path) -> Result<Loaded> {
-    use npyz::TypeChar;
-    let io_err = |source| MetricsError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
-    let fortran = npy.order() == npyz::Order::Fortran;
-    let dtype = npy.dtype();
-    let bad = || MetricsError::BadDtype {
-        name: name.to_string(),
-        dtype: dtype.descr(),
-        expected: "f4/f8 for features and logits, an integer dtype for labels".into(),
-    };
-    let ts = match &dtype {
-        npyz::DType::Plain(ts) => ts.clone(),
-        _ => return Err(bad()),
-    };
-    let size = ts.size_field();
-    let mut loaded = match (ts.type_char(), size) {
-        (TypeChar::Float, 4) => Loaded::Float {
-            shape,
-            data: npy.into_vec::<f32>().map_err(io_err)?,
-        },
-        (TypeChar::Float, 8) => Loaded::Float {
-            shape,
-            data: npy
-                .into_vec::<f64>()
-                .map_err(io_err)?
-                .into_iter()
-                .map(|v| v as f32)
-                .collect(),
-        },
-        (TypeChar::Int, 1) => int_loaded(shape, npy.into_vec::<i8>().map_err(io_err)?),
-        (TypeChar::Int, 2) => int_loaded(shape, npy.into_vec::<i16>().map_err(io_err)?),
-        (TypeChar::Int, 4) => int_loaded(shape, npy.into_vec::<i32>().map_err(io_err)?),
-        (TypeChar::Int, 8) => int_loaded(shape, npy.into_vec::<i64>().map_err(io_err)?),
-        (TypeChar::Uint, 1) => int_loaded(shape, npy.into_vec::<u8>().map_err(io_err)?),
-        (TypeChar::Uint, 2) => int_loaded(shape, npy.into_vec::<u16>().map_err(io_err)?),
-        (TypeChar::Uint, 4) => int_loaded(shape, npy.into_vec::<u32>().map_err(io_err)?),
-        (TypeChar::Uint, 8) => Loaded::Int {
-            shape,
-            data: npy
-                .into_vec::<u64>()
-                .map_err(io_err)?
-                .into_iter()
-                .map(|v| i64::try_from(v).unwrap_or(-1))
-                .collect(),
-        },
-        _ => return Err(bad()),
-    };
-    if fortran {
-        // Column-major 2-D data: transpose into row-major.
-        if let Loaded::Float { shape, data } = &mut loaded {
-            if shape.len() == 2 {
-                let (r, c) = (shape[0], shape[1]);
-                let mut t = vec![0.0f32; data.len()];
-                for i in 0..r {
-                    for j in 0..c {
-                        t[i * c + j] = data[j * r + i];
-                    }
-                }
-                *data = t;
-            }
-        }
-    }
-    Ok(loaded)
-}
-
-fn int_loaded<T: Into<i64>>(shape: Vec<usize>, v: Vec<T>) -> Loaded {
-    Loaded::Int {
-        shape,
-        data: v.into_iter().map(Into::into).collect(),
-    }
-}
-
-impl ArraySource for NpzSource {
-    fn path(&self) -> &Path {
-        &self.path
-    }
-    fn names(&self) -> Vec<String> {
-        self.archive.array_names().map(str::to_string).collect()
-    }
-    fn get(&mut self, name: &str) -> Result<Option<Loaded>> {
-        let path = self.path.clone();
-        let npy = self
-            .archive
-            .by_name(name)
-            .map_err(|source| MetricsError::Io {
-                path: path.clone(),
-                source,
-            })?;
-        match npy {
-            None => Ok(None),
-            Some(npy) => read_npy(npy, name, &path).map(Some),
-        }
     }
 }
