@@ -5,7 +5,7 @@ Every file is real `torch.save` output of a small CNN with this toolkit's `small
 names (conv1, conv2, fc1, fc; 1x4x4 input, 10 classes), in the layouts users bring:
 
   small-cnn-1x4x4.pth               a plain state_dict (zip format)
-  small-cnn-1x4x4.salun.pth         SalUn lineage: {"state_dict": {"module.…"}, "epoch", "best_acc"},
+  small-cnn-salun.pth         SalUn lineage: {"state_dict": {"module.…"}, "epoch", "best_acc"},
                                     with `normalize.mean` / `normalize.std` buffers in the model
   small-cnn-1x4x4.legacy.pth        the legacy (non-zip) format of torch.save
   small-cnn-1x4x4.whole-module.pth  torch.save(model): a pickled class; must be refused
@@ -110,7 +110,7 @@ def main():
     salun = SmallCnn(normalize=(mean, std)).eval()
     salun.load_state_dict({**sd, "normalize.mean": torch.tensor(mean), "normalize.std": torch.tensor(std)})
     wrapped = {"state_dict": {"module." + k: v for k, v in salun.state_dict().items()}, "epoch": 5, "best_acc": 91.25}
-    torch.save(wrapped, os.path.join(OUT, "small-cnn-1x4x4.salun.pth"))
+    torch.save(wrapped, os.path.join(OUT, "small-cnn-salun.pth"))
 
     torch.save(model, os.path.join(OUT, "small-cnn-1x4x4.whole-module.pth"))
     torch.save({"state_dict": sd, "extra": Evil()}, os.path.join(OUT, "evil.pth"))

@@ -390,9 +390,20 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Reads a safetensors file (any float dtype is converted to f32). Every float tensor must
+/// Reads a safetensors file, or a PyTorch `torch.save` file through [`crate::pth`] (any
+/// float dtype is converted to f32). Every float tensor must
 /// be finite ([`ModelError::NonFinite`] names the first that is not).
 pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
+    if crate::pth::is_zip(path) || crate::pth::is_legacy_pickle(path) {
+        // A PyTorch checkpoint: read without running its pickle (`pth`); it has none of
+        // this toolkit's metadata, so it loads with an explicit architecture.
+        let pth = crate::pth::read(path)?;
+        return Ok(LoadedCheckpoint {
+            tensors: pth.tensors,
+            counters: pth.counters,
+            metadata: BTreeMap::new(),
+        });
+    }
     let bad = |reason: String| ModelError::BadCheckpoint {
         path: path.to_path_buf(),
         reason,

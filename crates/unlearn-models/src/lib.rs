@@ -55,6 +55,7 @@ pub mod error;
 pub mod hub;
 pub mod kernels;
 pub mod layers;
+pub mod pth;
 pub mod store;
 
 pub use arch::{Arch, Model, ModelSpec};

@@ -1,0 +1,220 @@
+//! PyTorch checkpoints (`torch.save`, zip format) read without executing anything.
+//!
+//! The pickle inside (`<name>/data.pkl`) is interpreted by candle's data-only pickle
+//! machine ([`candle_core::pickle::Stack`]), and every class it names must be on an
+//! allow-list of tensor rebuilders, storages and plain containers. Anything else (a pickled
+//! `nn.Module`, `os.system`, any other callable) is refused by name before a tensor is read.
+//! The state dict is unwrapped from `state_dict`, `model`, `net` or `model_state_dict`, and
+//! the `module.` (DataParallel) and `model.` prefixes are stripped. The legacy (non-zip)
+//! format is refused with the way to convert it.
+
+use std::collections::BTreeMap;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use candle_core::pickle::{Object, PthTensors, Stack};
+use candle_core::{DType, Tensor};
+
+use crate::error::{ModelError, Result};
+
+/// The classes a checkpoint's pickle may name: tensor rebuilders, storages, containers.
+const ALLOWED: &[(&str, &str)] = &[
+    ("collections", "OrderedDict"),
+    ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_parameter"),
+    ("torch._tensor", "_rebuild_from_type_v2"),
+    ("torch", "Tensor"),
+    ("torch.nn.parameter", "Parameter"),
+    ("torch", "FloatStorage"),
+    ("torch", "DoubleStorage"),
+    ("torch", "HalfStorage"),
+    ("torch", "BFloat16Storage"),
+    ("torch", "LongStorage"),
+    ("torch", "IntStorage"),
+    ("torch", "ShortStorage"),
+    ("torch", "CharStorage"),
+    ("torch", "ByteStorage"),
+    ("torch", "BoolStorage"),
+];
+
+/// Keys under which checkpoints keep their state dict.
+const WRAPPERS: &[&str] = &["state_dict", "model_state_dict", "model", "net"];
+
+/// Prefixes stripped from tensor names.
+const PREFIXES: &[&str] = &["module.", "model."];
+
+/// Whether the file at `path` starts like a zip archive (`torch.save`'s format since 1.6).
+pub fn is_zip(path: &Path) -> bool {
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && head == *b"PK\x03\x04"
+}
+
+/// Whether the file starts like a legacy `torch.save` pickle (protocol 2).
+pub fn is_legacy_pickle(path: &Path) -> bool {
+    let mut head = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && head == [0x80, 0x02]
+}
+
+/// A PyTorch checkpoint's tensors, by their cleaned names.
+#[derive(Debug)]
+pub struct PthCheckpoint {
+    /// Float tensors (as f32) by name, prefixes stripped.
+    pub tensors: BTreeMap<String, Tensor>,
+    /// Integer scalars (BatchNorm `num_batches_tracked`).
+    pub counters: BTreeMap<String, i64>,
+    /// The key the state dict was unwrapped from, if any.
+    pub unwrapped_from: Option<String>,
+    /// Names whose prefix was stripped: (in the file, kept as).
+    pub renamed: Vec<(String, String)>,
+}
+
+fn bad(path: &Path, reason: String) -> ModelError {
+    ModelError::BadCheckpoint {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+/// Every class the object names that is not on the allow-list, as `module.class`.
+fn foreign_classes(obj: &Object, found: &mut Vec<String>) {
+    match obj {
+        Object::Class {
+            module_name,
+            class_name,
+        } => {
+            let allowed = ALLOWED
+                .iter()
+                .any(|(m, c)| m == module_name && c == class_name);
+            let name = format!("{module_name}.{class_name}");
+            if !allowed && !found.contains(&name) {
+                found.push(name);
+            }
+        }
+        Object::Tuple(items) | Object::List(items) => {
+            items.iter().for_each(|o| foreign_classes(o, found))
+        }
+        Object::Dict(pairs) => pairs.iter().for_each(|(k, v)| {
+            foreign_classes(k, found);
+            foreign_classes(v, found);
+        }),
+        Object::Reduce { callable, args } | Object::Build { callable, args } => {
+            foreign_classes(callable, found);
+            foreign_classes(args, found);
+        }
+        Object::PersistentLoad(o) => foreign_classes(o, found),
+        _ => {}
+    }
+}
+
+/// The pickle of the archive at `path` and its folder name inside the zip.
+fn read_pickle(path: &Path) -> Result<Object> {
+    let (file, _) = unlearn_io::open_regular(path, "checkpoint")?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(file))
+        .map_err(|e| bad(path, format!("not a readable zip archive ({e})")))?;
+    let name = zip
+        .file_names()
+        .filter_map(|f| f.ok().map(|f| f.into_owned()))
+        .find(|n| n.ends_with("/data.pkl") || n == "data.pkl")
+        .ok_or_else(|| {
+            bad(
+                path,
+                "a zip archive without data.pkl: not a torch.save file".into(),
+            )
+        })?;
+    let entry = zip
+        .by_name(&name)
+        .map_err(|e| bad(path, format!("{name}: {e}")))?;
+    let mut stack = Stack::empty();
+    stack.read_loop(&mut BufReader::new(entry)).map_err(|e| {
+        bad(
+            path,
+            format!("{name} is not a pickle this reader accepts ({e})"),
+        )
+    })?;
+    stack
+        .finalize()
+        .map_err(|e| bad(path, format!("{name}: {e}")))
+}
+
+/// Reads a `torch.save` checkpoint at `path` (see the module documentation).
+pub fn read(path: &Path) -> Result<PthCheckpoint> {
+    if is_legacy_pickle(path) {
+        return Err(bad(
+            path,
+            "the legacy (pre-1.6, non-zip) torch.save format is not read; convert it with `torch.save(torch.load(f, weights_only=True), out)` in PyTorch ≥ 1.6".into(),
+        ));
+    }
+    let obj = read_pickle(path)?;
+    let mut foreign = Vec::new();
+    foreign_classes(&obj, &mut foreign);
+    if !foreign.is_empty() {
+        return Err(bad(
+            path,
+            format!(
+                "its pickle names {} — only tensors and plain containers are read (a pickled model or code is refused, never run); save a state dict: torch.save(model.state_dict(), f)",
+                foreign.join(", ")
+            ),
+        ));
+    }
+    let unwrapped_from = match &obj {
+        Object::Dict(pairs) => WRAPPERS.iter().find_map(|w| {
+            pairs.iter().find_map(|(k, v)| {
+                (matches!(k, Object::Unicode(s) if s == w) && matches!(v, Object::Dict(_)))
+                    .then(|| w.to_string())
+            })
+        }),
+        _ => None,
+    };
+    let pth = PthTensors::new(path, unwrapped_from.as_deref())
+        .map_err(|e| bad(path, format!("reading its tensors: {e}")))?;
+    let mut out = PthCheckpoint {
+        tensors: BTreeMap::new(),
+        counters: BTreeMap::new(),
+        unwrapped_from,
+        renamed: Vec::new(),
+    };
+    let mut names: Vec<&String> = pth.tensor_infos().keys().collect();
+    names.sort();
+    for name in names {
+        let t = pth
+            .get(name)
+            .map_err(|e| bad(path, format!("tensor '{name}': {e}")))?
+            .ok_or_else(|| bad(path, format!("tensor '{name}' vanished")))?;
+        let mut clean = name.as_str();
+        while let Some(rest) = PREFIXES.iter().find_map(|p| clean.strip_prefix(p)) {
+            clean = rest;
+        }
+        if clean != name {
+            out.renamed.push((name.clone(), clean.to_string()));
+        }
+        match t.dtype() {
+            DType::I64 if t.elem_count() == 1 => {
+                let v = t.flatten_all()?.to_vec1::<i64>()?[0];
+                out.counters.insert(clean.to_string(), v);
+            }
+            DType::F32 | DType::F64 | DType::F16 | DType::BF16 => {
+                let t = t.to_dtype(DType::F32)?;
+                crate::checkpoint::check_finite(
+                    &format!("checkpoint {}", path.display()),
+                    clean,
+                    &t,
+                    "the file is damaged or the model diverged before it was saved",
+                )?;
+                out.tensors.insert(clean.to_string(), t);
+            }
+            other => {
+                return Err(bad(
+                    path,
+                    format!("tensor '{name}' has dtype {other:?}; expected a float tensor"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,123 @@
+//! PyTorch checkpoints (`tests/fixtures/pth`, real `torch.save` output from
+//! `scripts/make_pth_fixtures.py`): a state dict loads and gives PyTorch's logits, a wrapped
+//! one is unwrapped and its `module.` prefixes stripped, and a pickled module or a pickle
+//! that would run code is refused by name without running anything.
+
+use std::path::PathBuf;
+
+use candle_core::{Device, Tensor};
+use unlearn_models::{checkpoint, pth, Arch, ModelError, ModelSpec};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/pth")
+        .join(name)
+}
+
+fn expected() -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture("expected.json")).expect("expected.json");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+fn values(v: &serde_json::Value) -> Vec<f32> {
+    v["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .map(|x| x.as_f64().expect("number") as f32)
+        .collect()
+}
+
+fn spec() -> ModelSpec {
+    ModelSpec {
+        arch: Arch::SmallCnn,
+        input_shape: [1, 4, 4],
+        num_classes: 10,
+    }
+}
+
+fn logits_of(path: &std::path::Path, normalise: Option<(f32, f32)>) -> Vec<f32> {
+    let want = expected();
+    let mut x = values(&want["inputs"]);
+    if let Some((mean, std)) = normalise {
+        x.iter_mut().for_each(|v| *v = (*v - mean) / std);
+    }
+    let x = Tensor::from_vec(x, (3, 1, 4, 4), &Device::Cpu).unwrap();
+    let model = checkpoint::load_with_spec(path, &spec(), &Device::Cpu).expect("loads");
+    model
+        .forward(&x, false)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+}
+
+fn assert_close(got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len());
+    let worst = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-5, "largest difference to PyTorch {worst}");
+}
+
+#[test]
+fn a_state_dict_gives_pytorchs_logits() {
+    let got = logits_of(&fixture("small-cnn-1x4x4.pth"), None);
+    assert_close(&got, &values(&expected()["logits"]));
+    let names = pth::read(&fixture("small-cnn-1x4x4.pth")).unwrap();
+    let want: Vec<String> = expected()["tensors"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(names.tensors.keys().cloned().collect::<Vec<_>>(), want);
+}
+
+#[test]
+fn a_wrapped_state_dict_is_unwrapped_and_its_prefixes_stripped() {
+    let ckpt = pth::read(&fixture("small-cnn-salun.pth")).unwrap();
+    assert_eq!(ckpt.unwrapped_from.as_deref(), Some("state_dict"));
+    assert!(ckpt
+        .renamed
+        .iter()
+        .any(|(from, to)| from == "module.conv1.weight" && to == "conv1.weight"));
+    // The SalUn normalisation buffers are still tensors of the file: the strict loader
+    // names them (turning them into the model's preprocessing is the rest of issue #15).
+    let mean = ckpt.tensors["normalize.mean"].to_vec1::<f32>().unwrap();
+    assert!((mean[0] - 0.2860).abs() < 1e-6);
+    let err = checkpoint::load_with_spec(&fixture("small-cnn-salun.pth"), &spec(), &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unexpected tensor 'normalize.mean'"), "{err}");
+}
+
+#[test]
+fn code_in_a_pickle_is_refused_by_name_and_never_run() {
+    let marker = std::path::Path::new("/tmp/unlearn-evil-ran");
+    let _ = std::fs::remove_file(marker);
+    for (file, named) in [
+        ("evil.pth", "posix.system"),
+        ("small-cnn-1x4x4.whole-module.pth", "__main__.SmallCnn"),
+    ] {
+        let err = pth::read(&fixture(file)).unwrap_err();
+        assert!(matches!(err, ModelError::BadCheckpoint { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains(named), "{file}: {text}");
+        assert!(text.contains("never run"), "{text}");
+    }
+    assert!(!marker.exists(), "the pickle's command ran");
+}
+
+#[test]
+fn the_legacy_format_is_refused_with_the_way_out() {
+    let err = checkpoint::read(&fixture("small-cnn-1x4x4.legacy.pth"))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("legacy"), "{err}");
+    assert!(err.contains("torch.save"), "{err}");
+}
