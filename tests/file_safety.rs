@@ -9,11 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{assert_clean_failure, ok, p, stderr, unlearn, SmallRun};
-
-fn bytes(path: &Path) -> Vec<u8> {
-    std::fs::read(path).expect("readable")
-}
+use common::{assert_clean_failure, bytes, ok, p, stderr, unlearn, SmallRun};
 
 /// The `seed` a toolkit checkpoint records.
 fn seed_of(path: &Path) -> String {

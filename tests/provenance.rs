@@ -11,13 +11,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::{
-    assert_clean_failure, ok, p, small_split, stderr, train_one_epoch, unlearn, SmallRun,
+    assert_clean_failure, bytes, ok, p, small_split, stderr, train_one_epoch, unlearn, SmallRun,
 };
 use unlearn_models::checkpoint::{self, RawTensor};
-
-fn bytes(path: &Path) -> Vec<u8> {
-    std::fs::read(path).expect("readable")
-}
 
 fn features(ckpt: &Path, split: &Path, out: &Path) {
     ok(unlearn(&[

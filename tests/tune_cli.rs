@@ -3,55 +3,16 @@
 //! folder, and a `best.toml` that `unlearn forget --config` takes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn unlearn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unlearn"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
+mod common;
 
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
-}
-
-fn ok(o: Output) -> Output {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    o
-}
+use common::{ok, p, unlearn, SmallRun};
 
 /// A split with a small training set, an original and a retrain model (one epoch each).
 fn small_run(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let split = dir.join("split.json");
-    ok(unlearn(&[
-        "split",
-        "--scenario",
-        "random:0.2",
-        "--val-fraction",
-        "0.9",
-        "--seed",
-        "1",
-        "--out",
-        p(&split),
-    ]));
-    let orig = dir.join("orig.safetensors");
-    let retrain = dir.join("retrain.safetensors");
-    for (subset, out) in [("train", &orig), ("retain", &retrain)] {
-        ok(unlearn(&[
-            "train",
-            "--split",
-            p(&split),
-            "--subset",
-            subset,
-            "--epochs",
-            "1",
-            "--quiet",
-            "--out",
-            p(out),
-        ]));
-    }
-    (split, orig, retrain)
+    let run = SmallRun::new(dir);
+    (run.split, run.original, run.retrain)
 }
 
 fn tune(run: &(PathBuf, PathBuf, PathBuf), out: &Path, extra: &[&str]) -> Output {

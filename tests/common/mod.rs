@@ -18,6 +18,11 @@ pub fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 temp path")
 }
 
+/// The bytes of a file the test made.
+pub fn bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).expect("readable")
+}
+
 /// The command's stderr.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

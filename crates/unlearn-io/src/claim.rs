@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::IoError;
 use crate::lock::OutputLock;
-use crate::write::{kind_of, resolve_output, TEMP_PREFIX};
+use crate::write::{folder_of, kind_of, resolve_output, TEMP_PREFIX};
 use crate::Result;
 
 /// The path that means standard output where a command allows it (`--json -`).
@@ -76,13 +76,6 @@ fn identity(path: &Path) -> Identity {
             ino: m.ino(),
         },
         Err(_) => Identity::Path(absolute(path)),
-    }
-}
-
-fn folder_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
     }
 }
 

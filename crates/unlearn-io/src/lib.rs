@@ -39,12 +39,14 @@ mod error;
 mod lock;
 pub mod npy;
 mod read;
+mod safetensors;
 mod write;
 
 pub use claim::{Claim, ClaimGuard, STDOUT};
 pub use error::IoError;
 pub use lock::{lock_exclusive, lock_shared, try_lock_exclusive, FileLock, OutputLock};
 pub use read::{open_regular, read_regular, read_regular_to_string};
+pub use safetensors::{safetensors_header_len, safetensors_header_problem};
 pub use write::{open_append, resolve_output, write_atomic, write_atomic_with, TEMP_PREFIX};
 
 /// This crate's result type.

@@ -73,7 +73,8 @@ pub fn resolve_output(path: &Path, role: &str) -> Result<PathBuf> {
     ))
 }
 
-fn folder_of(path: &Path) -> PathBuf {
+/// The folder a file at `path` lives in (`.` for a bare name).
+pub(crate) fn folder_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -362,22 +362,14 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>> {
         reason,
     };
     let (mut file, size) = unlearn_io::open_regular(path, "checkpoint")?;
-    if size < 8 {
-        return Err(bad(format!(
-            "truncated: {size} bytes; a safetensors file starts with an 8-byte header length"
-        )));
-    }
     let mut head = [0u8; 8];
-    std::io::Read::read_exact(&mut file, &mut head).map_err(|source| ModelError::Io {
+    let got = size.min(8) as usize;
+    std::io::Read::read_exact(&mut file, &mut head[..got]).map_err(|source| ModelError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let header_len = u64::from_le_bytes(head);
-    if header_len > size - 8 {
-        return Err(bad(format!(
-            "not a valid safetensors file: its header claims {header_len} bytes but the file has {} after the length field (truncated, or not safetensors, e.g. a PyTorch .pth)",
-            size - 8
-        )));
+    if let Some(why) = unlearn_io::safetensors_header_problem(&head[..got], size) {
+        return Err(bad(why));
     }
     let mut bytes = Vec::with_capacity(size as usize);
     bytes.extend_from_slice(&head);
@@ -394,10 +386,10 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>> {
 /// float dtype is converted to f32). Every float tensor must
 /// be finite ([`ModelError::NonFinite`] names the first that is not).
 pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
-    if crate::pth::is_zip(path) || crate::pth::is_legacy_pickle(path) {
+    if let Some(format) = crate::pth::sniff(path) {
         // A PyTorch checkpoint: read without running its pickle (`pth`); it has none of
         // this toolkit's metadata, so it loads with an explicit architecture.
-        let pth = crate::pth::read(path)?;
+        let pth = crate::pth::read_as(path, Some(format))?;
         return Ok(LoadedCheckpoint {
             tensors: pth.tensors,
             counters: pth.counters,
@@ -418,7 +410,8 @@ pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
         .unwrap_or_default();
     if let Some(recorded) = metadata.get(PAYLOAD_SHA256) {
         use sha2::{Digest, Sha256};
-        let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default()) as usize;
+        let header_len =
+            unlearn_io::safetensors_header_len(&bytes[..8].try_into().unwrap_or_default()) as usize;
         let actual = hex::encode(Sha256::digest(&bytes[8 + header_len..]));
         if *recorded != actual {
             return Err(bad(format!(

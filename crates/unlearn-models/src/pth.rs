@@ -43,22 +43,29 @@ const WRAPPERS: &[&str] = &["state_dict", "model_state_dict", "model", "net"];
 /// Prefixes stripped from tensor names.
 const PREFIXES: &[&str] = &["module.", "model."];
 
-/// Whether the file at `path` starts like a zip archive (`torch.save`'s format since 1.6).
-pub fn is_zip(path: &Path) -> bool {
+/// What a file's first bytes say it is, as far as `torch.save` goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PthFormat {
+    /// A zip archive (`torch.save`'s format since PyTorch 1.6).
+    Zip,
+    /// A legacy pickle (protocol 2, before 1.6).
+    LegacyPickle,
+}
+
+/// The `torch.save` format of the file at `path`, from its first four bytes (one read);
+/// `None` for anything else (a safetensors file, say).
+pub fn sniff(path: &Path) -> Option<PthFormat> {
     let mut head = [0u8; 4];
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok()
-        && head == *b"PK\x03\x04"
-}
-
-/// Whether the file starts like a legacy `torch.save` pickle (protocol 2).
-pub fn is_legacy_pickle(path: &Path) -> bool {
-    let mut head = [0u8; 2];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok()
-        && head == [0x80, 0x02]
+        .ok()?;
+    if head == *b"PK\x03\x04" {
+        Some(PthFormat::Zip)
+    } else if head[..2] == [0x80, 0x02] {
+        Some(PthFormat::LegacyPickle)
+    } else {
+        None
+    }
 }
 
 /// A PyTorch checkpoint's tensors, by their cleaned names.
@@ -144,7 +151,12 @@ fn read_pickle(path: &Path) -> Result<Object> {
 
 /// Reads a `torch.save` checkpoint at `path` (see the module documentation).
 pub fn read(path: &Path) -> Result<PthCheckpoint> {
-    if is_legacy_pickle(path) {
+    read_as(path, sniff(path))
+}
+
+/// [`read`] of a file whose format [`sniff`] already gave (no second look at its head).
+pub fn read_as(path: &Path, format: Option<PthFormat>) -> Result<PthCheckpoint> {
+    if format == Some(PthFormat::LegacyPickle) {
         return Err(bad(
             path,
             "the legacy (pre-1.6, non-zip) torch.save format is not read; convert it with `torch.save(torch.load(f, weights_only=True), out)` in PyTorch ≥ 1.6".into(),

@@ -263,13 +263,12 @@ impl FeatureBundle {
         let (file, size) = unlearn_io::open_regular(path, "features file")?;
         let mut reader = std::io::BufReader::new(file);
         let mut len = [0u8; 8];
-        std::io::Read::read_exact(&mut reader, &mut len).map_err(io)?;
-        let header_len = u64::from_le_bytes(len);
-        if header_len > size.saturating_sub(8) {
-            return Err(bad(format!(
-                "the safetensors header claims {header_len} bytes, more than the file holds"
-            )));
+        let got = size.min(8) as usize;
+        std::io::Read::read_exact(&mut reader, &mut len[..got]).map_err(io)?;
+        if let Some(why) = unlearn_io::safetensors_header_problem(&len[..got], size) {
+            return Err(bad(why));
         }
+        let header_len = unlearn_io::safetensors_header_len(&len);
         let mut header = vec![0u8; header_len as usize];
         std::io::Read::read_exact(&mut reader, &mut header).map_err(io)?;
         let value: serde_json::Value = serde_json::from_slice(&header)
