@@ -23,6 +23,87 @@ const MAX_CLASSES: usize = 100_000;
 /// The format tag written into every checkpoint.
 pub const FORMAT: &str = "unlearn-checkpoint/1";
 
+/// The input preprocessing a model expects, applied after scaling pixels to `[0, 1]`:
+/// `(x / 255 - mean[c]) / std[c]`. It belongs to the model: a checkpoint records it
+/// (metadata `input_mean` / `input_std`), and every command feeds the model inputs
+/// normalised this way.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputNormalization {
+    /// Per-channel mean.
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation (every value finite and > 0).
+    pub std: Vec<f32>,
+}
+
+impl InputNormalization {
+    /// Checks the values: one mean and one std per channel, all finite, every std > 0, and
+    /// (with `channels`) as many channels as the model takes. The error says what is wrong.
+    pub fn check(&self, channels: Option<usize>) -> std::result::Result<(), String> {
+        if self.mean.is_empty() || self.mean.len() != self.std.len() {
+            return Err(format!(
+                "{} mean values and {} std values: expected one of each per channel",
+                self.mean.len(),
+                self.std.len()
+            ));
+        }
+        if let Some(c) = channels {
+            if self.mean.len() != c {
+                return Err(format!(
+                    "{} channels of normalisation for a model of {c} input channels",
+                    self.mean.len()
+                ));
+            }
+        }
+        if let Some(v) = self.mean.iter().find(|v| !v.is_finite()) {
+            return Err(format!("mean {v} is not a finite number"));
+        }
+        if let Some(v) = self.std.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+            return Err(format!("std {v} is not a positive finite number"));
+        }
+        Ok(())
+    }
+
+    /// Parses `mean=a,b,c,std=d,e,f` (the `--normalize` syntax; `;` may separate the two
+    /// parts). A single value is one channel.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let text = text.trim();
+        let err = || {
+            format!("'{text}' is not mean=…,std=… (e.g. mean=0.4914,0.4822,0.4465,std=0.2023,0.1994,0.2010)")
+        };
+        let rest = text.strip_prefix("mean=").ok_or_else(err)?;
+        let (mean, std) = rest
+            .split_once(",std=")
+            .or_else(|| rest.split_once(";std="))
+            .ok_or_else(err)?;
+        let nums = |s: &str| -> std::result::Result<Vec<f32>, String> {
+            s.split(',')
+                .map(|v| {
+                    v.trim()
+                        .parse::<f32>()
+                        .map_err(|_| format!("'{v}' in '{text}' is not a number"))
+                })
+                .collect()
+        };
+        let n = Self {
+            mean: nums(mean)?,
+            std: nums(std)?,
+        };
+        n.check(None)?;
+        Ok(n)
+    }
+
+    /// `mean=…,std=…`, the form [`InputNormalization::parse`] reads.
+    pub fn to_arg(&self) -> String {
+        let join = |v: &[f32]| {
+            v.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        format!("mean={},std={}", join(&self.mean), join(&self.std))
+    }
+}
+
 /// What a checkpoint says about itself.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointMeta {
@@ -48,6 +129,9 @@ pub struct CheckpointMeta {
     pub seed: u64,
     /// Epochs completed.
     pub epochs: usize,
+    /// The input normalisation the model was trained with (`None` in checkpoints written
+    /// before it was recorded: the data's own is then used).
+    pub normalization: Option<InputNormalization>,
     /// Free-form extra entries (method id, hyper-parameters, …).
     pub extra: BTreeMap<String, String>,
 }
@@ -93,6 +177,16 @@ impl CheckpointMeta {
         m.insert("recipe".into(), self.recipe.clone());
         m.insert("seed".into(), self.seed.to_string());
         m.insert("epochs".into(), self.epochs.to_string());
+        if let Some(n) = &self.normalization {
+            m.insert(
+                "input_mean".into(),
+                serde_json::to_string(&n.mean).unwrap_or_default(),
+            );
+            m.insert(
+                "input_std".into(),
+                serde_json::to_string(&n.std).unwrap_or_default(),
+            );
+        }
         for (k, v) in &self.extra {
             m.insert(format!("x.{k}"), v.clone());
         }
@@ -148,6 +242,28 @@ impl CheckpointMeta {
             .iter()
             .filter_map(|(k, v)| k.strip_prefix("x.").map(|k| (k.to_string(), v.clone())))
             .collect();
+        let normalization = match (map.get("input_mean"), map.get("input_std")) {
+            (None, None) => None,
+            (Some(mean), Some(std)) => {
+                let parse = |k: &str, v: &str| -> Result<Vec<f32>> {
+                    serde_json::from_str(v).map_err(|_| {
+                        bad(format!("metadata '{k}' = '{v}' is not a list of numbers"))
+                    })
+                };
+                let n = InputNormalization {
+                    mean: parse("input_mean", mean)?,
+                    std: parse("input_std", std)?,
+                };
+                n.check(Some(c))
+                    .map_err(|why| bad(format!("metadata input normalisation: {why}")))?;
+                Some(n)
+            }
+            _ => {
+                return Err(bad(
+                    "metadata has one of 'input_mean' and 'input_std' but not the other".into(),
+                ))
+            }
+        };
         let arch_name = get("arch")?;
         let arch: Arch = arch_name
             .parse()
@@ -164,6 +280,7 @@ impl CheckpointMeta {
             recipe: map.get("recipe").cloned().unwrap_or_default(),
             seed: num("seed").unwrap_or(0),
             epochs: num("epochs").unwrap_or(0) as usize,
+            normalization,
             extra,
         })
     }
@@ -351,6 +468,15 @@ pub struct LoadedCheckpoint {
     pub counters: BTreeMap<String, i64>,
     /// The raw `__metadata__` map.
     pub metadata: BTreeMap<String, String>,
+    /// Input normalisation found in the file's tensors (SalUn-style `normalize.mean` /
+    /// `normalize.std` buffers, removed from `tensors`); `None` when it has none.
+    pub normalization: Option<InputNormalization>,
+    /// Tensors renamed on reading: (name in the file, name kept), e.g. a stripped
+    /// `module.` prefix or a kuangliu `shortcut.0` → torchvision `downsample.0`.
+    pub renamed: Vec<(String, String)>,
+    /// Entries of the file that were not kept as tensors, with why (e.g. consumed as the
+    /// input normalisation).
+    pub dropped: Vec<(String, String)>,
 }
 
 /// Reads a safetensors file into memory after checking its 8-byte header length against the
@@ -394,6 +520,9 @@ pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
             tensors: pth.tensors,
             counters: pth.counters,
             metadata: BTreeMap::new(),
+            normalization: None,
+            renamed: pth.renamed,
+            dropped: Vec::new(),
         });
     }
     let bad = |reason: String| ModelError::BadCheckpoint {
@@ -423,8 +552,15 @@ pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
         .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
     let mut tensors = BTreeMap::new();
     let mut counters = BTreeMap::new();
-    for (name, view) in st.tensors() {
-        let name = name.strip_prefix("module.").unwrap_or(&name).to_string();
+    let mut renamed = Vec::new();
+    for (file_name, view) in st.tensors() {
+        let name = file_name
+            .strip_prefix("module.")
+            .unwrap_or(&file_name)
+            .to_string();
+        if name != file_name {
+            renamed.push((file_name.clone(), name.clone()));
+        }
         use safetensors::Dtype;
         let shape = view.shape().to_vec();
         let data = view.data();
@@ -462,6 +598,9 @@ pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
         tensors,
         counters,
         metadata,
+        normalization: None,
+        renamed,
+        dropped: Vec::new(),
     })
 }
 

@@ -59,7 +59,7 @@ pub mod pth;
 pub mod store;
 
 pub use arch::{Arch, Model, ModelSpec};
-pub use checkpoint::CheckpointMeta;
+pub use checkpoint::{CheckpointMeta, InputNormalization};
 pub use device::device;
 pub use error::{ModelError, Result};
 pub use store::{Init, ParamStore, Scope, TensorKind};
