@@ -14,9 +14,18 @@ pub struct ForgetArgs {
     /// scrub, head-only, muda.
     #[arg(long)]
     pub method: String,
-    /// The original model: a checkpoint written by `unlearn train` (path or hf://…).
+    /// The original model: a checkpoint written by `unlearn train`, or a foreign one with
+    /// --arch (a path, hf://… or model:<id>).
     #[arg(long)]
     pub checkpoint: String,
+    /// Architecture, for checkpoints without this toolkit's metadata.
+    #[arg(long)]
+    pub arch: Option<unlearn_models::Arch>,
+    /// Input normalisation for a checkpoint that does not record its own, e.g.
+    /// `mean=0.4914,0.4822,0.4465,std=0.2023,0.1994,0.2010` (default: the checkpoint's,
+    /// else the data's).
+    #[arg(long, value_parser = unlearn_models::InputNormalization::parse)]
+    pub normalize: Option<unlearn_models::InputNormalization>,
     /// Data source.
     #[arg(long, default_value = "embedded")]
     pub data: String,
@@ -88,7 +97,13 @@ pub fn forget(a: ForgetArgs, on: ops::OnMismatch) -> Result<()> {
         &overrides,
     )?;
     let device = unlearn_models::device(&a.device)?;
-    let original = ops::load_model(&a.checkpoint, None, &ds, &device)?;
+    let opts = ops::LoadOptions {
+        arch: a.arch,
+        normalization: a.normalize.clone(),
+    };
+    let original = ops::load_model_with(&a.checkpoint, &opts, &ds, &device)?;
+    let ds = ops::dataset_for(&ds, &original);
+    let ds = ds.as_ref();
     ops::check_checkpoint(
         &a.checkpoint,
         original.meta.as_ref(),

@@ -2,6 +2,7 @@
 
 mod files;
 mod forget;
+mod import;
 mod measure;
 mod tune;
 
@@ -112,6 +113,10 @@ Examples:
   unlearn methods muda
   unlearn methods --preset cifar10 --json")]
     Methods(forget::MethodsArgs),
+    /// Import a foreign checkpoint (PyTorch .pth or a safetensors state dict; a path,
+    /// hf://… or model:<id>) as a toolkit checkpoint, printing how its tensors map.
+    #[command(after_help = import::IMPORT_EXAMPLES)]
+    Import(import::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -239,12 +244,18 @@ struct TrainArgs {
 
 #[derive(Args)]
 struct EvalArgs {
-    /// Checkpoint: a path or hf://org/repo/file[@revision].
+    /// Checkpoint: a path, hf://org/repo/file[@revision] or model:<id> (see `unlearn
+    /// models`); a PyTorch .pth file needs --arch unless the registry names it.
     #[arg(long)]
     checkpoint: String,
     /// Architecture, for checkpoints without this toolkit's metadata.
     #[arg(long)]
     arch: Option<Arch>,
+    /// Input normalisation for a checkpoint that does not record its own, e.g.
+    /// `mean=0.4914,0.4822,0.4465,std=0.2023,0.1994,0.2010` (default: the checkpoint's,
+    /// else the data's).
+    #[arg(long, value_parser = unlearn_models::InputNormalization::parse)]
+    normalize: Option<unlearn_models::InputNormalization>,
     /// Data source.
     #[arg(long, default_value = "embedded")]
     data: String,
@@ -285,6 +296,7 @@ fn main() {
         Command::Tune(a) => tune::tune(a, on),
         Command::Reproduce(a) => reproduce(a),
         Command::Methods(a) => forget::methods(a),
+        Command::Import(a) => import::import(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -520,17 +532,23 @@ fn eval(a: EvalArgs, on: OnMismatch) -> Result<()> {
     let ds = load_data(&a.data)?;
     let manifest = load_split(&a.split, &ds, on)?;
     let device = unlearn_models::device(&a.device)?;
-    let loaded = ops::load_model(&a.checkpoint, a.arch, &ds, &device)?;
+    let opts = ops::LoadOptions {
+        arch: a.arch,
+        normalization: a.normalize.clone(),
+    };
+    let loaded = ops::load_model_with(&a.checkpoint, &opts, &ds, &device)?;
+    let ds = ops::dataset_for(&ds, &loaded);
+    let ds = ds.as_ref();
     let model = &loaded.model;
     ops::check_checkpoint(
         &a.checkpoint,
         loaded.meta.as_ref(),
-        &ds,
+        ds,
         &manifest,
         ModelRole::Evaluated,
         on,
     )?;
-    let train_images = manifest.poisoned_train(&ds);
+    let train_images = manifest.poisoned_train(ds);
     let view = |images, indices| DataView {
         images,
         indices,
@@ -548,7 +566,7 @@ fn eval(a: EvalArgs, on: OnMismatch) -> Result<()> {
         "fa": fa.accuracy, "ra": ra.accuracy, "va": va.accuracy, "ta": ta.accuracy,
         "counts": {"forget": fa.total, "retain": ra.total, "val": va.total, "test": ta.total},
     });
-    if let Some(asr) = ops::backdoor_asr(model, &ds, &manifest, bs)? {
+    if let Some(asr) = ops::backdoor_asr(model, ds, &manifest, bs)? {
         out["asr"] = json!(asr);
     }
     let mut table = None;
@@ -557,23 +575,25 @@ fn eval(a: EvalArgs, on: OnMismatch) -> Result<()> {
             max_retain: Some(10_000),
             ..Default::default()
         };
-        let bundle = ops::extract_features(model, &ds, &manifest, &opts, &a.checkpoint)?;
+        let bundle = ops::extract_features(model, ds, &manifest, &opts, &a.checkpoint)?;
         let references = a
             .references
             .iter()
             .map(|r| {
-                let reference = ops::load_model(r, None, &ds, &device)?;
+                let reference = ops::load_model(r, None, ds, &device)?;
+                let ds = ops::dataset_for(ds, &reference);
+                let ds = ds.as_ref();
                 ops::check_checkpoint(
                     r,
                     reference.meta.as_ref(),
-                    &ds,
+                    ds,
                     &manifest,
                     ModelRole::Reference,
                     on,
                 )?;
                 Ok(ops::extract_features(
                     &reference.model,
-                    &ds,
+                    ds,
                     &manifest,
                     &opts,
                     r,

@@ -20,6 +20,11 @@ pub struct FeaturesArgs {
     /// Architecture, for checkpoints without this toolkit's metadata.
     #[arg(long)]
     pub arch: Option<Arch>,
+    /// Input normalisation for a checkpoint that does not record its own, e.g.
+    /// `mean=0.4914,0.4822,0.4465,std=0.2023,0.1994,0.2010` (default: the checkpoint's,
+    /// else the data's).
+    #[arg(long, value_parser = unlearn_models::InputNormalization::parse)]
+    pub normalize: Option<unlearn_models::InputNormalization>,
     /// Data source.
     #[arg(long, default_value = "embedded")]
     pub data: String,
@@ -103,7 +108,13 @@ pub fn features(a: FeaturesArgs, on: ops::OnMismatch) -> Result<()> {
     let ds = ops::load_dataset(&a.data)?;
     let manifest = ops::load_split(&a.split, &ds, on)?;
     let device = unlearn_models::device(&a.device)?;
-    let model = ops::load_model(&a.checkpoint, a.arch, &ds, &device)?;
+    let load = ops::LoadOptions {
+        arch: a.arch,
+        normalization: a.normalize.clone(),
+    };
+    let model = ops::load_model_with(&a.checkpoint, &load, &ds, &device)?;
+    let ds = ops::dataset_for(&ds, &model);
+    let ds = ds.as_ref();
     ops::check_checkpoint(
         &a.checkpoint,
         model.meta.as_ref(),

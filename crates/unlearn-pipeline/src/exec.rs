@@ -63,15 +63,27 @@ impl<'a> StepRunner<'a> {
                 ds.name, ds.fingerprint, self.plan.fingerprint
             )));
         }
-        let _ = self.data.set(ds);
+        let _ = self.data.set(self.adopted(ds));
         Ok(self)
+    }
+
+    /// The data as the plan's models take it: with the study's input normalisation when a
+    /// given model fixes one.
+    fn adopted(&self, mut ds: Dataset) -> Dataset {
+        if let Some(n) = &self.plan.normalization {
+            ds.normalization = unlearn_data::Normalization {
+                mean: n.mean.clone(),
+                std: n.std.clone(),
+            };
+        }
+        ds
     }
 
     fn data(&self) -> Result<&Dataset> {
         if let Some(ds) = self.data.get() {
             return Ok(ds);
         }
-        let ds = ops::load_dataset(&self.plan.data)?;
+        let ds = self.adopted(ops::load_dataset(&self.plan.data)?);
         Ok(self.data.get_or_init(|| ds))
     }
 
@@ -126,6 +138,7 @@ impl<'a> StepRunner<'a> {
         let outcome = match step.kind {
             StepKind::Split => self.split(step, &out)?,
             StepKind::Original | StepKind::Retrain => self.train(step, &out)?,
+            StepKind::Import => self.import(step, &out)?,
             StepKind::Tune => self.tune(step, &out)?,
             StepKind::Forget => self.forget(step, &out)?,
             StepKind::Features => self.features(step, &out)?,
@@ -175,6 +188,50 @@ impl<'a> StepRunner<'a> {
         Ok(StepOutcome::Ran)
     }
 
+    /// Imports a given model (the plan's original, or the oracle of the step's scenario)
+    /// as a toolkit checkpoint, and checks that it takes the data.
+    fn import(&self, step: &Step, out: &Path) -> Result<StepOutcome> {
+        let ds = self.data()?;
+        let given = if step.model.as_deref() == Some("original") {
+            self.plan.original.as_ref()
+        } else {
+            self.plan
+                .oracles
+                .iter()
+                .find(|(i, _)| *i == step.cell.scenario)
+                .map(|(_, g)| g)
+        }
+        .ok_or_else(|| PipelineError::Plan(format!("step {} imports no given model", step.id)))?;
+        let arch = given
+            .arch
+            .or(self.plan.arch)
+            .unwrap_or_else(|| unlearn_models::Arch::default_for(ds.input_shape()));
+        let report = ops::import_checkpoint(&ops::ImportJob {
+            from: &given.spec,
+            arch: Some(arch),
+            normalization: self.plan.normalization.clone(),
+            input_shape: Some(ds.input_shape()),
+            allow_partial: false,
+            out,
+        })?;
+        if report.sha256 != given.sha256 {
+            let _ = std::fs::remove_file(out);
+            return Err(PipelineError::Plan(format!(
+                "{} changed since the plan was made (SHA-256 {} then, {} now): rerun to plan again",
+                given.spec, given.sha256, report.sha256
+            )));
+        }
+        let label = out.to_string_lossy().into_owned();
+        ops::load_model(&label, None, ds, self.device()?).map_err(|e| {
+            let _ = std::fs::remove_file(out);
+            PipelineError::Plan(format!("the given {}: {e}", given.spec))
+        })?;
+        if !self.quiet {
+            eprint!("{}", report.render());
+        }
+        Ok(StepOutcome::Ran)
+    }
+
     fn forget(&self, step: &Step, record: &Path) -> Result<StepOutcome> {
         let ds = self.data()?;
         let manifest = self.manifest_of(step)?;
@@ -188,6 +245,8 @@ impl<'a> StepRunner<'a> {
         let original_path = self.output_of(step.inputs[0]);
         let label = original_path.to_string_lossy().into_owned();
         let original = ops::load_model(&label, None, ds, self.device()?)?;
+        let ds = ops::dataset_for(ds, &original);
+        let ds = ds.as_ref();
         let out = self.checkpoint_of(step.id);
         // A previous attempt's checkpoint must not stand beside a new failure's record.
         let _ = std::fs::remove_file(&out);
@@ -274,6 +333,8 @@ impl<'a> StepRunner<'a> {
         let manifest = self.manifest_of(step)?;
         let label = checkpoint.to_string_lossy().into_owned();
         let model = ops::load_model(&label, None, ds, self.device()?)?;
+        let ds = ops::dataset_for(ds, &model);
+        let ds = ds.as_ref();
         let opts = ExtractOptions {
             max_retain: Some(self.plan.max_retain),
             ..Default::default()

@@ -46,7 +46,7 @@ pub mod study;
 pub mod tune;
 
 pub use error::{PipelineError, Result};
-pub use plan::{Plan, StudyConfig, ABLATIONS};
+pub use plan::{GivenModel, Plan, StudyConfig, ABLATIONS};
 pub use step::{Step, StepKind, Steps};
 pub use store::Store;
 pub use study::{Study, StudyOutcome};

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use unlearn_data::Scenario;
 use unlearn_methods::registry;
-use unlearn_models::Arch;
+use unlearn_models::{Arch, InputNormalization};
 use unlearn_train::Preset;
 
 use crate::error::{PipelineError, Result};
@@ -44,6 +44,16 @@ pub struct StudyConfig {
     /// The metrics' floor on the retain, forget and test set sizes
     /// ([`unlearn_metrics::MIN_SET_SIZE`] by default).
     pub min_set_size: usize,
+    /// The original model of every seed, given instead of trained (`--original`: a path,
+    /// `hf://…` or `model:<id>`).
+    pub original: Option<String>,
+    /// Retrained oracles given instead of trained, per scenario (`--oracle class:3=…`).
+    pub oracles: Vec<(Scenario, String)>,
+    /// Input normalisation of the given models when they record none (`--normalize`).
+    pub normalization: Option<InputNormalization>,
+    /// Fraction of the training set held out for validation; `None`: 0.1, or 0 when an
+    /// original is given (shared models are trained on the whole training set).
+    pub val_fraction: Option<f64>,
 }
 
 impl StudyConfig {
@@ -62,6 +72,10 @@ impl StudyConfig {
             tune: None,
             objective: crate::tune::Objective::Both,
             min_set_size: unlearn_metrics::MIN_SET_SIZE,
+            original: None,
+            oracles: Vec::new(),
+            normalization: None,
+            val_fraction: None,
         }
     }
 }
@@ -193,6 +207,30 @@ pub struct Plan {
     /// The metrics' floor on set sizes.
     #[serde(default = "default_min_set_size")]
     pub min_set_size: usize,
+    /// The original model given instead of trained (every seed uses it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<GivenModel>,
+    /// Retrained oracles given instead of trained: (index into `scenarios`, model).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oracles: Vec<(usize, GivenModel)>,
+    /// The input normalisation every model of the study uses, when a given model fixes it
+    /// (`None`: the data's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalization: Option<InputNormalization>,
+}
+
+/// A model given to a study instead of trained by it: it is imported into the store as a
+/// toolkit checkpoint ([`crate::ops::import_checkpoint`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GivenModel {
+    /// As the user named it (a path, `hf://…` or `model:<id>`).
+    pub spec: String,
+    /// SHA-256 of its file: part of every key downstream.
+    pub sha256: String,
+    /// Its architecture, when the file or the registry names it.
+    pub arch: Option<Arch>,
+    /// Its input normalisation, when known.
+    pub normalization: Option<InputNormalization>,
 }
 
 fn default_min_set_size() -> usize {
@@ -245,6 +283,15 @@ impl Plan {
         } else {
             cfg.scenarios.clone()
         };
+        let given = crate::ops::given_models(cfg, &scenarios)?;
+        let val_fraction =
+            cfg.val_fraction
+                .unwrap_or(if given.original.is_some() { 0.0 } else { 0.1 });
+        if !(0.0..1.0).contains(&val_fraction) {
+            return Err(PipelineError::Plan(format!(
+                "--val-fraction {val_fraction}: expected 0 <= fraction < 1"
+            )));
+        }
         Ok(Plan {
             preset: cfg.preset,
             data: cfg
@@ -259,8 +306,11 @@ impl Plan {
             device: cfg.device.clone(),
             epochs_cap: cfg.epochs_cap,
             min_set_size: cfg.min_set_size,
-            val_fraction: 0.1,
+            val_fraction,
             max_retain: 10_000,
+            original: given.original,
+            oracles: given.oracles,
+            normalization: given.normalization,
             tune: cfg.tune.map(|trials| TuneSpec {
                 trials,
                 objective: cfg.objective,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use unlearn_data::Scenario;
 
-use crate::plan::Plan;
+use crate::plan::{GivenModel, Plan};
 
 /// Bumped when the meaning of an artefact changes, so old ones are not reused.
 pub const PIPELINE_VERSION: &str = "pipeline/1";
@@ -27,6 +27,8 @@ pub enum StepKind {
     Original,
     /// Train the retrain oracle on retain only.
     Retrain,
+    /// Import a given model (`--original`, `--oracle`) into the store.
+    Import,
     /// Search a method's hyper-parameters (`unlearn tune`) on the first seed.
     Tune,
     /// Run an unlearning method on the original.
@@ -42,6 +44,7 @@ impl StepKind {
     pub fn cost(self) -> f64 {
         match self {
             StepKind::Split => 0.1,
+            StepKind::Import => 0.5,
             StepKind::Original | StepKind::Retrain => 10.0,
             // A search is about eight unlearning runs (`--tune 8`); the ETA is rough.
             StepKind::Tune => 16.0,
@@ -142,7 +145,14 @@ impl Steps {
             steps: Steps::default(),
             originals: Vec::new(),
             tunes: Vec::new(),
-            cap: plan.epochs_cap.map(|n| format!("epochs={n}")),
+            // The epoch cap and a study-wide input normalisation as key parts, when there
+            // are any (keys without them have no such parts).
+            tail: plan
+                .epochs_cap
+                .map(|n| format!("epochs={n}"))
+                .into_iter()
+                .chain(plan.normalization.as_ref().map(|n| n.to_arg()))
+                .collect(),
         };
         let mut cells = Vec::new();
         for &seed in &plan.seeds {
@@ -196,6 +206,7 @@ pub fn describe(plan: &Plan, step: &Step) -> String {
     let what = match step.kind {
         StepKind::Split => "split".to_string(),
         StepKind::Original | StepKind::Retrain => format!("training {model}"),
+        StepKind::Import => format!("importing the given {model}"),
         StepKind::Tune => format!("tuning {model}"),
         StepKind::Forget => format!("forgetting with {model}"),
         StepKind::Features => format!("features of {model}"),
@@ -208,19 +219,50 @@ pub fn describe(plan: &Plan, step: &Step) -> String {
 struct Expansion<'a> {
     plan: &'a Plan,
     steps: Steps,
-    /// Originals by key: the cells of a seed that train on the same images share one.
+    /// Originals (and imported models) by key: the cells of a seed that train on the same
+    /// images share one; a given model is imported once for the whole study.
     originals: Vec<(String, StepId)>,
     /// Tune steps by (scenario, method id): made in the first seed's cell, read by every
     /// seed's forget steps of that method (and its ablations).
     tunes: Vec<((usize, String), StepId)>,
-    /// The epoch cap as a key part, when there is one (uncapped keys have no such part).
-    cap: Option<String>,
+    /// Key parts every trained model's key ends with: the epoch cap and the study's input
+    /// normalisation, where set.
+    tail: Vec<String>,
 }
 
 impl Expansion<'_> {
     fn key(&self, parts: &[&str]) -> String {
-        let cap: Vec<&str> = self.cap.iter().map(String::as_str).collect();
-        step_key(&[parts, &cap[..]].concat())
+        let tail: Vec<&str> = self.tail.iter().map(String::as_str).collect();
+        step_key(&[parts, &tail[..]].concat())
+    }
+
+    /// The import step of a given model (`role`: `original` or `oracle`), added on first use.
+    fn import(&mut self, cell: Cell, role: &str, given: &GivenModel) -> StepId {
+        let key = self.key(&["import", role, &given.sha256, self.plan.arch_name()]);
+        if let Some((_, id)) = self.originals.iter().find(|(k, _)| *k == key) {
+            return *id;
+        }
+        let folder = if role == "original" {
+            "originals"
+        } else {
+            "oracles"
+        };
+        let output = PathBuf::from(folder).join(format!("given-{}.safetensors", &key[..16]));
+        let model = if role == "original" {
+            "original"
+        } else {
+            "retrain"
+        };
+        let id = self.steps.push(
+            StepKind::Import,
+            cell,
+            Some(model),
+            vec![],
+            output,
+            key.clone(),
+        );
+        self.originals.push((key, id));
+        id
     }
 
     fn cell(&mut self, cell: Cell) -> CellSteps {
@@ -255,16 +297,29 @@ impl Expansion<'_> {
             &val,
             poison,
         ]);
-        let original = self.original(cell, split, original_key);
-        let retrain_key = self.key(&["retrain", preset, plan.arch_name(), &s, &split_key]);
-        let retrain = self.steps.push(
-            StepKind::Retrain,
-            cell,
-            Some("retrain"),
-            vec![split],
-            dir.join("retrain.safetensors"),
-            retrain_key,
-        );
+        let original = match &plan.original {
+            Some(given) => self.import(cell, "original", given),
+            None => self.original(cell, split, original_key),
+        };
+        let oracle = plan
+            .oracles
+            .iter()
+            .find(|(i, _)| *i == cell.scenario)
+            .map(|(_, g)| g);
+        let retrain = match oracle {
+            Some(given) => self.import(cell, "oracle", given),
+            None => {
+                let retrain_key = self.key(&["retrain", preset, plan.arch_name(), &s, &split_key]);
+                self.steps.push(
+                    StepKind::Retrain,
+                    cell,
+                    Some("retrain"),
+                    vec![split],
+                    dir.join("retrain.safetensors"),
+                    retrain_key,
+                )
+            }
+        };
         let mut producers = vec![
             ("original".to_string(), original),
             ("retrain".to_string(), retrain),

@@ -1,11 +1,12 @@
 //! Loading what every step and command reads: the data, a split manifest, a checkpoint.
 //! One loader and one shape check for the whole toolkit.
 
-use std::path::Path;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use unlearn_data::{DataSource, Dataset, SplitManifest};
-use unlearn_models::{checkpoint, hub, Arch, CheckpointMeta, Model, ModelSpec};
+use unlearn_data::{DataSource, Dataset, Normalization, SplitManifest};
+use unlearn_models::{checkpoint, hub, Arch, CheckpointMeta, InputNormalization, Model, ModelSpec};
 use unlearn_train::Preset;
 
 use super::provenance::{check_scenario, OnMismatch};
@@ -67,12 +68,40 @@ pub fn check_fits(model: &Model, ds: &Dataset, label: &str) -> Result<()> {
     Ok(())
 }
 
-/// A loaded checkpoint: the model and, for this toolkit's checkpoints, its metadata.
+/// A loaded checkpoint: the model, its metadata when it is this toolkit's, and the input
+/// normalisation it expects.
 pub struct LoadedModel {
     /// The model.
     pub model: Model,
     /// The metadata; `None` when the architecture was given for a foreign checkpoint.
     pub meta: Option<CheckpointMeta>,
+    /// The input normalisation the model expects: from `--normalize`, else the file's own
+    /// (metadata or SalUn-style `normalize.*` buffers), else the registry entry's; `None`
+    /// when nothing says (the data's own is used).
+    pub normalization: Option<InputNormalization>,
+    /// The local file it was read from.
+    pub path: PathBuf,
+}
+
+/// How to read a checkpoint that does not describe itself (a PyTorch file): the
+/// architecture and the input normalisation. Both may also come from a registry entry
+/// (`model:<id>`); what is given here wins.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// The architecture (`--arch`); needed for a foreign file outside the registry.
+    pub arch: Option<Arch>,
+    /// The input normalisation (`--normalize`).
+    pub normalization: Option<InputNormalization>,
+}
+
+impl LoadOptions {
+    /// Options with only an architecture.
+    pub fn arch(arch: Option<Arch>) -> Self {
+        Self {
+            arch,
+            normalization: None,
+        }
+    }
 }
 
 /// Loads a checkpoint (a path or `hf://org/repo/file[@revision]`) for use with `ds`.
@@ -86,27 +115,151 @@ pub fn load_model(
     ds: &Dataset,
     device: &Device,
 ) -> Result<LoadedModel> {
-    let path = hub::resolve_checkpoint(checkpoint_spec)?;
-    let loaded = match arch {
+    load_model_with(checkpoint_spec, &LoadOptions::arch(arch), ds, device)
+}
+
+/// [`load_model`] with an input normalisation for foreign files (see [`LoadOptions`]). A
+/// normalisation with another channel count than the data's is an error.
+pub fn load_model_with(
+    checkpoint_spec: &str,
+    opts: &LoadOptions,
+    ds: &Dataset,
+    device: &Device,
+) -> Result<LoadedModel> {
+    let source = resolve_source(checkpoint_spec)?;
+    let arch = opts.arch.or(source.arch);
+    let (model, meta, own) = match arch {
         Some(arch) => {
             let spec = ModelSpec {
                 arch,
                 input_shape: ds.input_shape(),
                 num_classes: ds.num_classes,
             };
-            LoadedModel {
-                model: checkpoint::load_with_spec(&path, &spec, device)?,
-                meta: None,
-            }
+            let ckpt = checkpoint::read(&source.path)?;
+            let model = Model::new(&spec, device, 0)?;
+            checkpoint::load_into(&model, &ckpt, &source.path)?;
+            let meta = (ckpt.metadata.get("format").map(String::as_str)
+                == Some(checkpoint::FORMAT))
+            .then(|| CheckpointMeta::from_map(&ckpt.metadata, &source.path))
+            .transpose()?;
+            let own = ckpt
+                .normalization
+                .or_else(|| meta.as_ref().and_then(|m| m.normalization.clone()));
+            (model, meta, own)
         }
         None => {
-            let (model, meta) = checkpoint::load(&path, device)?;
-            LoadedModel {
-                model,
-                meta: Some(meta),
-            }
+            let (model, meta) = checkpoint::load(&source.path, device)?;
+            let own = meta.normalization.clone();
+            (model, Some(meta), own)
         }
+    };
+    let normalization = match (&opts.normalization, own.or(source.normalization)) {
+        (Some(given), Some(own)) if *given != own => {
+            eprintln!(
+                "warning: {checkpoint_spec} records input normalisation {}, but --normalize gives {}; using --normalize",
+                own.to_arg(),
+                given.to_arg()
+            );
+            Some(given.clone())
+        }
+        (Some(given), _) => Some(given.clone()),
+        (None, own) => own,
+    };
+    if let Some(n) = &normalization {
+        n.check(Some(ds.input_shape()[0])).map_err(|why| {
+            PipelineError::Plan(format!(
+                "the input normalisation of {checkpoint_spec} does not fit data {}: {why}",
+                ds.name
+            ))
+        })?;
+    }
+    let loaded = LoadedModel {
+        model,
+        meta,
+        normalization,
+        path: source.path,
     };
     check_fits(&loaded.model, ds, checkpoint_spec)?;
     Ok(loaded)
+}
+
+/// A checkpoint argument resolved to a local file, with what a registry entry says about it.
+#[derive(Clone, Debug)]
+pub struct ModelSource {
+    /// The local file.
+    pub path: PathBuf,
+    /// The architecture a registry entry names.
+    pub arch: Option<Arch>,
+    /// The normalisation a registry entry names.
+    pub normalization: Option<InputNormalization>,
+    /// The input shape a registry entry names.
+    pub input_shape: Option<[usize; 3]>,
+}
+
+/// Resolves a checkpoint argument: a path, an `hf://` address (downloaded into the hub
+/// cache) or `model:<id>` (a registry entry).
+pub fn resolve_source(spec: &str) -> Result<ModelSource> {
+    Ok(ModelSource {
+        path: hub::resolve_checkpoint(spec)?,
+        arch: None,
+        normalization: None,
+        input_shape: None,
+    })
+}
+
+/// `ds` as the model expects it: with the model's input normalisation where it records one
+/// that differs from the data's (a copy of the data), else `ds` itself.
+pub fn dataset_for<'d>(ds: &'d Dataset, loaded: &LoadedModel) -> Cow<'d, Dataset> {
+    match &loaded.normalization {
+        Some(n) if n.mean != ds.normalization.mean || n.std != ds.normalization.std => {
+            let mut own = ds.clone();
+            own.normalization = Normalization {
+                mean: n.mean.clone(),
+                std: n.std.clone(),
+            };
+            Cow::Owned(own)
+        }
+        _ => Cow::Borrowed(ds),
+    }
+}
+
+/// Makes `ds` feed inputs as `loaded` expects them (its recorded normalisation, if any).
+pub fn adopt_normalization(ds: &mut Dataset, loaded: &LoadedModel) {
+    if let Some(n) = &loaded.normalization {
+        ds.normalization = Normalization {
+            mean: n.mean.clone(),
+            std: n.std.clone(),
+        };
+    }
+}
+
+/// The data's normalisation in the form a checkpoint records.
+pub fn input_normalization(ds: &Dataset) -> InputNormalization {
+    InputNormalization {
+        mean: ds.normalization.mean.clone(),
+        std: ds.normalization.std.clone(),
+    }
+}
+
+/// SHA-256 (hex) of the regular file at `path`, read in chunks; `role` names it in errors.
+pub fn file_sha256(path: &Path, role: &str) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let (mut file, _) = unlearn_io::open_regular(path, role)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| PipelineError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }

@@ -3,6 +3,8 @@
 //! shape check, one ASR and one reference-metrics cache.
 
 mod forget;
+mod given;
+mod import;
 mod load;
 mod measure;
 mod provenance;
@@ -12,8 +14,12 @@ pub use forget::{
     check_method, forget_checkpoint, preset_of_original, record_path, unlearn_model, ForgetJob,
     ForgetOutcome,
 };
+pub use given::{describe_given, given_models, GivenModels};
+pub use import::{import_checkpoint, ImportJob, ImportReport};
 pub use load::{
-    check_fits, default_preset, load_dataset, load_model, load_split, train_identity, LoadedModel,
+    adopt_normalization, check_fits, dataset_for, default_preset, file_sha256, input_normalization,
+    load_dataset, load_model, load_model_with, load_split, resolve_source, train_identity,
+    LoadOptions, LoadedModel, ModelSource,
 };
 pub use measure::{
     backdoor_asr, compared, extract_features, measure_bundles, measure_files, metrics_config,

@@ -99,7 +99,8 @@ fn reference_bundle(
                 max_retain: Some(MAX_RETAIN),
                 ..Default::default()
             };
-            ops::extract_features(&model.model, ds, manifest, &opts, &label)?
+            let ds = ops::dataset_for(ds, &model);
+            ops::extract_features(&model.model, &ds, manifest, &opts, &label)?
         }
     };
     ops::check_bundle_split(&path.display().to_string(), &bundle.metadata, manifest, on)?;
@@ -118,10 +119,11 @@ impl Bench {
                 "tuning needs at least one --reference (a retrained model or its features)".into(),
             ));
         }
-        let ds = ops::load_dataset(data)?;
+        let mut ds = ops::load_dataset(data)?;
         let manifest = ops::load_split(split, &ds, on)?;
         let device = unlearn_models::device(device)?;
         let loaded = ops::load_model(original, None, &ds, &device)?;
+        ops::adopt_normalization(&mut ds, &loaded);
         ops::check_checkpoint(
             original,
             loaded.meta.as_ref(),

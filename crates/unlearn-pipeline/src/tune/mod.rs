@@ -29,7 +29,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use unlearn_methods::{registry, Overrides, Space};
 use unlearn_train::Preset;
 
@@ -163,11 +162,7 @@ pub struct TuneOutcome {
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = unlearn_io::read_regular(path, "input", u64::MAX)?;
-    Ok(Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    crate::ops::file_sha256(path, "input")
 }
 
 /// The search space of `cfg` (declared, then the `--space` file), checked against the
