@@ -477,6 +477,9 @@ pub struct LoadedCheckpoint {
     /// Entries of the file that were not kept as tensors, with why (e.g. consumed as the
     /// input normalisation).
     pub dropped: Vec<(String, String)>,
+    /// The naming scheme the file's tensors were in ([`crate::adapt`] maps kuangliu names
+    /// to torchvision's); this toolkit's own files are torchvision-named.
+    pub naming: crate::adapt::Naming,
 }
 
 /// Reads a safetensors file into memory after checking its 8-byte header length against the
@@ -516,14 +519,17 @@ pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
         // A PyTorch checkpoint: read without running its pickle (`pth`); it has none of
         // this toolkit's metadata, so it loads with an explicit architecture.
         let pth = crate::pth::read_as(path, Some(format))?;
-        return Ok(LoadedCheckpoint {
+        let mut ckpt = LoadedCheckpoint {
             tensors: pth.tensors,
             counters: pth.counters,
             metadata: BTreeMap::new(),
             normalization: None,
             renamed: pth.renamed,
             dropped: Vec::new(),
-        });
+            naming: crate::adapt::Naming::Torchvision,
+        };
+        crate::adapt::adapt(&mut ckpt, path)?;
+        return Ok(ckpt);
     }
     let bad = |reason: String| ModelError::BadCheckpoint {
         path: path.to_path_buf(),
@@ -594,14 +600,21 @@ pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
             }
         }
     }
-    Ok(LoadedCheckpoint {
+    let own = metadata.get("format").map(String::as_str) == Some(FORMAT);
+    let mut ckpt = LoadedCheckpoint {
         tensors,
         counters,
         metadata,
         normalization: None,
         renamed,
         dropped: Vec::new(),
-    })
+        naming: crate::adapt::Naming::Torchvision,
+    };
+    if !own {
+        // A safetensors file from elsewhere: the same adaptation as a `.pth` file.
+        crate::adapt::adapt(&mut ckpt, path)?;
+    }
+    Ok(ckpt)
 }
 
 /// Copies a read checkpoint into `model`, refusing on any missing, unexpected or
@@ -690,6 +703,13 @@ pub fn load(path: &Path, device: &Device) -> Result<(Model, CheckpointMeta)> {
 /// e.g. a PyTorch `state_dict` saved with safetensors).
 pub fn load_with_spec(path: &Path, spec: &ModelSpec, device: &Device) -> Result<Model> {
     let ckpt = read(path)?;
+    if let Some(n) = &ckpt.normalization {
+        n.check(Some(spec.input_shape[0]))
+            .map_err(|why| ModelError::BadCheckpoint {
+                path: path.to_path_buf(),
+                reason: format!("its input normalisation: {why}"),
+            })?;
+    }
     let model = Model::new(spec, device, 0)?;
     load_into(&model, &ckpt, path)?;
     Ok(model)

@@ -48,6 +48,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod adapt;
 pub mod arch;
 pub mod checkpoint;
 pub mod device;
@@ -58,6 +59,7 @@ pub mod layers;
 pub mod pth;
 pub mod store;
 
+pub use adapt::Naming;
 pub use arch::{Arch, Model, ModelSpec};
 pub use checkpoint::{CheckpointMeta, InputNormalization};
 pub use device::device;

@@ -6,7 +6,8 @@
 //! `nn.Module`, `os.system`, any other callable) is refused by name before a tensor is read.
 //! The state dict is unwrapped from `state_dict`, `model`, `net` or `model_state_dict`, and
 //! the `module.` (DataParallel) and `model.` prefixes are stripped. The legacy (non-zip)
-//! format is refused with the way to convert it.
+//! format is read the same way ([`legacy`]: its pickles through the same machine and
+//! allow-list, its storages bounded by the file's size).
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read};
@@ -16,6 +17,8 @@ use candle_core::pickle::{Object, PthTensors, Stack};
 use candle_core::{DType, Tensor};
 
 use crate::error::{ModelError, Result};
+
+mod legacy;
 
 /// The classes a checkpoint's pickle may name: tensor rebuilders, storages, containers.
 const ALLOWED: &[(&str, &str)] = &[
@@ -154,17 +157,11 @@ pub fn read(path: &Path) -> Result<PthCheckpoint> {
     read_as(path, sniff(path))
 }
 
-/// [`read`] of a file whose format [`sniff`] already gave (no second look at its head).
-pub fn read_as(path: &Path, format: Option<PthFormat>) -> Result<PthCheckpoint> {
-    if format == Some(PthFormat::LegacyPickle) {
-        return Err(bad(
-            path,
-            "the legacy (pre-1.6, non-zip) torch.save format is not read; convert it with `torch.save(torch.load(f, weights_only=True), out)` in PyTorch ≥ 1.6".into(),
-        ));
-    }
-    let obj = read_pickle(path)?;
+/// Refuses an object naming a class off the allow-list, or a tensor rebuild call whose
+/// arguments are not shaped as `torch.save` writes them (candle's reader indexes them).
+fn check_object(path: &Path, obj: &Object) -> Result<()> {
     let mut foreign = Vec::new();
-    foreign_classes(&obj, &mut foreign);
+    foreign_classes(obj, &mut foreign);
     if !foreign.is_empty() {
         return Err(bad(
             path,
@@ -174,7 +171,51 @@ pub fn read_as(path: &Path, format: Option<PthFormat>) -> Result<PthCheckpoint> 
             ),
         ));
     }
-    let unwrapped_from = match &obj {
+    if let Some(why) = malformed_rebuild(obj) {
+        return Err(bad(path, format!("its pickle has {why}")));
+    }
+    Ok(())
+}
+
+/// The first tensor rebuild call with too few arguments, described.
+fn malformed_rebuild(obj: &Object) -> Option<String> {
+    let len = |o: &Object| match o {
+        Object::Tuple(v) => v.len(),
+        _ => 0,
+    };
+    match obj {
+        Object::Reduce { callable, args } => {
+            if let Object::Class { class_name, .. } = callable.as_ref() {
+                let ok = match class_name.as_str() {
+                    "_rebuild_tensor_v2" => match args.as_ref() {
+                        Object::Tuple(a) if a.len() >= 4 => {
+                            matches!(&a[0], Object::PersistentLoad(id) if len(id) >= 5)
+                        }
+                        _ => false,
+                    },
+                    "_rebuild_from_type_v2" => len(args) >= 3,
+                    "_rebuild_parameter" => len(args) >= 1,
+                    _ => true,
+                };
+                if !ok {
+                    return Some(format!("a {class_name} call with arguments {args:?}, not a tensor torch.save wrote"));
+                }
+            }
+            malformed_rebuild(callable).or_else(|| malformed_rebuild(args))
+        }
+        Object::Build { callable, args } => {
+            malformed_rebuild(callable).or_else(|| malformed_rebuild(args))
+        }
+        Object::Tuple(items) | Object::List(items) => items.iter().find_map(malformed_rebuild),
+        Object::Dict(pairs) => pairs.iter().find_map(|(_, v)| malformed_rebuild(v)),
+        Object::PersistentLoad(o) => malformed_rebuild(o),
+        _ => None,
+    }
+}
+
+/// The key of `obj` (a dict) under which the state dict sits, if any.
+fn wrapper_key(obj: &Object) -> Option<String> {
+    match obj {
         Object::Dict(pairs) => WRAPPERS.iter().find_map(|w| {
             pairs.iter().find_map(|(k, v)| {
                 (matches!(k, Object::Unicode(s) if s == w) && matches!(v, Object::Dict(_)))
@@ -182,43 +223,82 @@ pub fn read_as(path: &Path, format: Option<PthFormat>) -> Result<PthCheckpoint> 
             })
         }),
         _ => None,
-    };
-    let pth = PthTensors::new(path, unwrapped_from.as_deref())
-        .map_err(|e| bad(path, format!("reading its tensors: {e}")))?;
+    }
+}
+
+/// [`read`] of a file whose format [`sniff`] already gave (no second look at its head).
+pub fn read_as(path: &Path, format: Option<PthFormat>) -> Result<PthCheckpoint> {
+    let raw: Vec<(String, Tensor)>;
+    let unwrapped_from;
+    if format == Some(PthFormat::LegacyPickle) {
+        let file = legacy::open(path)?;
+        check_object(path, &file.object)?;
+        unwrapped_from = wrapper_key(&file.object);
+        raw = legacy::tensors(path, file, unwrapped_from.as_deref())?;
+    } else {
+        let obj = read_pickle(path)?;
+        check_object(path, &obj)?;
+        unwrapped_from = wrapper_key(&obj);
+        let pth = PthTensors::new(path, unwrapped_from.as_deref())
+            .map_err(|e| bad(path, format!("reading its tensors: {e}")))?;
+        let mut names: Vec<&String> = pth.tensor_infos().keys().collect();
+        names.sort();
+        raw = names
+            .into_iter()
+            .map(|name| {
+                let t = pth
+                    .get(name)
+                    .map_err(|e| bad(path, format!("tensor '{name}': {e}")))?
+                    .ok_or_else(|| bad(path, format!("tensor '{name}' vanished")))?;
+                Ok((name.clone(), t))
+            })
+            .collect::<Result<_>>()?;
+    }
+    collect(path, raw, unwrapped_from)
+}
+
+/// Sorts the file's tensors into float tensors and counters under their cleaned names.
+fn collect(
+    path: &Path,
+    mut raw: Vec<(String, Tensor)>,
+    unwrapped_from: Option<String>,
+) -> Result<PthCheckpoint> {
     let mut out = PthCheckpoint {
         tensors: BTreeMap::new(),
         counters: BTreeMap::new(),
         unwrapped_from,
         renamed: Vec::new(),
     };
-    let mut names: Vec<&String> = pth.tensor_infos().keys().collect();
-    names.sort();
-    for name in names {
-        let t = pth
-            .get(name)
-            .map_err(|e| bad(path, format!("tensor '{name}': {e}")))?
-            .ok_or_else(|| bad(path, format!("tensor '{name}' vanished")))?;
+    raw.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, t) in raw {
         let mut clean = name.as_str();
         while let Some(rest) = PREFIXES.iter().find_map(|p| clean.strip_prefix(p)) {
             clean = rest;
         }
+        let clean = clean.to_string();
         if clean != name {
-            out.renamed.push((name.clone(), clean.to_string()));
+            out.renamed.push((name.clone(), clean.clone()));
+        }
+        if out.tensors.contains_key(&clean) || out.counters.contains_key(&clean) {
+            return Err(bad(
+                path,
+                format!("two tensors are named '{clean}' once prefixes are stripped"),
+            ));
         }
         match t.dtype() {
             DType::I64 if t.elem_count() == 1 => {
                 let v = t.flatten_all()?.to_vec1::<i64>()?[0];
-                out.counters.insert(clean.to_string(), v);
+                out.counters.insert(clean, v);
             }
             DType::F32 | DType::F64 | DType::F16 | DType::BF16 => {
                 let t = t.to_dtype(DType::F32)?;
                 crate::checkpoint::check_finite(
                     &format!("checkpoint {}", path.display()),
-                    clean,
+                    &clean,
                     &t,
                     "the file is damaged or the model diverged before it was saved",
                 )?;
-                out.tensors.insert(clean.to_string(), t);
+                out.tensors.insert(clean, t);
             }
             other => {
                 return Err(bad(

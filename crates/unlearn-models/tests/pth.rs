@@ -1,6 +1,7 @@
 //! PyTorch checkpoints (`tests/fixtures/pth`, real `torch.save` output from
 //! `scripts/make_pth_fixtures.py`): a state dict loads and gives PyTorch's logits, a wrapped
-//! one is unwrapped and its `module.` prefixes stripped, and a pickled module or a pickle
+//! one is unwrapped and its `module.` prefixes stripped, the legacy format reads the same,
+//! and a pickled module or a pickle
 //! that would run code is refused by name without running anything.
 
 use std::path::PathBuf;
@@ -85,14 +86,16 @@ fn a_wrapped_state_dict_is_unwrapped_and_its_prefixes_stripped() {
         .renamed
         .iter()
         .any(|(from, to)| from == "module.conv1.weight" && to == "conv1.weight"));
-    // The SalUn normalisation buffers are still tensors of the file: the strict loader
-    // names them (turning them into the model's preprocessing is the rest of issue #15).
+    // pth::read keeps the SalUn normalisation buffers as tensors; checkpoint::read takes
+    // them out as the input normalisation, and the model then gives PyTorch's logits.
     let mean = ckpt.tensors["normalize.mean"].to_vec1::<f32>().unwrap();
     assert!((mean[0] - 0.2860).abs() < 1e-6);
-    let err = checkpoint::load_with_spec(&fixture("small-cnn-salun.pth"), &spec(), &Device::Cpu)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("unexpected tensor 'normalize.mean'"), "{err}");
+    let read = checkpoint::read(&fixture("small-cnn-salun.pth")).unwrap();
+    let n = read.normalization.clone().expect("normalisation");
+    assert!((n.mean[0] - 0.2860).abs() < 1e-6 && (n.std[0] - 0.3530).abs() < 1e-6);
+    assert_eq!(read.dropped.len(), 2);
+    let got = logits_of(&fixture("small-cnn-salun.pth"), Some((n.mean[0], n.std[0])));
+    assert_close(&got, &values(&expected()["logits_salun_normalised"]));
 }
 
 #[test]
@@ -113,11 +116,23 @@ fn code_in_a_pickle_is_refused_by_name_and_never_run() {
 }
 
 #[test]
-fn the_legacy_format_is_refused_with_the_way_out() {
-    let err = checkpoint::read(&fixture("small-cnn-1x4x4.legacy.pth"))
-        .err()
-        .expect("refused")
-        .to_string();
-    assert!(err.contains("legacy"), "{err}");
-    assert!(err.contains("torch.save"), "{err}");
+fn the_legacy_format_gives_the_same_logits() {
+    let got = logits_of(&fixture("small-cnn-1x4x4.legacy.pth"), None);
+    assert_close(&got, &values(&expected()["logits"]));
+    let legacy = pth::read(&fixture("small-cnn-1x4x4.legacy.pth")).unwrap();
+    let zip = pth::read(&fixture("small-cnn-1x4x4.pth")).unwrap();
+    assert_eq!(
+        legacy.tensors.keys().collect::<Vec<_>>(),
+        zip.tensors.keys().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_truncated_legacy_file_is_refused() {
+    let bytes = std::fs::read(fixture("small-cnn-1x4x4.legacy.pth")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.pth");
+    std::fs::write(&path, &bytes[..bytes.len() - 1000]).unwrap();
+    let err = pth::read(&path).unwrap_err().to_string();
+    assert!(err.contains("storage"), "{err}");
 }

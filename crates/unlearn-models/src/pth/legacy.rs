@@ -1,0 +1,294 @@
+//! The legacy (pre-1.6, non-zip) `torch.save` format, read as data.
+//!
+//! The file is consecutive pickles: the magic number, the protocol version (1001), a dict of
+//! system information, the saved object (its tensors name their storages by persistent id
+//! `('storage', <class>, key, location, numel, view)`), and the sorted list of storage keys.
+//! Each storage's bytes follow in that order: an 8-byte little-endian element count, then
+//! the elements. The magic number and version are compared byte for byte; the other pickles
+//! go through candle's data-only [`Stack`]. Every storage size is checked against its
+//! persistent id and against what is left of the file before anything is allocated.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Seek};
+use std::path::Path;
+
+use candle_core::pickle::{Object, Stack};
+use candle_core::{Device, Tensor};
+
+use super::bad;
+use crate::error::{ModelError, Result};
+
+/// `pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2)`.
+const MAGIC: &[u8] = &[
+    0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e,
+];
+/// `pickle.dumps(1001, protocol=2)`: the legacy protocol version.
+const VERSION: &[u8] = &[0x80, 0x02, 0x4d, 0xe9, 0x03, 0x2e];
+
+/// The saved object of a legacy file and a reader positioned at its storages.
+pub(super) struct Legacy {
+    /// The saved object (a state dict or a dict wrapping one).
+    pub object: Object,
+    keys: Vec<String>,
+    reader: BufReader<std::fs::File>,
+    size: u64,
+}
+
+fn io(path: &Path, source: std::io::Error) -> ModelError {
+    ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn pickle(path: &Path, r: &mut impl BufRead, what: &str) -> Result<Object> {
+    let mut stack = Stack::empty();
+    stack
+        .read_loop(r)
+        .and_then(|_| stack.finalize())
+        .map_err(|e| {
+            bad(
+                path,
+                format!("its {what} is not a pickle this reader accepts ({e})"),
+            )
+        })
+}
+
+/// Reads the pickles of the legacy file at `path`, leaving its storages unread.
+pub(super) fn open(path: &Path) -> Result<Legacy> {
+    let (file, size) = unlearn_io::open_regular(path, "checkpoint")?;
+    let mut reader = BufReader::new(file);
+    for (want, what) in [(MAGIC, "magic number"), (VERSION, "protocol version 1001")] {
+        let mut got = vec![0u8; want.len()];
+        reader.read_exact(&mut got).map_err(|e| io(path, e))?;
+        if got != want {
+            return Err(bad(
+                path,
+                format!(
+                    "a legacy torch.save file starts with the pickled {what}; this one does not"
+                ),
+            ));
+        }
+    }
+    let info = pickle(path, &mut reader, "system information")?;
+    let little = matches!(&info, Object::Dict(pairs) if pairs.iter().any(|(k, v)|
+        matches!(k, Object::Unicode(k) if k == "little_endian") && *v == Object::Bool(true)));
+    if !little {
+        return Err(bad(
+            path,
+            "its system information does not say little_endian: True (a big-endian save is not read)".into(),
+        ));
+    }
+    let object = pickle(path, &mut reader, "saved object")?;
+    let keys = match pickle(path, &mut reader, "storage key list")? {
+        Object::List(items) => items
+            .into_iter()
+            .map(|k| match k {
+                Object::Unicode(k) => Ok(k),
+                other => Err(bad(path, format!("storage key {other:?} is not a string"))),
+            })
+            .collect::<Result<Vec<_>>>()?,
+        other => {
+            return Err(bad(
+                path,
+                format!(
+                    "expected the list of storage keys after the saved object, found {other:?}"
+                ),
+            ))
+        }
+    };
+    Ok(Legacy {
+        object,
+        keys,
+        reader,
+        size,
+    })
+}
+
+/// The bytes per element of a storage class, `None` for one this reader does not know.
+fn element_size(class: &str) -> Option<usize> {
+    Some(match class {
+        "DoubleStorage" | "LongStorage" => 8,
+        "FloatStorage" | "IntStorage" => 4,
+        "HalfStorage" | "BFloat16Storage" | "ShortStorage" => 2,
+        "CharStorage" | "ByteStorage" | "BoolStorage" => 1,
+        _ => return None,
+    })
+}
+
+/// Every storage the object names by persistent id: key → (element size, element count).
+fn storages(path: &Path, obj: &Object, out: &mut BTreeMap<String, (usize, u64)>) -> Result<()> {
+    match obj {
+        Object::PersistentLoad(id) => {
+            if let Object::Tuple(items) = id.as_ref() {
+                if let [Object::Unicode(kind), Object::Class { class_name, .. }, Object::Unicode(key), _, numel, ..] =
+                    items.as_slice()
+                {
+                    let numel = match numel {
+                        Object::Int(n) if *n >= 0 => *n as u64,
+                        Object::Long(n) if *n >= 0 => *n as u64,
+                        other => {
+                            return Err(bad(path, format!("storage '{key}' has size {other:?}")))
+                        }
+                    };
+                    let size = element_size(class_name).ok_or_else(|| {
+                        bad(path, format!("storage '{key}' is a {class_name}, not a storage class this reader knows"))
+                    })?;
+                    if kind == "storage" {
+                        out.insert(key.clone(), (size, numel));
+                    }
+                }
+            }
+            Ok(())
+        }
+        Object::Tuple(items) | Object::List(items) => {
+            items.iter().try_for_each(|o| storages(path, o, out))
+        }
+        Object::Dict(pairs) => pairs.iter().try_for_each(|(k, v)| {
+            storages(path, k, out)?;
+            storages(path, v, out)
+        }),
+        Object::Reduce { callable, args } | Object::Build { callable, args } => {
+            storages(path, callable, out)?;
+            storages(path, args, out)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The state dict's tensors of a legacy file (`key`: the wrapper it sits under).
+pub(super) fn tensors(
+    path: &Path,
+    mut legacy: Legacy,
+    key: Option<&str>,
+) -> Result<Vec<(String, Tensor)>> {
+    let mut wanted = BTreeMap::new();
+    storages(path, &legacy.object, &mut wanted)?;
+    let dict = match (legacy.object, key) {
+        (Object::Dict(pairs), Some(key)) => pairs
+            .into_iter()
+            .find(|(k, _)| matches!(k, Object::Unicode(k) if k == key))
+            .map(|(_, v)| v)
+            .ok_or_else(|| bad(path, format!("no '{key}' entry")))?,
+        (obj, _) => obj,
+    };
+    let Object::Dict(pairs) = dict else {
+        return Err(bad(
+            path,
+            "the saved object is not a dict of tensors".into(),
+        ));
+    };
+    let mut infos = Vec::new();
+    for (name, value) in pairs {
+        let label = format!("{name:?}");
+        match value.into_tensor_info(name, Path::new("")) {
+            Ok(Some(info)) => infos.push(info),
+            Ok(None) => {}
+            Err(e) => return Err(bad(path, format!("entry {label}: {e}"))),
+        }
+    }
+    let data = read_storages(path, &mut legacy.reader, legacy.size, &legacy.keys, &wanted)?;
+    infos
+        .into_iter()
+        .map(|info| {
+            let key = info.path.trim_start_matches('/');
+            let bytes = data.get(key).ok_or_else(|| {
+                bad(
+                    path,
+                    format!("tensor '{}': storage '{key}' is not in the file", info.name),
+                )
+            })?;
+            Ok((info.name.clone(), tensor_of(path, &info, bytes)?))
+        })
+        .collect()
+}
+
+/// Reads every storage in `keys` order, each bounded by its persistent id and the file size.
+fn read_storages(
+    path: &Path,
+    r: &mut BufReader<std::fs::File>,
+    size: u64,
+    keys: &[String],
+    wanted: &BTreeMap<String, (usize, u64)>,
+) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    for key in keys {
+        let &(elem, numel) = wanted.get(key).ok_or_else(|| {
+            bad(
+                path,
+                format!("storage '{key}' is listed but no object names it"),
+            )
+        })?;
+        let mut head = [0u8; 8];
+        r.read_exact(&mut head).map_err(|e| {
+            bad(
+                path,
+                format!("storage '{key}': the file ends before its size ({e})"),
+            )
+        })?;
+        let count = u64::from_le_bytes(head);
+        let at = r.stream_position().map_err(|e| io(path, e))?;
+        let left = size.saturating_sub(at);
+        let bytes = count.checked_mul(elem as u64).filter(|b| *b <= left);
+        let Some(bytes) = bytes.filter(|_| count == numel) else {
+            return Err(bad(
+                path,
+                format!("storage '{key}' says {count} elements of {elem} bytes; its tensor says {numel}, and {left} bytes are left in the file"),
+            ));
+        };
+        let mut buf = Vec::with_capacity(bytes as usize);
+        r.by_ref()
+            .take(bytes)
+            .read_to_end(&mut buf)
+            .map_err(|e| io(path, e))?;
+        if buf.len() as u64 != bytes {
+            return Err(bad(path, format!("storage '{key}' is cut short")));
+        }
+        out.insert(key.clone(), buf);
+    }
+    Ok(out)
+}
+
+/// A tensor from its storage's bytes (contiguous or Fortran-order, as candle's zip reader).
+fn tensor_of(
+    path: &Path,
+    info: &candle_core::pickle::TensorInfo,
+    storage: &[u8],
+) -> Result<Tensor> {
+    let layout = &info.layout;
+    let fortran = layout.is_fortran_contiguous();
+    if !layout.is_contiguous() && !fortran {
+        return Err(bad(
+            path,
+            format!(
+                "tensor '{}' is strided; only contiguous tensors are read",
+                info.name
+            ),
+        ));
+    }
+    // candle's TensorInfo keeps the start offset in bytes.
+    let start = layout.start_offset();
+    let len = layout.shape().elem_count() * info.dtype.size_in_bytes();
+    let bytes = start
+        .checked_add(len)
+        .and_then(|end| storage.get(start..end))
+        .ok_or_else(|| {
+            bad(
+                path,
+                format!("tensor '{}' reaches past its storage", info.name),
+            )
+        })?;
+    let dims = layout.dims();
+    if dims.len() > 1 && fortran && !layout.is_contiguous() {
+        let reversed: Vec<usize> = dims.iter().rev().copied().collect();
+        let t = Tensor::from_raw_buffer(bytes, info.dtype, &reversed, &Device::Cpu)?;
+        let order: Vec<usize> = (0..dims.len()).rev().collect();
+        return Ok(t.permute(order)?);
+    }
+    Ok(Tensor::from_raw_buffer(
+        bytes,
+        info.dtype,
+        dims,
+        &Device::Cpu,
+    )?)
+}
