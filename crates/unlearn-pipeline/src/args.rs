@@ -18,6 +18,7 @@ Examples:
   cargo xtask reproduce --scenarios random:0.1 --methods ft,muda
   unlearn reproduce --scenarios 'class:3,5' --epochs 2 --out /tmp/smoke
   cargo xtask reproduce --tune 24 --seeds 3 --scenarios random:0.1,class:3,backdoor:0.05
+  cargo xtask reproduce --preset cifar10 --original model:comparator-resnet18-cifar10-full --oracle class:3=model:comparator-resnet18-cifar10-no-3 --scenarios class:3
 
 Steps are content-addressed (a `.key` sidecar per artefact) and run under per-step locks:
 a rerun skips finished work, a changed input or default redoes what depends on it, a run
@@ -72,6 +73,33 @@ pub struct ReproduceArgs {
     /// smoke data may lower it; at least 2).
     #[arg(long, default_value_t = unlearn_metrics::MIN_SET_SIZE, value_parser = positive_count)]
     pub min_set_size: usize,
+    /// Start from this original instead of training one (every seed): a toolkit
+    /// checkpoint, a PyTorch .pth or safetensors state dict, hf://… or model:<id>. A foreign
+    /// file takes the preset's architecture unless the registry names one.
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub original: Option<String>,
+    /// A retrained oracle given instead of trained, for one scenario (repeatable), e.g.
+    /// `--oracle class:3=model:comparator-resnet18-cifar10-no-3`.
+    #[arg(long = "oracle", value_name = "SCENARIO=CHECKPOINT", value_parser = parse_oracle)]
+    pub oracles: Vec<(Scenario, String)>,
+    /// Input normalisation of given models that record none, e.g.
+    /// `mean=0.4914,0.4822,0.4465,std=0.2023,0.1994,0.2010`; the study then feeds every
+    /// model so.
+    #[arg(long, value_parser = unlearn_models::InputNormalization::parse)]
+    pub normalize: Option<unlearn_models::InputNormalization>,
+    /// Fraction of the training set held out for validation (default 0.1, or 0 with
+    /// --original: shared models are trained on the whole training set).
+    #[arg(long)]
+    pub val_fraction: Option<f64>,
+}
+
+fn parse_oracle(text: &str) -> std::result::Result<(Scenario, String), String> {
+    let (scenario, model) = text
+        .split_once('=')
+        .filter(|(_, m)| !m.is_empty())
+        .ok_or_else(|| format!("'{text}' is not SCENARIO=CHECKPOINT (e.g. class:3=model:<id>)"))?;
+    let scenario: Scenario = scenario.parse().map_err(|e| format!("'{text}': {e}"))?;
+    Ok((scenario, model.to_string()))
 }
 
 /// The clap parser of every count that must be at least 1, in `reproduce` and in every
@@ -119,6 +147,10 @@ impl ReproduceArgs {
         cfg.tune = self.tune;
         cfg.objective = self.objective;
         cfg.min_set_size = self.min_set_size;
+        cfg.original = self.original.clone();
+        cfg.oracles = self.oracles.clone();
+        cfg.normalization = self.normalize.clone();
+        cfg.val_fraction = self.val_fraction;
         Ok(cfg)
     }
 }
