@@ -110,6 +110,43 @@ pub enum ModelError {
         /// Why it is unavailable.
         reason: String,
     },
+    /// A model registry (`models/registry.toml` or `$UNLEARN_MODEL_REGISTRY`) that cannot be
+    /// parsed or fails a check.
+    #[error("model registry {registry}: {place}: {reason}")]
+    BadRegistry {
+        /// Where the registry came from (a path, or the built-in one).
+        registry: String,
+        /// The entry and field at fault (`entry 'id', field 'arch'`), or `the file`.
+        place: String,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
+    /// A `model:<id>` whose id the registry does not hold.
+    #[error("unknown model '{id}' in the model registry {registry}; known models: {known}")]
+    UnknownModel {
+        /// The id asked for.
+        id: String,
+        /// Where the registry came from.
+        registry: String,
+        /// The ids it holds, comma-separated.
+        known: String,
+    },
+    /// A model file whose SHA-256 is not the one the registry or an earlier download recorded.
+    #[error("SHA-256 mismatch for model '{id}' file {path}: {expected_from} says {expected}, the file has {actual}; {hint}")]
+    Sha256Mismatch {
+        /// The registry id.
+        id: String,
+        /// The local file.
+        path: PathBuf,
+        /// Where the expected digest comes from (the registry, or a record file).
+        expected_from: String,
+        /// The expected digest.
+        expected: String,
+        /// The file's digest.
+        actual: String,
+        /// What to do.
+        hint: String,
+    },
 }
 
 /// Result with [`ModelError`].

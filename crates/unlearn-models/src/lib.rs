@@ -56,6 +56,7 @@ pub mod hub;
 pub mod kernels;
 pub mod layers;
 pub mod pth;
+pub mod registry;
 pub mod store;
 
 pub use arch::{Arch, Model, ModelSpec};
