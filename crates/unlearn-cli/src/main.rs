@@ -3,6 +3,7 @@
 mod files;
 mod forget;
 mod measure;
+mod models;
 mod tune;
 
 use std::path::{Path, PathBuf};
@@ -112,6 +113,9 @@ Examples:
   unlearn methods muda
   unlearn methods --preset cifar10 --json")]
     Methods(forget::MethodsArgs),
+    /// The registry of known public checkpoints (`model:<id>`): list, show, fetch.
+    #[command(after_help = models::MODELS_EXAMPLES)]
+    Models(models::ModelsArgs),
 }
 
 #[derive(Subcommand)]
@@ -285,6 +289,7 @@ fn main() {
         Command::Tune(a) => tune::tune(a, on),
         Command::Reproduce(a) => reproduce(a),
         Command::Methods(a) => forget::methods(a),
+        Command::Models(a) => models::models(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

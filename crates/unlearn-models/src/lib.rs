@@ -62,5 +62,5 @@ pub mod store;
 pub use arch::{Arch, Model, ModelSpec};
 pub use checkpoint::{CheckpointMeta, InputNormalization};
 pub use device::device;
-pub use error::{ModelError, Result};
+pub use error::{ModelError, Result, ShaDigests, ShaSource};
 pub use store::{Init, ParamStore, Scope, TensorKind};

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use crate::arch::{Arch, ModelSpec};
 use crate::checkpoint::InputNormalization;
-use crate::error::{ModelError, Result};
+use crate::error::{ModelError, Result, ShaDigests, ShaSource};
 use crate::hub::{self, HubFile};
 
 /// The registry compiled into the toolkit (`models/registry.toml`).
@@ -125,6 +125,29 @@ fn arch_by_name<S: Serializer>(arch: &Arch, s: S) -> std::result::Result<S::Ok, 
     s.serialize_str(arch.name())
 }
 
+/// The normalisation with each `f32` written as its shortest decimal (`0.4914`, not the
+/// `f64` widening `0.49140000343322754`).
+fn normalization_as_written<S: Serializer>(
+    n: &InputNormalization,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    let wide = |v: &[f32]| -> Vec<f64> {
+        v.iter()
+            .map(|x| x.to_string().parse().unwrap_or(f64::from(*x)))
+            .collect()
+    };
+    #[derive(Serialize)]
+    struct Wide {
+        mean: Vec<f64>,
+        std: Vec<f64>,
+    }
+    Wide {
+        mean: wide(&n.mean),
+        std: wide(&n.std),
+    }
+    .serialize(s)
+}
+
 /// One checked registry entry.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ModelEntry {
@@ -147,6 +170,7 @@ pub struct ModelEntry {
     /// Number of classes.
     pub num_classes: usize,
     /// The input normalisation the model was trained with (one value per channel).
+    #[serde(serialize_with = "normalization_as_written")]
     pub normalization: InputNormalization,
     /// How its tensors are named.
     pub naming: Naming,
@@ -636,25 +660,18 @@ pub fn file_sha256(path: &Path) -> Result<String> {
 /// digest recorded under `cache` (recording it on first use). Returns the file's digest.
 pub fn verify_sha256(entry: &ModelEntry, path: &Path, cache: &Path) -> Result<String> {
     let actual = file_sha256(path)?;
-    let mismatch =
-        |expected_from: String, expected: String, hint: String| ModelError::Sha256Mismatch {
-            id: entry.id.clone(),
-            path: path.to_path_buf(),
+    let mismatch = |expected_from: ShaSource, expected: String| ModelError::Sha256Mismatch {
+        id: entry.id.clone(),
+        path: path.to_path_buf(),
+        digests: Box::new(ShaDigests {
             expected_from,
             expected,
             actual: actual.clone(),
-            hint,
-        };
+        }),
+    };
     if let Some(expected) = &entry.sha256 {
         if *expected != actual {
-            return Err(mismatch(
-                format!("the registry (sha256 of entry '{}')", entry.id),
-                expected.clone(),
-                format!(
-                    "the file is corrupt or not the one the registry names: delete {} and fetch again; if the hub's file really changed, correct the registry's sha256",
-                    path.display()
-                ),
-            ));
+            return Err(mismatch(ShaSource::Registry, expected.clone()));
         }
         return Ok(actual);
     }
@@ -674,15 +691,7 @@ pub fn verify_sha256(entry: &ModelEntry, path: &Path, cache: &Path) -> Result<St
             .unwrap_or("")
             .to_ascii_lowercase();
         if expected != actual {
-            return Err(mismatch(
-                format!("the digest recorded at its first download ({})", record.display()),
-                expected,
-                format!(
-                    "the cached file changed since: delete {} and fetch again; if the hub's file really changed at this revision, delete the record {} too",
-                    path.display(),
-                    record.display()
-                ),
-            ));
+            return Err(mismatch(ShaSource::Record(record.clone()), expected));
         }
     } else {
         let line = format!("{actual}  {}\n", entry.file);
