@@ -439,6 +439,34 @@ fn check_path(
     Ok(())
 }
 
+/// The stated ResNet stem, which must agree with the architecture.
+fn check_stem(arch: Arch, text: Option<&str>) -> std::result::Result<Option<Stem>, FieldError> {
+    let stem = text
+        .map(Stem::from_str)
+        .transpose()
+        .map_err(|e| ("stem", e))?;
+    let expected_stem = match arch {
+        Arch::ResNet18Cifar => Some(Stem::Cifar),
+        Arch::ResNet18 => Some(Stem::Imagenet),
+        _ => None,
+    };
+    if stem.is_some() && stem != expected_stem {
+        return Err((
+            "stem",
+            format!(
+                "'{}' does not fit architecture {arch}: expected {}",
+                text.unwrap_or_default(),
+                match expected_stem {
+                    Some(Stem::Cifar) => "'cifar' (or no stem)",
+                    Some(Stem::Imagenet) => "'imagenet' (or no stem)",
+                    None => "no stem (it is not a ResNet)",
+                }
+            ),
+        ));
+    }
+    Ok(stem)
+}
+
 fn check_entry(raw: RawEntry) -> std::result::Result<ModelEntry, FieldError> {
     let id = raw.id.trim().to_string();
     if id.is_empty()
@@ -461,31 +489,7 @@ fn check_entry(raw: RawEntry) -> std::result::Result<ModelEntry, FieldError> {
     check_path("file", &raw.file, true)?;
     check_path("revision", &raw.revision, false)?;
     let arch = Arch::from_str(&raw.arch).map_err(|e| ("arch", e.to_string()))?;
-    let stem = raw
-        .stem
-        .as_deref()
-        .map(Stem::from_str)
-        .transpose()
-        .map_err(|e| ("stem", e))?;
-    let expected_stem = match arch {
-        Arch::ResNet18Cifar => Some(Stem::Cifar),
-        Arch::ResNet18 => Some(Stem::Imagenet),
-        _ => None,
-    };
-    if stem.is_some() && stem != expected_stem {
-        return Err((
-            "stem",
-            format!(
-                "'{}' does not fit architecture {arch}: expected {}",
-                raw.stem.unwrap_or_default(),
-                match expected_stem {
-                    Some(Stem::Cifar) => "'cifar' (or no stem)",
-                    Some(Stem::Imagenet) => "'imagenet' (or no stem)",
-                    None => "no stem (it is not a ResNet)",
-                }
-            ),
-        ));
-    }
+    let stem = check_stem(arch, raw.stem.as_deref())?;
     if raw.input_shape.contains(&0) {
         return Err((
             "input_shape",

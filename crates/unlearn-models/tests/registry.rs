@@ -223,6 +223,10 @@ fn malformed_registries_are_refused_naming_the_entry_and_field() {
             vec!["entry 'test-full'", "field 'file'", "plain name"],
         ),
         (
+            test_registry("stem = \"cifar\"\n"),
+            vec!["entry 'test-no-3'", "field 'stem'", "not a ResNet"],
+        ),
+        (
             format!("{base}\n[extra]\nx = 1\n"),
             vec!["the file", "unknown field", "extra"],
         ),
