@@ -4,6 +4,7 @@ mod files;
 mod forget;
 mod import;
 mod measure;
+mod models;
 mod tune;
 
 use std::path::{Path, PathBuf};
@@ -117,6 +118,9 @@ Examples:
     /// hf://… or model:<id>) as a toolkit checkpoint, printing how its tensors map.
     #[command(after_help = import::IMPORT_EXAMPLES)]
     Import(import::ImportArgs),
+    /// The registry of known public checkpoints (`model:<id>`): list, show, fetch.
+    #[command(after_help = models::MODELS_EXAMPLES)]
+    Models(models::ModelsArgs),
 }
 
 #[derive(Subcommand)]
@@ -297,6 +301,7 @@ fn main() {
         Command::Reproduce(a) => reproduce(a),
         Command::Methods(a) => forget::methods(a),
         Command::Import(a) => import::import(a),
+        Command::Models(a) => models::models(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -110,6 +110,85 @@ pub enum ModelError {
         /// Why it is unavailable.
         reason: String,
     },
+    /// A model registry (`models/registry.toml` or `$UNLEARN_MODEL_REGISTRY`) that cannot be
+    /// parsed or fails a check.
+    #[error("model registry {registry}: {place}: {reason}")]
+    BadRegistry {
+        /// Where the registry came from (a path, or the built-in one).
+        registry: String,
+        /// The entry and field at fault (`entry 'id', field 'arch'`), or `the file`.
+        place: String,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
+    /// A `model:<id>` whose id the registry does not hold.
+    #[error("unknown model '{id}' in the model registry {registry}; known models: {known}")]
+    UnknownModel {
+        /// The id asked for.
+        id: String,
+        /// Where the registry came from.
+        registry: String,
+        /// The ids it holds, comma-separated.
+        known: String,
+    },
+    /// A model file whose SHA-256 is not the one the registry or an earlier download recorded.
+    #[error("SHA-256 mismatch for model '{id}' file {path}: {} says {}, the file has {}; {}", .digests.expected_from.describe(), .digests.expected, .digests.actual, .digests.expected_from.hint(path))]
+    Sha256Mismatch {
+        /// The registry id.
+        id: String,
+        /// The local file.
+        path: PathBuf,
+        /// The expected and actual digests (boxed: the error stays small).
+        digests: Box<ShaDigests>,
+    },
+}
+
+/// The digests of a [`ModelError::Sha256Mismatch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShaDigests {
+    /// Where the expected digest comes from.
+    pub expected_from: ShaSource,
+    /// The expected digest.
+    pub expected: String,
+    /// The file's digest.
+    pub actual: String,
+}
+
+/// Where an expected SHA-256 comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShaSource {
+    /// The entry's `sha256` in the model registry.
+    Registry,
+    /// The record written at the file's first download (its path).
+    Record(PathBuf),
+}
+
+impl ShaSource {
+    /// Who says what the digest should be.
+    pub fn describe(&self) -> String {
+        match self {
+            ShaSource::Registry => "the registry's sha256".to_string(),
+            ShaSource::Record(r) => format!(
+                "the digest recorded at its first download ({})",
+                r.display()
+            ),
+        }
+    }
+
+    /// What to do about a mismatch of the file at `path`.
+    pub fn hint(&self, path: &std::path::Path) -> String {
+        match self {
+            ShaSource::Registry => format!(
+                "the file is corrupt or not the one the registry names: delete {} and fetch again; if the hub's file really changed, correct the registry's sha256",
+                path.display()
+            ),
+            ShaSource::Record(r) => format!(
+                "the cached file changed since: delete {} and fetch again; if the hub's file really changed at this revision, delete the record {} too",
+                path.display(),
+                r.display()
+            ),
+        }
+    }
 }
 
 /// Result with [`ModelError`].

@@ -57,11 +57,12 @@ pub mod hub;
 pub mod kernels;
 pub mod layers;
 pub mod pth;
+pub mod registry;
 pub mod store;
 
 pub use adapt::Naming;
 pub use arch::{Arch, Model, ModelSpec};
 pub use checkpoint::{CheckpointMeta, InputNormalization};
 pub use device::device;
-pub use error::{ModelError, Result};
+pub use error::{ModelError, Result, ShaDigests, ShaSource};
 pub use store::{Init, ParamStore, Scope, TensorKind};
