@@ -339,3 +339,67 @@ fn partial_or_misfit_pytorch_files_are_refused() {
     let o = unlearn(&["import", "--from", p(&copy), "--out", p(&copy)]);
     assert_clean_failure(&o, "--out");
 }
+
+/// A `.npy` file of little-endian int64 indices.
+fn npy_i64(path: &Path, values: &[i64]) {
+    let header = format!(
+        "{{'descr': '<i8', 'fortran_order': False, 'shape': ({},), }}",
+        values.len()
+    );
+    let mut padded = header.into_bytes();
+    while (10 + padded.len() + 1) % 64 != 0 {
+        padded.push(b' ');
+    }
+    padded.push(b'\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(padded.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(&padded);
+    for v in values {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, bytes).expect("write npy");
+}
+
+#[test]
+fn a_forget_list_of_an_external_protocol_indexes_the_whole_training_set() {
+    // The NeurIPS 2023 challenge ships `forget_idx.npy` against the full training set, and
+    // its models hold nothing out: `--val-fraction 0` keeps every image in train.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = tiny_cifar(dir.path());
+    let data = format!("cifar10:{}", root.display());
+    let forget = dir.path().join("forget_idx.npy");
+    npy_i64(&forget, &[0, 7, 59]);
+    let out = dir.path().join("split.json");
+    ok(unlearn(&[
+        "split",
+        "--data",
+        &data,
+        "--forget-npy",
+        p(&forget),
+        "--val-fraction",
+        "0",
+        "--out",
+        p(&out),
+    ]));
+    let split: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("split")).expect("json");
+    assert_eq!(split["forget"], serde_json::json!([0, 7, 59]));
+    assert_eq!(split["val"].as_array().map(Vec::len), Some(0));
+    assert_eq!(split["train"].as_array().map(Vec::len), Some(60));
+    assert_eq!(split["retain"].as_array().map(Vec::len), Some(57));
+    // An index past the training set is an error naming it.
+    npy_i64(&forget, &[60]);
+    let o = unlearn(&[
+        "split",
+        "--data",
+        &data,
+        "--forget-npy",
+        p(&forget),
+        "--out",
+        p(&dir.path().join("bad.json")),
+    ]);
+    assert_clean_failure(
+        &o,
+        "index 60 is out of range for a training set of 60 images",
+    );
+}

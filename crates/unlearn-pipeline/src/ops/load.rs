@@ -199,6 +199,16 @@ pub struct ModelSource {
 /// Resolves a checkpoint argument: a path, an `hf://` address (downloaded into the hub
 /// cache) or `model:<id>` (a registry entry).
 pub fn resolve_source(spec: &str) -> Result<ModelSource> {
+    if let Some(resolved) = unlearn_models::registry::resolve(spec) {
+        // Downloaded (or found in the cache) and checked against its recorded SHA-256.
+        let resolved = resolved?;
+        return Ok(ModelSource {
+            path: resolved.path,
+            arch: Some(resolved.entry.arch),
+            normalization: Some(resolved.entry.normalization),
+            input_shape: Some(resolved.entry.input_shape),
+        });
+    }
     Ok(ModelSource {
         path: hub::resolve_checkpoint(spec)?,
         arch: None,
