@@ -10,15 +10,17 @@
 //! allow-list, its storages bounded by the file's size).
 
 use std::collections::BTreeMap;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
-use candle_core::pickle::{Object, PthTensors, Stack};
+use candle_core::pickle::{Object, Stack};
 use candle_core::{DType, Tensor};
 
 use crate::error::{ModelError, Result};
 
+mod archive;
 mod legacy;
+mod rebuild;
 
 /// The classes a checkpoint's pickle may name: tensor rebuilders, storages, containers.
 const ALLOWED: &[(&str, &str)] = &[
@@ -122,26 +124,13 @@ fn foreign_classes(obj: &Object, found: &mut Vec<String>) {
     }
 }
 
-/// The pickle of the archive at `path` and its folder name inside the zip.
-fn read_pickle(path: &Path) -> Result<Object> {
-    let (file, _) = unlearn_io::open_regular(path, "checkpoint")?;
-    let mut zip = zip::ZipArchive::new(BufReader::new(file))
-        .map_err(|e| bad(path, format!("not a readable zip archive ({e})")))?;
-    let name = zip
-        .file_names()
-        .filter_map(|f| f.ok().map(|f| f.into_owned()))
-        .find(|n| n.ends_with("/data.pkl") || n == "data.pkl")
-        .ok_or_else(|| {
-            bad(
-                path,
-                "a zip archive without data.pkl: not a torch.save file".into(),
-            )
-        })?;
-    let entry = zip
-        .by_name(&name)
-        .map_err(|e| bad(path, format!("{name}: {e}")))?;
+/// The pickle of an opened archive (`<root>/data.pkl`), CRC-checked, parsed as data.
+fn read_pickle(path: &Path, zip: &mut archive::Archive, root: &str) -> Result<Object> {
+    let name = format!("{root}data.pkl");
+    let size = zip.entry(&name).map_or(0, |e| e.size);
+    let bytes = zip.read(&name, 0, size)?;
     let mut stack = Stack::empty();
-    stack.read_loop(&mut BufReader::new(entry)).map_err(|e| {
+    stack.read_loop(&mut bytes.as_slice()).map_err(|e| {
         bad(
             path,
             format!("{name} is not a pickle this reader accepts ({e})"),
@@ -150,6 +139,48 @@ fn read_pickle(path: &Path) -> Result<Object> {
     stack
         .finalize()
         .map_err(|e| bad(path, format!("{name}: {e}")))
+}
+
+/// The state dict's tensors of an archive, each read from `<root>/data/<key>`.
+fn archive_tensors(
+    path: &Path,
+    zip: &mut archive::Archive,
+    root: &str,
+    obj: &Object,
+    key: Option<&str>,
+) -> Result<Vec<(String, Tensor)>> {
+    let specs = rebuild::specs(path, rebuild::state_dict(path, obj, key)?)?;
+    specs
+        .into_iter()
+        .map(|spec| {
+            let entry_name = format!("{root}data/{}", spec.key);
+            let entry = zip.entry(&entry_name).ok_or_else(|| {
+                bad(
+                    path,
+                    format!(
+                        "tensor '{}': its storage '{}' is not in the archive (no entry '{entry_name}')",
+                        spec.name, spec.key
+                    ),
+                )
+            })?;
+            if spec.storage_bytes() != Some(entry.size) {
+                return Err(bad(
+                    path,
+                    format!(
+                        "tensor '{}': storage '{}' has {} elements of {} bytes by its id, but entry '{entry_name}' holds {} bytes",
+                        spec.name,
+                        spec.key,
+                        spec.storage_numel,
+                        spec.dtype.size_in_bytes(),
+                        entry.size
+                    ),
+                ));
+            }
+            let (start, len) = spec.byte_range(path, entry.size)?;
+            let bytes = zip.read(&entry_name, start, len)?;
+            Ok((spec.name.clone(), rebuild::tensor(&spec, &bytes)?))
+        })
+        .collect()
 }
 
 /// Reads a `torch.save` checkpoint at `path` (see the module documentation).
@@ -236,23 +267,12 @@ pub fn read_as(path: &Path, format: Option<PthFormat>) -> Result<PthCheckpoint> 
         unwrapped_from = wrapper_key(&file.object);
         raw = legacy::tensors(path, file, unwrapped_from.as_deref())?;
     } else {
-        let obj = read_pickle(path)?;
+        let mut zip = archive::open(path)?;
+        let root = zip.root()?;
+        let obj = read_pickle(path, &mut zip, &root)?;
         check_object(path, &obj)?;
         unwrapped_from = wrapper_key(&obj);
-        let pth = PthTensors::new(path, unwrapped_from.as_deref())
-            .map_err(|e| bad(path, format!("reading its tensors: {e}")))?;
-        let mut names: Vec<&String> = pth.tensor_infos().keys().collect();
-        names.sort();
-        raw = names
-            .into_iter()
-            .map(|name| {
-                let t = pth
-                    .get(name)
-                    .map_err(|e| bad(path, format!("tensor '{name}': {e}")))?
-                    .ok_or_else(|| bad(path, format!("tensor '{name}' vanished")))?;
-                Ok((name.clone(), t))
-            })
-            .collect::<Result<_>>()?;
+        raw = archive_tensors(path, &mut zip, &root, &obj, unwrapped_from.as_deref())?;
     }
     collect(path, raw, unwrapped_from)
 }
