@@ -1,13 +1,22 @@
 //! PyTorch checkpoints (`torch.save`, zip format) read without executing anything.
 //!
-//! The pickle inside (`<name>/data.pkl`) is interpreted by candle's data-only pickle
+//! The zip archive is read by this crate's own reader ([`archive`]): End Of Central Directory
+//! and zip64 records, the central directory, each local header; stored entries only, every
+//! offset and size bounded by the file, entries refused if they overlap, `data.pkl`'s CRC-32
+//! checked. (The `zip` crate refused valid torch archives whose root folder name is 21
+//! characters long, such as the Machine-Unlearning-Comparator's `resnet18_cifar10_full.pth`.)
+//!
+//! The pickle inside (`<root>/data.pkl`) is interpreted by candle's data-only pickle
 //! machine ([`candle_core::pickle::Stack`]), and every class it names must be on an
 //! allow-list of tensor rebuilders, storages and plain containers. Anything else (a pickled
 //! `nn.Module`, `os.system`, any other callable) is refused by name before a tensor is read.
 //! The state dict is unwrapped from `state_dict`, `model`, `net` or `model_state_dict`, and
-//! the `module.` (DataParallel) and `model.` prefixes are stripped. The legacy (non-zip)
-//! format is read the same way ([`legacy`]: its pickles through the same machine and
-//! allow-list, its storages bounded by the file's size).
+//! the `module.` (DataParallel) and `model.` prefixes are stripped. Each tensor is rebuilt
+//! from its `_rebuild_tensor_v2` call ([`rebuild`]: dtype from the storage class, contiguous
+//! or Fortran-order strides only) from exactly the bytes it needs of `<root>/data/<key>`,
+//! whose size must match the storage's persistent id. The legacy (non-zip) format is read the
+//! same way ([`legacy`]: its pickles through the same machine and allow-list, its storages
+//! bounded by the file's size, its tensors through the same rebuild path).
 
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -168,9 +168,22 @@ fn central_directory(path: &Path, file: &mut File, size: u64) -> Result<(u64, u6
         let (Some(count), Some(cd_size), Some(cd_at)) = (f.u64(), f.u64(), f.u64()) else {
             return Err(not_zip());
         };
-        return Ok((cd_at, cd_size, count));
+        return before(path, (cd_at, cd_size, count), rec_at);
     }
-    Ok((u64::from(cd_at), u64::from(cd_size), u64::from(count)))
+    let found = (u64::from(cd_at), u64::from(cd_size), u64::from(count));
+    before(path, found, eocd_at)
+}
+
+/// The central directory `found` (offset, size, count), checked to end by `end` (the end record).
+fn before(path: &Path, found: (u64, u64, u64), end: u64) -> Result<(u64, u64, u64)> {
+    let (at, len, _) = found;
+    if at.checked_add(len).is_none_or(|e| e > end) {
+        return Err(bad(
+            path,
+            format!("its central directory ({len} bytes at offset {at}) overlaps the end record at offset {end}"),
+        ));
+    }
+    Ok(found)
 }
 
 /// One central directory record (at `f`'s position): name, method, flags, sizes, crc and the
