@@ -1,24 +1,35 @@
 //! PyTorch checkpoints (`torch.save`, zip format) read without executing anything.
 //!
-//! The pickle inside (`<name>/data.pkl`) is interpreted by candle's data-only pickle
+//! The zip archive is read by this crate's own reader ([`archive`]): End Of Central Directory
+//! and zip64 records, the central directory, each local header; stored entries only, every
+//! offset and size bounded by the file, entries refused if they overlap, `data.pkl`'s CRC-32
+//! checked. (The `zip` crate refused valid torch archives whose root folder name is 21
+//! characters long, such as the Machine-Unlearning-Comparator's `resnet18_cifar10_full.pth`.)
+//!
+//! The pickle inside (`<root>/data.pkl`) is interpreted by candle's data-only pickle
 //! machine ([`candle_core::pickle::Stack`]), and every class it names must be on an
 //! allow-list of tensor rebuilders, storages and plain containers. Anything else (a pickled
 //! `nn.Module`, `os.system`, any other callable) is refused by name before a tensor is read.
 //! The state dict is unwrapped from `state_dict`, `model`, `net` or `model_state_dict`, and
-//! the `module.` (DataParallel) and `model.` prefixes are stripped. The legacy (non-zip)
-//! format is read the same way ([`legacy`]: its pickles through the same machine and
-//! allow-list, its storages bounded by the file's size).
+//! the `module.` (DataParallel) and `model.` prefixes are stripped. Each tensor is rebuilt
+//! from its `_rebuild_tensor_v2` call ([`rebuild`]: dtype from the storage class, contiguous
+//! or Fortran-order strides only) from exactly the bytes it needs of `<root>/data/<key>`,
+//! whose size must match the storage's persistent id. The legacy (non-zip) format is read the
+//! same way ([`legacy`]: its pickles through the same machine and allow-list, its storages
+//! bounded by the file's size, its tensors through the same rebuild path).
 
 use std::collections::BTreeMap;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
-use candle_core::pickle::{Object, PthTensors, Stack};
+use candle_core::pickle::{Object, Stack};
 use candle_core::{DType, Tensor};
 
 use crate::error::{ModelError, Result};
 
+mod archive;
 mod legacy;
+mod rebuild;
 
 /// The classes a checkpoint's pickle may name: tensor rebuilders, storages, containers.
 const ALLOWED: &[(&str, &str)] = &[
@@ -122,26 +133,13 @@ fn foreign_classes(obj: &Object, found: &mut Vec<String>) {
     }
 }
 
-/// The pickle of the archive at `path` and its folder name inside the zip.
-fn read_pickle(path: &Path) -> Result<Object> {
-    let (file, _) = unlearn_io::open_regular(path, "checkpoint")?;
-    let mut zip = zip::ZipArchive::new(BufReader::new(file))
-        .map_err(|e| bad(path, format!("not a readable zip archive ({e})")))?;
-    let name = zip
-        .file_names()
-        .filter_map(|f| f.ok().map(|f| f.into_owned()))
-        .find(|n| n.ends_with("/data.pkl") || n == "data.pkl")
-        .ok_or_else(|| {
-            bad(
-                path,
-                "a zip archive without data.pkl: not a torch.save file".into(),
-            )
-        })?;
-    let entry = zip
-        .by_name(&name)
-        .map_err(|e| bad(path, format!("{name}: {e}")))?;
+/// The pickle of an opened archive (`<root>/data.pkl`), CRC-checked, parsed as data.
+fn read_pickle(path: &Path, zip: &mut archive::Archive, root: &str) -> Result<Object> {
+    let name = format!("{root}data.pkl");
+    let size = zip.entry(&name).map_or(0, |e| e.size);
+    let bytes = zip.read(&name, 0, size)?;
     let mut stack = Stack::empty();
-    stack.read_loop(&mut BufReader::new(entry)).map_err(|e| {
+    stack.read_loop(&mut bytes.as_slice()).map_err(|e| {
         bad(
             path,
             format!("{name} is not a pickle this reader accepts ({e})"),
@@ -150,6 +148,48 @@ fn read_pickle(path: &Path) -> Result<Object> {
     stack
         .finalize()
         .map_err(|e| bad(path, format!("{name}: {e}")))
+}
+
+/// The state dict's tensors of an archive, each read from `<root>/data/<key>`.
+fn archive_tensors(
+    path: &Path,
+    zip: &mut archive::Archive,
+    root: &str,
+    obj: &Object,
+    key: Option<&str>,
+) -> Result<Vec<(String, Tensor)>> {
+    let specs = rebuild::specs(path, rebuild::state_dict(path, obj, key)?)?;
+    specs
+        .into_iter()
+        .map(|spec| {
+            let entry_name = format!("{root}data/{}", spec.key);
+            let entry = zip.entry(&entry_name).ok_or_else(|| {
+                bad(
+                    path,
+                    format!(
+                        "tensor '{}': its storage '{}' is not in the archive (no entry '{entry_name}')",
+                        spec.name, spec.key
+                    ),
+                )
+            })?;
+            if spec.storage_bytes() != Some(entry.size) {
+                return Err(bad(
+                    path,
+                    format!(
+                        "tensor '{}': storage '{}' has {} elements of {} bytes by its id, but entry '{entry_name}' holds {} bytes",
+                        spec.name,
+                        spec.key,
+                        spec.storage_numel,
+                        spec.dtype.size_in_bytes(),
+                        entry.size
+                    ),
+                ));
+            }
+            let (start, len) = spec.byte_range(path, entry.size)?;
+            let bytes = zip.read(&entry_name, start, len)?;
+            Ok((spec.name.clone(), rebuild::tensor(&spec, &bytes)?))
+        })
+        .collect()
 }
 
 /// Reads a `torch.save` checkpoint at `path` (see the module documentation).
@@ -236,23 +276,12 @@ pub fn read_as(path: &Path, format: Option<PthFormat>) -> Result<PthCheckpoint> 
         unwrapped_from = wrapper_key(&file.object);
         raw = legacy::tensors(path, file, unwrapped_from.as_deref())?;
     } else {
-        let obj = read_pickle(path)?;
+        let mut zip = archive::open(path)?;
+        let root = zip.root()?;
+        let obj = read_pickle(path, &mut zip, &root)?;
         check_object(path, &obj)?;
         unwrapped_from = wrapper_key(&obj);
-        let pth = PthTensors::new(path, unwrapped_from.as_deref())
-            .map_err(|e| bad(path, format!("reading its tensors: {e}")))?;
-        let mut names: Vec<&String> = pth.tensor_infos().keys().collect();
-        names.sort();
-        raw = names
-            .into_iter()
-            .map(|name| {
-                let t = pth
-                    .get(name)
-                    .map_err(|e| bad(path, format!("tensor '{name}': {e}")))?
-                    .ok_or_else(|| bad(path, format!("tensor '{name}' vanished")))?;
-                Ok((name.clone(), t))
-            })
-            .collect::<Result<_>>()?;
+        raw = archive_tensors(path, &mut zip, &root, &obj, unwrapped_from.as_deref())?;
     }
     collect(path, raw, unwrapped_from)
 }

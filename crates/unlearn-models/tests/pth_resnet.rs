@@ -126,7 +126,6 @@ fn salun() -> InputNormalization {
 }
 
 #[test]
-#[ignore = "zip 9.8.2 refuses these archives (Invalid Central Directory header): see the fixture README"]
 fn comparator_checkpoints_give_pytorchs_logits() {
     for name in [
         "resnet18_cifar10_full.pth.gz",

@@ -13,9 +13,9 @@ use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::Path;
 
 use candle_core::pickle::{Object, Stack};
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 
-use super::bad;
+use super::{bad, rebuild};
 use crate::error::{ModelError, Result};
 
 /// `pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2)`.
@@ -105,39 +105,20 @@ pub(super) fn open(path: &Path) -> Result<Legacy> {
     })
 }
 
-/// The bytes per element of a storage class, `None` for one this reader does not know.
-fn element_size(class: &str) -> Option<usize> {
-    Some(match class {
-        "DoubleStorage" | "LongStorage" => 8,
-        "FloatStorage" | "IntStorage" => 4,
-        "HalfStorage" | "BFloat16Storage" | "ShortStorage" => 2,
-        "CharStorage" | "ByteStorage" | "BoolStorage" => 1,
-        _ => return None,
-    })
-}
-
 /// Every storage the object names by persistent id: key → (element size, element count).
 fn storages(path: &Path, obj: &Object, out: &mut BTreeMap<String, (usize, u64)>) -> Result<()> {
     match obj {
         Object::PersistentLoad(id) => {
-            if let Object::Tuple(items) = id.as_ref() {
-                if let [Object::Unicode(kind), Object::Class { class_name, .. }, Object::Unicode(key), _, numel, ..] =
-                    items.as_slice()
-                {
-                    let numel = match numel {
-                        Object::Int(n) if *n >= 0 => *n as u64,
-                        Object::Long(n) if *n >= 0 => *n as u64,
-                        other => {
-                            return Err(bad(path, format!("storage '{key}' has size {other:?}")))
-                        }
-                    };
-                    let size = element_size(class_name).ok_or_else(|| {
-                        bad(path, format!("storage '{key}' is a {class_name}, not a storage class this reader knows"))
-                    })?;
-                    if kind == "storage" {
-                        out.insert(key.clone(), (size, numel));
-                    }
-                }
+            if let Some((key, class, numel)) = rebuild::storage_id(id) {
+                let (_, size) = rebuild::storage_dtype(&class).ok_or_else(|| {
+                    bad(
+                        path,
+                        format!(
+                            "storage '{key}' is a {class}, not a storage class this reader knows"
+                        ),
+                    )
+                })?;
+                out.insert(key, (size, numel));
             }
             Ok(())
         }
@@ -164,41 +145,33 @@ pub(super) fn tensors(
 ) -> Result<Vec<(String, Tensor)>> {
     let mut wanted = BTreeMap::new();
     storages(path, &legacy.object, &mut wanted)?;
-    let dict = match (legacy.object, key) {
-        (Object::Dict(pairs), Some(key)) => pairs
-            .into_iter()
-            .find(|(k, _)| matches!(k, Object::Unicode(k) if k == key))
-            .map(|(_, v)| v)
-            .ok_or_else(|| bad(path, format!("no '{key}' entry")))?,
-        (obj, _) => obj,
-    };
-    let Object::Dict(pairs) = dict else {
-        return Err(bad(
-            path,
-            "the saved object is not a dict of tensors".into(),
-        ));
-    };
-    let mut infos = Vec::new();
-    for (name, value) in pairs {
-        let label = format!("{name:?}");
-        match value.into_tensor_info(name, Path::new("")) {
-            Ok(Some(info)) => infos.push(info),
-            Ok(None) => {}
-            Err(e) => return Err(bad(path, format!("entry {label}: {e}"))),
-        }
-    }
+    let specs = rebuild::specs(path, rebuild::state_dict(path, &legacy.object, key)?)?;
     let data = read_storages(path, &mut legacy.reader, legacy.size, &legacy.keys, &wanted)?;
-    infos
+    specs
         .into_iter()
-        .map(|info| {
-            let key = info.path.trim_start_matches('/');
-            let bytes = data.get(key).ok_or_else(|| {
+        .map(|spec| {
+            let bytes = data.get(&spec.key).ok_or_else(|| {
                 bad(
                     path,
-                    format!("tensor '{}': storage '{key}' is not in the file", info.name),
+                    format!(
+                        "tensor '{}': storage '{}' is not in the file",
+                        spec.name, spec.key
+                    ),
                 )
             })?;
-            Ok((info.name.clone(), tensor_of(path, &info, bytes)?))
+            let (start, len) = spec.byte_range(path, bytes.len() as u64)?;
+            // byte_range checked start + len against the storage's length.
+            let slice = usize::try_from(start)
+                .ok()
+                .zip(usize::try_from(len).ok())
+                .and_then(|(s, l)| bytes.get(s..s.checked_add(l)?))
+                .ok_or_else(|| {
+                    bad(
+                        path,
+                        format!("tensor '{}' reaches past its storage", spec.name),
+                    )
+                })?;
+            Ok((spec.name.clone(), rebuild::tensor(&spec, slice)?))
         })
         .collect()
 }
@@ -247,48 +220,4 @@ fn read_storages(
         out.insert(key.clone(), buf);
     }
     Ok(out)
-}
-
-/// A tensor from its storage's bytes (contiguous or Fortran-order, as candle's zip reader).
-fn tensor_of(
-    path: &Path,
-    info: &candle_core::pickle::TensorInfo,
-    storage: &[u8],
-) -> Result<Tensor> {
-    let layout = &info.layout;
-    let fortran = layout.is_fortran_contiguous();
-    if !layout.is_contiguous() && !fortran {
-        return Err(bad(
-            path,
-            format!(
-                "tensor '{}' is strided; only contiguous tensors are read",
-                info.name
-            ),
-        ));
-    }
-    // candle's TensorInfo keeps the start offset in bytes.
-    let start = layout.start_offset();
-    let len = layout.shape().elem_count() * info.dtype.size_in_bytes();
-    let bytes = start
-        .checked_add(len)
-        .and_then(|end| storage.get(start..end))
-        .ok_or_else(|| {
-            bad(
-                path,
-                format!("tensor '{}' reaches past its storage", info.name),
-            )
-        })?;
-    let dims = layout.dims();
-    if dims.len() > 1 && fortran && !layout.is_contiguous() {
-        let reversed: Vec<usize> = dims.iter().rev().copied().collect();
-        let t = Tensor::from_raw_buffer(bytes, info.dtype, &reversed, &Device::Cpu)?;
-        let order: Vec<usize> = (0..dims.len()).rev().collect();
-        return Ok(t.permute(order)?);
-    }
-    Ok(Tensor::from_raw_buffer(
-        bytes,
-        info.dtype,
-        dims,
-        &Device::Cpu,
-    )?)
 }
