@@ -13,9 +13,17 @@ pub struct TuneArgs {
     /// Method id (see `unlearn methods`).
     #[arg(long)]
     pub method: String,
-    /// The original model (a checkpoint of `unlearn train`, a path or hf://…).
+    /// The original model: a checkpoint of `unlearn train`, or a foreign one with --arch (a
+    /// path, hf://… or model:<id>).
     #[arg(long)]
     pub checkpoint: String,
+    /// Architecture, for an original without this toolkit's metadata.
+    #[arg(long)]
+    pub arch: Option<unlearn_models::Arch>,
+    /// Input normalisation of an original that records none, e.g.
+    /// `mean=0.4914,0.4822,0.4465,std=0.2023,0.1994,0.2010`.
+    #[arg(long, value_parser = unlearn_models::InputNormalization::parse)]
+    pub normalize: Option<unlearn_models::InputNormalization>,
     /// A retrained model (checkpoint) or its features (`unlearn features`); repeat for an
     /// ensemble of oracles.
     #[arg(long = "reference", required = true)]
@@ -99,6 +107,10 @@ pub fn tune(a: TuneArgs, on: unlearn_pipeline::ops::OnMismatch) -> Result<()> {
         data: a.data,
         split: a.split,
         original: a.checkpoint,
+        load: unlearn_pipeline::ops::LoadOptions {
+            arch: a.arch,
+            normalization: a.normalize,
+        },
         references: a.references,
         trials: a.trials,
         startup: a.startup,

@@ -309,6 +309,7 @@ impl<'a> StepRunner<'a> {
                 .output_of(step.inputs[0])
                 .to_string_lossy()
                 .into_owned(),
+            load: ops::LoadOptions::default(),
             references: vec![self.output_of(step.inputs[2])],
             trials: spec.trials,
             startup: None,

@@ -122,7 +122,7 @@ impl Bench {
         let mut ds = ops::load_dataset(data)?;
         let manifest = ops::load_split(split, &ds, on)?;
         let device = unlearn_models::device(device)?;
-        let loaded = ops::load_model(original, None, &ds, &device)?;
+        let loaded = ops::load_model_with(original, &cfg.load, &ds, &device)?;
         ops::adopt_normalization(&mut ds, &loaded);
         ops::check_checkpoint(
             original,

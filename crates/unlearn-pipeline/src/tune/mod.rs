@@ -52,8 +52,10 @@ pub struct TuneConfig {
     pub data: String,
     /// The split whose forget list is forgotten.
     pub split: PathBuf,
-    /// The original checkpoint (a path or `hf://…`).
+    /// The original checkpoint (a path, `hf://…` or `model:<id>`).
     pub original: String,
+    /// How to read an original without this toolkit's metadata (`--arch`, `--normalize`).
+    pub load: crate::ops::LoadOptions,
     /// Retrained models (checkpoints) or their features: the oracle(s).
     pub references: Vec<PathBuf>,
     /// Trials in all (trial 0 is the defaults).
@@ -286,7 +288,7 @@ pub fn tune(cfg: &TuneConfig) -> Result<TuneOutcome> {
 }
 
 fn header_of(cfg: &TuneConfig, bench: &Bench, space: &Space) -> Result<TuneHeader> {
-    let original = unlearn_models::hub::resolve_checkpoint(&cfg.original)?;
+    let original = crate::ops::resolve_source(&cfg.original)?.path;
     Ok(TuneHeader {
         version: TUNE_VERSION.into(),
         method: cfg.method.clone(),
