@@ -1,7 +1,8 @@
 //! Fuzzing, on the stable toolchain, of every parser that reads user files (issue #14): IDX
 //! folders (raw and gzip), CIFAR-10 and CIFAR-100 binary folders, `.npy` forget-index files,
 //! feature bundles (`.safetensors` and `.npz`), checkpoints (`checkpoint::read` and
-//! `checkpoint::load`) and split manifests.
+//! `checkpoint::load`), PyTorch `.pth` files (zip and legacy, through `checkpoint::read`) and
+//! split manifests.
 //!
 //! For each parser, the seeds in `tests/fuzz-corpus/<corpus>/` are mutated with seeded
 //! random mutations (`fuzz_parsers/mutate.rs`: bit flips, interesting bytes and integers,

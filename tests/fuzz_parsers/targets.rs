@@ -48,7 +48,7 @@ fn load(source: unlearn_data::DataSource) -> Result<(), String> {
 }
 
 /// Every parser that reads user files.
-pub const TARGETS: [Target; 9] = [
+pub const TARGETS: [Target; 10] = [
     Target {
         name: "idx",
         corpus: "idx",
@@ -131,6 +131,14 @@ pub const TARGETS: [Target; 9] = [
         default_on: true,
     },
     Target {
+        name: "pth",
+        corpus: "pth",
+        input: Input::File("pth"),
+        parse: |p| msg(unlearn_models::checkpoint::read(p)),
+        seed_ok: not_bad,
+        default_on: true,
+    },
+    Target {
         name: "manifest",
         corpus: "manifest",
         input: Input::File("json"),
@@ -148,7 +156,8 @@ pub fn kind_of(file_name: &str) -> Kind {
         "bin" => Kind::Cifar,
         "txt" => Kind::Lines,
         "npy" => Kind::Npy,
-        "npz" => Kind::Npz,
+        // A torch.save zip archive: its stored entries mutated, dropped, duplicated, renamed.
+        "npz" | "pth" => Kind::Npz,
         "safetensors" => Kind::Safetensors,
         "json" => Kind::Json { rehash: true },
         _ => Kind::Idx,

@@ -29,6 +29,7 @@ use crate::error::{ModelError, Result};
 
 mod archive;
 mod legacy;
+mod opcodes;
 mod rebuild;
 
 /// The classes a checkpoint's pickle may name: tensor rebuilders, storages, containers.
@@ -138,6 +139,8 @@ fn read_pickle(path: &Path, zip: &mut archive::Archive, root: &str) -> Result<Ob
     let name = format!("{root}data.pkl");
     let size = zip.entry(&name).map_or(0, |e| e.size);
     let bytes = zip.read(&name, 0, size)?;
+    let bytes = opcodes::read_checked(&mut bytes.as_slice(), bytes.len() as u64)
+        .map_err(|why| bad(path, format!("{name}: {why}")))?;
     let mut stack = Stack::empty();
     stack.read_loop(&mut bytes.as_slice()).map_err(|e| {
         bad(

@@ -41,10 +41,13 @@ fn io(path: &Path, source: std::io::Error) -> ModelError {
     }
 }
 
-fn pickle(path: &Path, r: &mut impl BufRead, what: &str) -> Result<Object> {
+fn pickle(path: &Path, r: &mut impl BufRead, size: u64, what: &str) -> Result<Object> {
+    // Every announced length is checked against the file before candle allocates it.
+    let bytes = super::opcodes::read_checked(r, size)
+        .map_err(|why| bad(path, format!("its {what}: {why}")))?;
     let mut stack = Stack::empty();
     stack
-        .read_loop(r)
+        .read_loop(&mut bytes.as_slice())
         .and_then(|_| stack.finalize())
         .map_err(|e| {
             bad(
@@ -70,7 +73,7 @@ pub(super) fn open(path: &Path) -> Result<Legacy> {
             ));
         }
     }
-    let info = pickle(path, &mut reader, "system information")?;
+    let info = pickle(path, &mut reader, size, "system information")?;
     let little = matches!(&info, Object::Dict(pairs) if pairs.iter().any(|(k, v)|
         matches!(k, Object::Unicode(k) if k == "little_endian") && *v == Object::Bool(true)));
     if !little {
@@ -79,8 +82,8 @@ pub(super) fn open(path: &Path) -> Result<Legacy> {
             "its system information does not say little_endian: True (a big-endian save is not read)".into(),
         ));
     }
-    let object = pickle(path, &mut reader, "saved object")?;
-    let keys = match pickle(path, &mut reader, "storage key list")? {
+    let object = pickle(path, &mut reader, size, "saved object")?;
+    let keys = match pickle(path, &mut reader, size, "storage key list")? {
         Object::List(items) => items
             .into_iter()
             .map(|k| match k {
