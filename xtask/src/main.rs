@@ -14,7 +14,6 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use unlearn_pipeline::args::{ReportArgs, ReproduceArgs, REPRODUCE_EXAMPLES};
-use unlearn_pipeline::{exec::InProcess, Study};
 
 mod bench;
 
@@ -74,18 +73,15 @@ fn main() -> Result<()> {
 }
 
 fn reproduce(a: &ReproduceArgs) -> Result<()> {
-    let cfg = a.to_config(&target_dir())?;
-    let command = std::iter::once("cargo xtask".to_string())
-        .chain(std::env::args().skip(1))
-        .collect::<Vec<_>>()
-        .join(" ");
     if a.device.starts_with("cuda") && !cfg!(feature = "cuda") {
         bail!("--device {} needs the CUDA build: cargo run --release -p xtask --features cuda -- reproduce …", a.device);
     }
-    let study = Study::prepare(&cfg).context("preparing the study")?;
-    let outcome = study.run(&mut InProcess, &command)?;
-    println!("{}", outcome.markdown);
-    eprintln!("done in {:.0}s: {}", outcome.seconds, outcome.out.display());
+    let outcome = unlearn_pipeline::args::run_reproduce(a, &target_dir(), "cargo xtask")
+        .context("running the study")?;
+    if let Some(outcome) = outcome {
+        println!("{}", outcome.markdown);
+        eprintln!("done in {:.0}s: {}", outcome.seconds, outcome.out.display());
+    }
     Ok(())
 }
 

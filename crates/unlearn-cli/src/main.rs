@@ -17,7 +17,7 @@ use unlearn_models::{checkpoint, Arch};
 use unlearn_pipeline::ops::{
     self, load_dataset as load_data, load_split, ModelRole, OnMismatch, Subset, TrainJob,
 };
-use unlearn_pipeline::{args::ReproduceArgs, exec::InProcess, Preset, Study};
+use unlearn_pipeline::{args::ReproduceArgs, Preset};
 use unlearn_train::{engine, DataView, OptimizerConfig, Recipe, Schedule};
 
 const AFTER_HELP: &str = "\
@@ -511,14 +511,10 @@ fn reproduce(a: ReproduceArgs) -> Result<()> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target"));
-    let cfg = a.to_config(&target)?;
-    let command = std::iter::once("unlearn".to_string())
-        .chain(std::env::args().skip(1))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let outcome = Study::prepare(&cfg)?.run(&mut InProcess, &command)?;
-    println!("{}", outcome.markdown);
-    eprintln!("done in {:.0}s: {}", outcome.seconds, outcome.out.display());
+    if let Some(outcome) = unlearn_pipeline::args::run_reproduce(&a, &target, "unlearn")? {
+        println!("{}", outcome.markdown);
+        eprintln!("done in {:.0}s: {}", outcome.seconds, outcome.out.display());
+    }
     Ok(())
 }
 

@@ -8,7 +8,9 @@ use unlearn_data::Scenario;
 use unlearn_train::Preset;
 
 use crate::error::Result;
+use crate::exec::InProcess;
 use crate::plan::StudyConfig;
+use crate::study::{Study, StudyOutcome};
 
 /// Help text after the options: examples.
 pub const REPRODUCE_EXAMPLES: &str = "\
@@ -19,6 +21,9 @@ Examples:
   unlearn reproduce --scenarios 'class:3,5' --epochs 2 --out /tmp/smoke
   cargo xtask reproduce --tune 24 --seeds 3 --scenarios random:0.1,class:3,backdoor:0.05
   cargo xtask reproduce --preset cifar10 --original model:comparator-resnet18-cifar10-full --oracle class:3=model:comparator-resnet18-cifar10-no-3 --scenarios class:3
+  cargo xtask reproduce --executor local --jobs 2
+  cargo xtask reproduce --preset cifar10 --seeds 3 --executor slurm --partition gpu --gpus-per-task 1 --cpus-per-task 8 --time 12:00:00 --out /shared/unlearn/cifar10
+  cargo xtask reproduce --preset cifar10 --seeds 3 --out /shared/unlearn/cifar10 --status
 
 Steps are content-addressed (a `.key` sidecar per artefact) and run under per-step locks:
 a rerun skips finished work, a changed input or default redoes what depends on it, a run
@@ -91,6 +96,71 @@ pub struct ReproduceArgs {
     /// --original: shared models are trained on the whole training set).
     #[arg(long)]
     pub val_fraction: Option<f64>,
+    /// Where the steps run (`--executor local --jobs N`, `--executor slurm …`).
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
+}
+
+/// Runs `reproduce` as both front ends do (`front`: `unlearn` or `cargo xtask`): a worker's
+/// one step (`--run-step`), `--status`, or the study through the chosen executor. Returns
+/// the outcome when a report was written here.
+pub fn run_reproduce(
+    a: &ReproduceArgs,
+    target_dir: &Path,
+    front: &str,
+) -> Result<Option<StudyOutcome>> {
+    use crate::cluster::{self, pool::LocalPool, slurm, ExecutorKind, WorkerCommand};
+    let cfg = a.to_config(target_dir)?;
+    // The command as the report records it: without a worker's own arguments.
+    let mut words: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = words.iter().position(|w| w == "--run-step") {
+        words.drain(i..(i + 2).min(words.len()));
+    }
+    let command = std::iter::once(front.to_string())
+        .chain(words)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let study = Study::prepare(&cfg)?;
+    let opts = &a.cluster;
+    if let Some(what) = &opts.run_step {
+        cluster::run_one(study, what, &command)?;
+        return Ok(None);
+    }
+    if opts.status {
+        print!("{}", cluster::status(&study));
+        return Ok(None);
+    }
+    match opts.executor {
+        ExecutorKind::Local if opts.jobs == 1 => Ok(Some(study.run(&mut InProcess, &command)?)),
+        ExecutorKind::Local => {
+            let mut pool = LocalPool {
+                jobs: opts.jobs,
+                worker: WorkerCommand::current()?,
+            };
+            Ok(Some(study.run(&mut pool, &command)?))
+        }
+        ExecutorKind::Slurm => {
+            let store = study.store.root().to_path_buf();
+            let sub = slurm::submit(&study, opts, &WorkerCommand::current()?)?;
+            let stages: Vec<String> = sub
+                .stages
+                .iter()
+                .map(|(id, n)| format!("{id} ({n} tasks)"))
+                .collect();
+            eprintln!(
+                "submitted: stages {}; report job {} (ids in {}/slurm/jobs.json; `--status` shows progress)",
+                if stages.is_empty() { "none (all steps done)".to_string() } else { stages.join(", ") },
+                sub.report,
+                store.display()
+            );
+            println!("{}", sub.ids().join(" "));
+            if opts.wait {
+                slurm::wait(&store, &sub, std::time::Duration::from_secs(2))?;
+                eprintln!("report written: {}", store.join("report.md").display());
+            }
+            Ok(None)
+        }
+    }
 }
 
 fn parse_oracle(text: &str) -> std::result::Result<(Scenario, String), String> {

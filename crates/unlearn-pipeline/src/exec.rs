@@ -95,6 +95,21 @@ impl<'a> StepRunner<'a> {
         Ok(self.device.get_or_init(|| d))
     }
 
+    /// The plan.
+    pub fn plan(&self) -> &Plan {
+        self.plan
+    }
+
+    /// The steps.
+    pub fn steps(&self) -> &Steps {
+        self.steps
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        self.store
+    }
+
     fn output_of(&self, id: StepId) -> PathBuf {
         self.store.path(&self.steps.all[id].output)
     }
@@ -368,8 +383,22 @@ impl<'a> StepRunner<'a> {
     }
 }
 
+/// What an executor is given at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// One cell's steps at a time, with a partial report after each cell.
+    PerCell,
+    /// Every step of the study at once (a pool runs independent steps of any cell together).
+    Whole,
+}
+
 /// Where and in what order the steps of a batch run.
 pub trait Executor {
+    /// Whether it takes one cell's steps at a time (the default) or all of them.
+    fn scope(&self) -> Scope {
+        Scope::PerCell
+    }
+
     /// Runs every step of `batch` (ids in dependency order) that is not done, each once.
     fn run_batch(
         &mut self,

@@ -34,6 +34,7 @@
 #![deny(missing_docs)]
 
 pub mod args;
+pub mod cluster;
 pub mod error;
 pub mod exec;
 pub mod ops;

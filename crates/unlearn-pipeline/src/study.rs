@@ -8,7 +8,7 @@ use unlearn_data::Dataset;
 use unlearn_report::{ReportContext, ResultRecord};
 
 use crate::error::{PipelineError, Result};
-use crate::exec::{Executor, StepRunner};
+use crate::exec::{Executor, Scope, StepOutcome, StepRunner};
 use crate::ops;
 use crate::plan::{Plan, StudyConfig};
 use crate::progress::Progress;
@@ -73,6 +73,22 @@ impl Study {
         })
     }
 
+    /// Runs the one step `id` in this process (what a worker of another executor does).
+    pub fn run_step(self, id: usize) -> Result<StepOutcome> {
+        let step = self.steps.all.get(id).cloned().ok_or_else(|| {
+            PipelineError::Plan(format!(
+                "this study has no step {id} (it has {})",
+                self.steps.all.len()
+            ))
+        })?;
+        let runner = StepRunner::new(&self.plan, &self.steps, &self.store, self.quiet)
+            .with_data(self.data)?;
+        runner.run(&step).map_err(|e| PipelineError::Step {
+            step: crate::step::describe(&self.plan, &step),
+            error: Box::new(e),
+        })
+    }
+
     /// Runs every step through `executor`, a cell at a time, publishing a partial report
     /// after each cell and the final one at the end. `command` is recorded in the report.
     pub fn run(self, executor: &mut dyn Executor, command: &str) -> Result<StudyOutcome> {
@@ -87,6 +103,21 @@ impl Study {
         let runner = StepRunner::new(&plan, &steps, &store, quiet).with_data(data)?;
         let mut progress = Progress::new(steps.all.iter().map(|s| s.kind.cost()).sum());
         let mut records = Vec::new();
+        if executor.scope() == Scope::Whole {
+            let all: Vec<usize> = (0..steps.all.len()).collect();
+            executor.run_batch(&runner, &all, &mut progress)?;
+            for cell in &cells {
+                records.extend(cell_records(&plan, &steps, &store, &runner, cell)?);
+            }
+            let markdown = publish(&plan, &store, &records, progress.elapsed(), command, "")?;
+            store.sweep_if_alone()?;
+            return Ok(StudyOutcome {
+                out: store.root().to_path_buf(),
+                records,
+                markdown,
+                seconds: progress.elapsed(),
+            });
+        }
         for (i, cell) in cells.iter().enumerate() {
             executor.run_batch(&runner, &steps.of_cell(cell.cell), &mut progress)?;
             records.extend(cell_records(&plan, &steps, &store, &runner, cell)?);
