@@ -40,7 +40,7 @@ enum Task {
     /// findings (default: quick preset on the embedded Fashion-MNIST subset, random:0.1 and
     /// class:3, seed 0, into target/reproduce/<preset>/); resumes after a kill.
     #[command(after_help = REPRODUCE_EXAMPLES)]
-    Reproduce(ReproduceArgs),
+    Reproduce(Box<ReproduceArgs>),
     /// Rewrite report.md/html, results.csv and the figures from DIR/results.jsonl.
     #[command(after_help = "Example:\n  cargo xtask report --out target/reproduce/quick")]
     Report(ReportArgs),

@@ -11,3 +11,28 @@ pub fn local_checkpoint(spec: &str) -> Option<PathBuf> {
 /// Clap parser for counts that must be at least 1 (`--batch-size`, `--epochs`, `--trials`,
 /// …): the same rule and message as `reproduce`'s.
 pub use unlearn_pipeline::args::positive_count as positive;
+
+/// How to read a checkpoint that does not describe itself (a PyTorch file, a plain state
+/// dict): one pair of options for every command that takes `--checkpoint`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ForeignModel {
+    /// Architecture, for checkpoints without this toolkit's metadata (small-cnn,
+    /// resnet18-cifar, resnet18, vit-b16, vit-tiny).
+    #[arg(long)]
+    pub arch: Option<unlearn_models::Arch>,
+    /// Input normalisation for a checkpoint that records none, e.g.
+    /// `mean=0.4914,0.4822,0.4465,std=0.2023,0.1994,0.2010` (default: the checkpoint's,
+    /// else the data's).
+    #[arg(long, value_parser = unlearn_models::InputNormalization::parse)]
+    pub normalize: Option<unlearn_models::InputNormalization>,
+}
+
+impl ForeignModel {
+    /// The loader's options.
+    pub fn load_options(&self) -> unlearn_pipeline::ops::LoadOptions {
+        unlearn_pipeline::ops::LoadOptions {
+            arch: self.arch,
+            normalization: self.normalize.clone(),
+        }
+    }
+}

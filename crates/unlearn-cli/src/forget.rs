@@ -18,14 +18,9 @@ pub struct ForgetArgs {
     /// --arch (a path, hf://… or model:<id>).
     #[arg(long)]
     pub checkpoint: String,
-    /// Architecture, for checkpoints without this toolkit's metadata.
-    #[arg(long)]
-    pub arch: Option<unlearn_models::Arch>,
-    /// Input normalisation for a checkpoint that does not record its own, e.g.
-    /// `mean=0.4914,0.4822,0.4465,std=0.2023,0.1994,0.2010` (default: the checkpoint's,
-    /// else the data's).
-    #[arg(long, value_parser = unlearn_models::InputNormalization::parse)]
-    pub normalize: Option<unlearn_models::InputNormalization>,
+    /// How to read a foreign checkpoint.
+    #[command(flatten)]
+    pub foreign: crate::files::ForeignModel,
     /// Data source.
     #[arg(long, default_value = "embedded")]
     pub data: String,
@@ -97,27 +92,24 @@ pub fn forget(a: ForgetArgs, on: ops::OnMismatch) -> Result<()> {
         &overrides,
     )?;
     let device = unlearn_models::device(&a.device)?;
-    let opts = ops::LoadOptions {
-        arch: a.arch,
-        normalization: a.normalize.clone(),
-    };
+    let opts = a.foreign.load_options();
     let original = ops::load_model_with(&a.checkpoint, &opts, &ds, &device)?;
     let ds = ops::dataset_for(&ds, &original);
     let ds = ds.as_ref();
     ops::check_checkpoint(
         &a.checkpoint,
         original.meta.as_ref(),
-        &ds,
+        ds,
         &manifest,
         ops::ModelRole::Original,
         on,
     )?;
     let preset = a
         .preset
-        .unwrap_or_else(|| ops::preset_of_original(original.meta.as_ref(), &ds));
+        .unwrap_or_else(|| ops::preset_of_original(original.meta.as_ref(), ds));
     let rec_path = ops::record_path(&a.out);
     let outcome = ops::forget_checkpoint(&ops::ForgetJob {
-        ds: &ds,
+        ds,
         manifest: &manifest,
         original: &original.model,
         original_label: &a.checkpoint,

@@ -252,14 +252,9 @@ struct EvalArgs {
     /// models`); a PyTorch .pth file needs --arch unless the registry names it.
     #[arg(long)]
     checkpoint: String,
-    /// Architecture, for checkpoints without this toolkit's metadata.
-    #[arg(long)]
-    arch: Option<Arch>,
-    /// Input normalisation for a checkpoint that does not record its own, e.g.
-    /// `mean=0.4914,0.4822,0.4465,std=0.2023,0.1994,0.2010` (default: the checkpoint's,
-    /// else the data's).
-    #[arg(long, value_parser = unlearn_models::InputNormalization::parse)]
-    normalize: Option<unlearn_models::InputNormalization>,
+    /// How to read a foreign checkpoint.
+    #[command(flatten)]
+    foreign: crate::files::ForeignModel,
     /// Data source.
     #[arg(long, default_value = "embedded")]
     data: String,
@@ -518,6 +513,35 @@ fn reproduce(a: ReproduceArgs) -> Result<()> {
     Ok(())
 }
 
+/// The features of reference checkpoint `r` (a retrained model), each fed its own input
+/// normalisation.
+fn reference_features(
+    r: &str,
+    ds: &Dataset,
+    manifest: &SplitManifest,
+    device: &candle_core::Device,
+    opts: &unlearn_features::ExtractOptions,
+    on: OnMismatch,
+) -> Result<unlearn_metrics::FeatureBundle> {
+    let reference = ops::load_model(r, None, ds, device)?;
+    let ds = ops::dataset_for(ds, &reference);
+    ops::check_checkpoint(
+        r,
+        reference.meta.as_ref(),
+        &ds,
+        manifest,
+        ModelRole::Reference,
+        on,
+    )?;
+    Ok(ops::extract_features(
+        &reference.model,
+        &ds,
+        manifest,
+        opts,
+        r,
+    )?)
+}
+
 fn eval(a: EvalArgs, on: OnMismatch) -> Result<()> {
     let _claim = unlearn_io::Claim::new()
         .inputs("--checkpoint", files::local_checkpoint(&a.checkpoint))
@@ -533,10 +557,7 @@ fn eval(a: EvalArgs, on: OnMismatch) -> Result<()> {
     let ds = load_data(&a.data)?;
     let manifest = load_split(&a.split, &ds, on)?;
     let device = unlearn_models::device(&a.device)?;
-    let opts = ops::LoadOptions {
-        arch: a.arch,
-        normalization: a.normalize.clone(),
-    };
+    let opts = a.foreign.load_options();
     let loaded = ops::load_model_with(&a.checkpoint, &opts, &ds, &device)?;
     let ds = ops::dataset_for(&ds, &loaded);
     let ds = ds.as_ref();
@@ -580,26 +601,7 @@ fn eval(a: EvalArgs, on: OnMismatch) -> Result<()> {
         let references = a
             .references
             .iter()
-            .map(|r| {
-                let reference = ops::load_model(r, None, ds, &device)?;
-                let ds = ops::dataset_for(ds, &reference);
-                let ds = ds.as_ref();
-                ops::check_checkpoint(
-                    r,
-                    reference.meta.as_ref(),
-                    ds,
-                    &manifest,
-                    ModelRole::Reference,
-                    on,
-                )?;
-                Ok(ops::extract_features(
-                    &reference.model,
-                    ds,
-                    &manifest,
-                    &opts,
-                    r,
-                )?)
-            })
+            .map(|r| reference_features(r, ds, &manifest, &device, &opts, on))
             .collect::<Result<Vec<_>>>()?;
         let cfg = ops::metrics_config(
             &bundle,

@@ -8,7 +8,7 @@ use unlearn_features::ExtractOptions;
 use unlearn_metrics::compare::render_table;
 use unlearn_metrics::features_file::FeatureBundle;
 use unlearn_metrics::KRule;
-use unlearn_models::{checkpoint, Arch};
+use unlearn_models::checkpoint;
 use unlearn_pipeline::ops;
 
 /// Arguments of `unlearn features`.
@@ -17,14 +17,9 @@ pub struct FeaturesArgs {
     /// Checkpoint: a path or hf://org/repo/file[@revision].
     #[arg(long)]
     pub checkpoint: String,
-    /// Architecture, for checkpoints without this toolkit's metadata.
-    #[arg(long)]
-    pub arch: Option<Arch>,
-    /// Input normalisation for a checkpoint that does not record its own, e.g.
-    /// `mean=0.4914,0.4822,0.4465,std=0.2023,0.1994,0.2010` (default: the checkpoint's,
-    /// else the data's).
-    #[arg(long, value_parser = unlearn_models::InputNormalization::parse)]
-    pub normalize: Option<unlearn_models::InputNormalization>,
+    /// How to read a foreign checkpoint.
+    #[command(flatten)]
+    pub foreign: crate::files::ForeignModel,
     /// Data source.
     #[arg(long, default_value = "embedded")]
     pub data: String,
@@ -108,22 +103,19 @@ pub fn features(a: FeaturesArgs, on: ops::OnMismatch) -> Result<()> {
     let ds = ops::load_dataset(&a.data)?;
     let manifest = ops::load_split(&a.split, &ds, on)?;
     let device = unlearn_models::device(&a.device)?;
-    let load = ops::LoadOptions {
-        arch: a.arch,
-        normalization: a.normalize.clone(),
-    };
+    let load = a.foreign.load_options();
     let model = ops::load_model_with(&a.checkpoint, &load, &ds, &device)?;
     let ds = ops::dataset_for(&ds, &model);
     let ds = ds.as_ref();
     ops::check_checkpoint(
         &a.checkpoint,
         model.meta.as_ref(),
-        &ds,
+        ds,
         &manifest,
         ops::ModelRole::Evaluated,
         on,
     )?;
-    let bundle = ops::extract_features(&model.model, &ds, &manifest, &opts, &a.checkpoint)?;
+    let bundle = ops::extract_features(&model.model, ds, &manifest, &opts, &a.checkpoint)?;
     ops::save_features(&bundle, &a.out)?;
     eprintln!(
         "wrote {}: retain {}, forget {}, test {}, d = {}",

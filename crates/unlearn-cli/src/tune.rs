@@ -17,13 +17,9 @@ pub struct TuneArgs {
     /// path, hf://… or model:<id>).
     #[arg(long)]
     pub checkpoint: String,
-    /// Architecture, for an original without this toolkit's metadata.
-    #[arg(long)]
-    pub arch: Option<unlearn_models::Arch>,
-    /// Input normalisation of an original that records none, e.g.
-    /// `mean=0.4914,0.4822,0.4465,std=0.2023,0.1994,0.2010`.
-    #[arg(long, value_parser = unlearn_models::InputNormalization::parse)]
-    pub normalize: Option<unlearn_models::InputNormalization>,
+    /// How to read a foreign checkpoint.
+    #[command(flatten)]
+    pub foreign: crate::files::ForeignModel,
     /// A retrained model (checkpoint) or its features (`unlearn features`); repeat for an
     /// ensemble of oracles.
     #[arg(long = "reference", required = true)]
@@ -107,10 +103,7 @@ pub fn tune(a: TuneArgs, on: unlearn_pipeline::ops::OnMismatch) -> Result<()> {
         data: a.data,
         split: a.split,
         original: a.checkpoint,
-        load: unlearn_pipeline::ops::LoadOptions {
-            arch: a.arch,
-            normalization: a.normalize,
-        },
+        load: a.foreign.load_options(),
         references: a.references,
         trials: a.trials,
         startup: a.startup,

@@ -45,7 +45,7 @@ mod write;
 pub use claim::{Claim, ClaimGuard, STDOUT};
 pub use error::IoError;
 pub use lock::{lock_exclusive, lock_shared, try_lock_exclusive, FileLock, OutputLock};
-pub use read::{open_regular, read_regular, read_regular_to_string};
+pub use read::{open_regular, read_regular, read_regular_to_string, sha256_file};
 pub use safetensors::{safetensors_header_len, safetensors_header_problem};
 pub use write::{open_append, resolve_output, write_atomic, write_atomic_with, TEMP_PREFIX};
 

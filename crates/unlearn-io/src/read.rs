@@ -49,6 +49,27 @@ pub fn read_regular(path: &Path, role: &str, limit: u64) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The SHA-256 (lower-case hex) of the regular file at `path`, read in 1 MiB chunks (never
+/// held whole); `role` names it in errors.
+pub fn sha256_file(path: &Path, role: &str) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let (mut file, _) = open_regular(path, role)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| IoError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
 /// [`read_regular`] as UTF-8 text.
 pub fn read_regular_to_string(path: &Path, role: &str, limit: u64) -> Result<String> {
     let bytes = read_regular(path, role, limit)?;

@@ -17,12 +17,10 @@
 //! under a lock). A mismatch is an error naming the file, both digests and what to do.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize, Serializer};
-use sha2::{Digest, Sha256};
 
 use crate::arch::{Arch, ModelSpec};
 use crate::checkpoint::InputNormalization;
@@ -644,20 +642,7 @@ pub fn sha_record_path(cache: &Path, entry: &ModelEntry) -> PathBuf {
 
 /// The SHA-256 of the file at `path` (lower-case hex), read in chunks.
 pub fn file_sha256(path: &Path) -> Result<String> {
-    let (mut file, _) = unlearn_io::open_regular(path, "model file")?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    Ok(unlearn_io::sha256_file(path, "model file")?)
 }
 
 /// Checks the file of `entry` at `path` against the registry's digest, else against the

@@ -253,23 +253,5 @@ pub fn input_normalization(ds: &Dataset) -> InputNormalization {
 
 /// SHA-256 (hex) of the regular file at `path`, read in chunks; `role` names it in errors.
 pub fn file_sha256(path: &Path, role: &str) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    use std::io::Read;
-    let (mut file, _) = unlearn_io::open_regular(path, role)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| PipelineError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(unlearn_io::sha256_file(path, role)?)
 }
