@@ -17,6 +17,11 @@
 //! * **Gaps** ([`compare`]): distance of a report to an oracle distribution of
 //!   retrained models, averaged as in SalUn (output) and over DA_f, LP_f, NMI,
 //!   F1 (feature).
+//! * **Oracle ensembles** ([`oracle`]): per-example kernels that compare M runs of a
+//!   method with K retrained oracle models: clipped margins, KLoM (KL between the
+//!   method's and the oracle's margin histograms, P50 / P95), a per-example
+//!   likelihood-ratio attack with its ROC (AUC, TPR at low FPR, Hanley–McNeil
+//!   interval), and the feature energy outside the retain subspace.
 //!
 //! # Design
 //!
@@ -100,6 +105,7 @@ pub mod linalg;
 pub mod lp;
 mod matrix;
 pub mod mia;
+pub mod oracle;
 pub mod output;
 pub mod report;
 pub mod svm;
