@@ -214,46 +214,9 @@ fn check_object(path: &Path, obj: &Object) -> Result<()> {
             ),
         ));
     }
-    if let Some(why) = malformed_rebuild(obj) {
-        return Err(bad(path, format!("its pickle has {why}")));
-    }
+    // Tensor rebuild calls are checked where they are read (`rebuild::specs`), without
+    // indexing anything the file controls.
     Ok(())
-}
-
-/// The first tensor rebuild call with too few arguments, described.
-fn malformed_rebuild(obj: &Object) -> Option<String> {
-    let len = |o: &Object| match o {
-        Object::Tuple(v) => v.len(),
-        _ => 0,
-    };
-    match obj {
-        Object::Reduce { callable, args } => {
-            if let Object::Class { class_name, .. } = callable.as_ref() {
-                let ok = match class_name.as_str() {
-                    "_rebuild_tensor_v2" => match args.as_ref() {
-                        Object::Tuple(a) if a.len() >= 4 => {
-                            matches!(&a[0], Object::PersistentLoad(id) if len(id) >= 5)
-                        }
-                        _ => false,
-                    },
-                    "_rebuild_from_type_v2" => len(args) >= 3,
-                    "_rebuild_parameter" => len(args) >= 1,
-                    _ => true,
-                };
-                if !ok {
-                    return Some(format!("a {class_name} call with arguments {args:?}, not a tensor torch.save wrote"));
-                }
-            }
-            malformed_rebuild(callable).or_else(|| malformed_rebuild(args))
-        }
-        Object::Build { callable, args } => {
-            malformed_rebuild(callable).or_else(|| malformed_rebuild(args))
-        }
-        Object::Tuple(items) | Object::List(items) => items.iter().find_map(malformed_rebuild),
-        Object::Dict(pairs) => pairs.iter().find_map(|(_, v)| malformed_rebuild(v)),
-        Object::PersistentLoad(o) => malformed_rebuild(o),
-        _ => None,
-    }
 }
 
 /// The key of `obj` (a dict) under which the state dict sits, if any.
