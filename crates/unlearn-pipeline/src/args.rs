@@ -22,6 +22,8 @@ Examples:
   cargo xtask reproduce --tune 24 --seeds 3 --scenarios random:0.1,class:3,backdoor:0.05
   cargo xtask reproduce --preset cifar10 --original model:comparator-resnet18-cifar10-full --oracle class:3=model:comparator-resnet18-cifar10-no-3 --scenarios class:3
   cargo xtask reproduce --executor local --jobs 2
+  cargo xtask reproduce --oracles 8 --cost
+  cargo xtask reproduce --oracles 8 --out docs/results/quick-oracles
   cargo xtask reproduce --preset cifar10 --seeds 3 --executor slurm --partition gpu --gpus-per-task 1 --cpus-per-task 8 --time 12:00:00 --out /shared/unlearn/cifar10
   cargo xtask reproduce --preset cifar10 --seeds 3 --out /shared/unlearn/cifar10 --status
 
@@ -96,6 +98,21 @@ pub struct ReproduceArgs {
     /// --original: shared models are trained on the whole training set).
     #[arg(long)]
     pub val_fraction: Option<f64>,
+    /// Judge every model against an ensemble of N oracle retrains: N oracles, N originals,
+    /// one run per method and original, and N held-out retrains (the `retrain` row), all
+    /// on one split per scenario; gaps get the oracles' mean ± std and z-scores, and
+    /// per-example tests (KLoM, a likelihood-ratio attack, feature energy) are reported.
+    #[arg(long = "oracles", value_name = "N")]
+    pub ensemble: Option<usize>,
+    /// Histogram bins of KLoM (with --oracles).
+    #[arg(long, default_value_t = unlearn_metrics::oracle::DEFAULT_BINS, value_parser = positive_count, requires = "ensemble")]
+    pub klom_bins: usize,
+    /// Margins are clipped to ±this before the per-example tests (with --oracles).
+    #[arg(long, default_value_t = unlearn_metrics::oracle::DEFAULT_CLIP, requires = "ensemble")]
+    pub margin_clip: f64,
+    /// Print what the study trains and its estimated time, then stop.
+    #[arg(long)]
+    pub cost: bool,
     /// Where the steps run (`--executor local --jobs N`, `--executor slurm …`).
     #[command(flatten)]
     pub cluster: crate::cluster::ClusterArgs,
@@ -128,6 +145,13 @@ pub fn run_reproduce(
     }
     if opts.status {
         print!("{}", cluster::status(&study));
+        return Ok(None);
+    }
+    if a.cost {
+        print!(
+            "{}",
+            crate::cost::estimate(&study.plan, &study.steps, &study.store).render()
+        );
         return Ok(None);
     }
     match opts.executor {
@@ -221,6 +245,9 @@ impl ReproduceArgs {
         cfg.oracles = self.oracles.clone();
         cfg.normalization = self.normalize.clone();
         cfg.val_fraction = self.val_fraction;
+        cfg.ensemble = self.ensemble;
+        cfg.ensemble_params.klom.bins = self.klom_bins;
+        cfg.ensemble_params.margin.clip = self.margin_clip;
         Ok(cfg)
     }
 }

@@ -150,7 +150,9 @@ impl<'a> StepRunner<'a> {
         if let Some(dir) = out.parent() {
             std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
         }
+        let started = std::time::Instant::now();
         let outcome = match step.kind {
+            StepKind::OracleTest => self.oracle_test(step, &out)?,
             StepKind::Split => self.split(step, &out)?,
             StepKind::Original | StepKind::Retrain => self.train(step, &out)?,
             StepKind::Import => self.import(step, &out)?,
@@ -161,6 +163,7 @@ impl<'a> StepRunner<'a> {
         };
         if matches!(outcome, StepOutcome::Ran | StepOutcome::MethodFailed(_)) {
             self.store.mark_done(&step.output, &step.key)?;
+            crate::cost::record_timing(self.store, step, started.elapsed().as_secs_f64());
         }
         Ok(outcome)
     }
@@ -168,7 +171,7 @@ impl<'a> StepRunner<'a> {
     fn split(&self, step: &Step, out: &Path) -> Result<StepOutcome> {
         let cfg = SplitConfig {
             scenario: self.plan.scenarios[step.cell.scenario].clone(),
-            seed: step.cell.seed,
+            seed: self.plan.split_seed(step.cell.seed),
             val_fraction: self.plan.val_fraction,
         };
         make_split(self.data()?, &cfg)?.save(out)?;
@@ -193,7 +196,7 @@ impl<'a> StepRunner<'a> {
             } else {
                 Subset::Retain
             },
-            seed: step.cell.seed,
+            seed: step.train_seed.unwrap_or(step.cell.seed),
             device: self.device()?,
             out,
             log: Some(&log),
@@ -365,20 +368,53 @@ impl<'a> StepRunner<'a> {
         if !features.exists() {
             return Ok(StepOutcome::NotApplicable);
         }
-        let reference = self.output_of(step.inputs[1]);
+        let references: Vec<PathBuf> = step.inputs[1..]
+            .iter()
+            .map(|&i| self.output_of(i))
+            .collect();
         let bundle = FeatureBundle::load(&features)?;
         let cfg = ops::metrics_config(
             &bundle,
             KRule::Classes,
-            step.cell.seed,
+            self.plan.split_seed(step.cell.seed),
             None,
             None,
             self.plan.min_set_size,
         );
-        let (report, compared) = ops::measure_files(&bundle, &[reference], &cfg)?;
+        let (report, compared) = ops::measure_files(&bundle, &references, &cfg)?;
         ops::write_plot_data(&bundle, &cfg, &out.with_extension("plot.json"))?;
         let json = ops::metrics_json(&report, compared.as_ref());
         unlearn_report::write_atomic(out, &json)?;
+        Ok(StepOutcome::Ran)
+    }
+}
+
+impl StepRunner<'_> {
+    /// The per-example tests of one model name's members against the oracles: the inputs
+    /// are the members' features, then the N oracles'. A member whose features are missing
+    /// (its method failed) is left out; with fewer than two left there is nothing to test.
+    fn oracle_test(&self, step: &Step, out: &Path) -> Result<StepOutcome> {
+        let spec = self.plan.ensemble.as_ref().ok_or_else(|| {
+            PipelineError::Plan("a per-example test step in a plan without --oracles".into())
+        })?;
+        let split = step.inputs.len().saturating_sub(spec.size);
+        let paths = |ids: &[StepId]| -> Vec<PathBuf> {
+            ids.iter()
+                .map(|&i| self.output_of(i))
+                .filter(|p| p.exists())
+                .collect()
+        };
+        let method = paths(&step.inputs[..split]);
+        let oracles = paths(&step.inputs[split..]);
+        if method.len() < 2 || oracles.len() < 2 {
+            return Ok(StepOutcome::NotApplicable);
+        }
+        let test = ops::oracle_test_files(&method, &oracles, &spec.params)?;
+        let json = serde_json::to_string_pretty(&test).map_err(|e| PipelineError::Json {
+            path: out.to_path_buf(),
+            source: e,
+        })?;
+        unlearn_report::write_atomic(out, &(json + "\n"))?;
         Ok(StepOutcome::Ran)
     }
 }

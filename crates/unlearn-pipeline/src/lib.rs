@@ -35,6 +35,7 @@
 
 pub mod args;
 pub mod cluster;
+pub mod cost;
 pub mod error;
 pub mod exec;
 pub mod ops;

@@ -54,6 +54,11 @@ pub struct StudyConfig {
     /// Fraction of the training set held out for validation; `None`: 0.1, or 0 when an
     /// original is given (shared models are trained on the whole training set).
     pub val_fraction: Option<f64>,
+    /// `--oracles N`: judge every model against an ensemble of N oracle retrains
+    /// ([`EnsembleSpec`]); `None`: one retrain per seed.
+    pub ensemble: Option<usize>,
+    /// The per-example tests' parameters (bins, clip, …) with `--oracles`.
+    pub ensemble_params: unlearn_metrics::oracle::EnsembleParams,
 }
 
 impl StudyConfig {
@@ -76,6 +81,8 @@ impl StudyConfig {
             oracles: Vec::new(),
             normalization: None,
             val_fraction: None,
+            ensemble: None,
+            ensemble_params: Default::default(),
         }
     }
 }
@@ -217,6 +224,32 @@ pub struct Plan {
     /// (`None`: the data's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub normalization: Option<InputNormalization>,
+    /// The oracle ensemble, with `--oracles N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensemble: Option<EnsembleSpec>,
+}
+
+/// `--oracles N`: every scenario has one split (the first seed's) and N *members*, the
+/// seeds `0..N`. Member k trains an oracle retrain (training seed k), an original (seed k)
+/// and one run of every method on that original (unlearning seed k); a held-out retrain
+/// (seed N + k, outside the ensemble) is the member's `retrain` row. Every model's metrics
+/// are compared with the N oracles' (mean ± std, z-scores), and per-example tests
+/// ([`unlearn_metrics::oracle::ensemble_test`]) set each method's N models against them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleSpec {
+    /// N: oracles, originals, runs per method and held-out retrains.
+    pub size: usize,
+    /// The seed of every scenario's one split.
+    pub split_seed: u64,
+    /// The per-example tests' parameters.
+    pub params: unlearn_metrics::oracle::EnsembleParams,
+}
+
+impl EnsembleSpec {
+    /// The training seed of member `k`'s held-out retrain: outside the ensemble's `0..N`.
+    pub fn held_out_seed(&self, k: u64) -> u64 {
+        self.size as u64 + k
+    }
 }
 
 /// A model given to a study instead of trained by it: it is imported into the store as a
@@ -261,6 +294,7 @@ impl Plan {
         if cfg.epochs_cap == Some(0) {
             return Err(PipelineError::Plan("--epochs must be positive".into()));
         }
+        let ensemble = ensemble_spec(cfg)?;
         let names: Vec<String> = match &cfg.methods {
             Some(m) => m
                 .iter()
@@ -301,7 +335,11 @@ impl Plan {
             fingerprint: fingerprint.to_string(),
             arch: cfg.preset.uses_resnet().then_some(Arch::ResNet18Cifar),
             scenarios,
-            seeds: (0..cfg.seeds).collect(),
+            seeds: match &ensemble {
+                Some(e) => (0..e.size as u64).collect(),
+                None => (0..cfg.seeds).collect(),
+            },
+            ensemble,
             methods,
             device: cfg.device.clone(),
             epochs_cap: cfg.epochs_cap,
@@ -318,8 +356,45 @@ impl Plan {
         })
     }
 
+    /// The seed of a cell's split: the cell's own, or the ensemble's one split seed.
+    pub fn split_seed(&self, seed: u64) -> u64 {
+        self.ensemble.as_ref().map_or(seed, |e| e.split_seed)
+    }
+
     /// The architecture's name in keys (`default` when the data's default is used).
     pub fn arch_name(&self) -> &'static str {
         self.arch.map_or("default", |a| a.name())
     }
+}
+
+/// The ensemble of `--oracles N`, checked against the rest of the request.
+fn ensemble_spec(cfg: &StudyConfig) -> Result<Option<EnsembleSpec>> {
+    let Some(size) = cfg.ensemble else {
+        return Ok(None);
+    };
+    if size < 2 {
+        return Err(PipelineError::Plan(format!(
+            "--oracles {size}: the per-example tests fit on half of the models and score the \
+             other half, so they need at least 2 (8 or more for stable numbers)"
+        )));
+    }
+    if cfg.seeds != 1 {
+        return Err(PipelineError::Plan(format!(
+            "--oracles {size} trains its own {size} seeds (oracles, originals, method runs); \
+             drop --seeds {}",
+            cfg.seeds
+        )));
+    }
+    if cfg.original.is_some() || !cfg.oracles.is_empty() {
+        return Err(PipelineError::Plan(
+            "--oracles N trains its ensemble itself; it does not take --original or --oracle"
+                .into(),
+        ));
+    }
+    cfg.ensemble_params.check()?;
+    Ok(Some(EnsembleSpec {
+        size,
+        split_seed: 0,
+        params: cfg.ensemble_params.clone(),
+    }))
 }

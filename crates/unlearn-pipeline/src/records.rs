@@ -18,6 +18,28 @@ fn read_json(path: &std::path::Path) -> Result<Value> {
     })
 }
 
+/// With `--oracles`: the per-example tests of model `name` in the cell's scenario, once
+/// their step is done (a partial report before the last member has none).
+fn oracle_tests(
+    steps: &Steps,
+    store: &Store,
+    cell: &CellSteps,
+    name: &str,
+) -> Result<Option<Value>> {
+    let Some((_, id)) = cell.oracle_tests.iter().find(|(n, _)| n == name) else {
+        return Ok(None);
+    };
+    let step = &steps.all[*id];
+    if !store.is_done(&step.output, &step.key) {
+        return Ok(None);
+    }
+    let path = store.path(&step.output);
+    if !path.exists() {
+        return Ok(None);
+    }
+    read_json(&path).map(Some)
+}
+
 /// The records of one cell, in report order (original, retrain, the method runs): the
 /// metrics without curves and spectrum, the run's parameters and seconds, the time ratio
 /// to the retrain model, or the failure of a method that did not finish.
@@ -100,6 +122,11 @@ pub fn cell_records(
         if let Some(obj) = m.as_object_mut() {
             obj.remove("curves");
             obj.remove("spectrum");
+        }
+        if let Some(tests) = oracle_tests(steps, store, cell, name)? {
+            if let Some(obj) = m.as_object_mut() {
+                obj.insert("oracle_tests".into(), tests);
+            }
         }
         rec.metrics = Some(m);
         rec.seconds = if is_method {

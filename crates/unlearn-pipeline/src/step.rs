@@ -37,6 +37,9 @@ pub enum StepKind {
     Features,
     /// Compute a model's metrics against the retrain model's features.
     Metrics,
+    /// Per-example tests of one model name's ensemble members against the oracle
+    /// ensemble (`--oracles N`).
+    OracleTest,
 }
 
 impl StepKind {
@@ -51,6 +54,7 @@ impl StepKind {
             StepKind::Forget => 2.0,
             StepKind::Features => 0.5,
             StepKind::Metrics => 0.7,
+            StepKind::OracleTest => 0.3,
         }
     }
 }
@@ -86,6 +90,10 @@ pub struct Step {
     pub output: PathBuf,
     /// SHA-256 of everything the output depends on.
     pub key: String,
+    /// The training seed of an original or retrain when it is not the cell's (the oracles
+    /// and held-out retrains of `--oracles`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_seed: Option<u64>,
 }
 
 /// The steps of a plan, in an order that runs every input before the steps that read it.
@@ -135,6 +143,10 @@ pub struct CellSteps {
     /// Per model of [`model_names`]: the step that writes its checkpoint, its features and
     /// its metrics.
     pub models: Vec<(String, StepId, StepId, StepId)>,
+    /// With `--oracles`: per model name, the scenario's per-example test step (shared by
+    /// every member cell of the scenario).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oracle_tests: Vec<(String, StepId)>,
 }
 
 impl Steps {
@@ -144,6 +156,9 @@ impl Steps {
             plan,
             steps: Steps::default(),
             originals: Vec::new(),
+            splits: Vec::new(),
+            oracles: Vec::new(),
+            members: Vec::new(),
             tunes: Vec::new(),
             // The epoch cap and a study-wide input normalisation as key parts, when there
             // are any (keys without them have no such parts).
@@ -159,6 +174,22 @@ impl Steps {
             for scenario in 0..plan.scenarios.len() {
                 cells.push(x.cell(Cell { scenario, seed }));
             }
+        }
+        // The per-example tests, in each scenario's last member cell (every input is then
+        // made by an earlier or the same cell).
+        if let Some(&last) = plan.seeds.last() {
+            for scenario in 0..plan.scenarios.len() {
+                x.oracle_tests(Cell { scenario, seed: last });
+            }
+        }
+        for c in &mut cells {
+            c.oracle_tests = x
+                .steps
+                .all
+                .iter()
+                .filter(|s| s.kind == StepKind::OracleTest && s.cell.scenario == c.cell.scenario)
+                .map(|s| (s.model.clone().unwrap_or_default(), s.id))
+                .collect();
         }
         (x.steps, cells)
     }
@@ -181,6 +212,7 @@ impl Steps {
             inputs,
             output,
             key,
+            train_seed: None,
         });
         id
     }
@@ -211,6 +243,7 @@ pub fn describe(plan: &Plan, step: &Step) -> String {
         StepKind::Forget => format!("forgetting with {model}"),
         StepKind::Features => format!("features of {model}"),
         StepKind::Metrics => format!("metrics of {model}"),
+        StepKind::OracleTest => format!("per-example tests of {model} against the oracles"),
     };
     format!("{cell}: {what}")
 }
@@ -222,6 +255,12 @@ struct Expansion<'a> {
     /// Originals (and imported models) by key: the cells of a seed that train on the same
     /// images share one; a given model is imported once for the whole study.
     originals: Vec<(String, StepId)>,
+    /// Splits by key: with `--oracles` every member cell of a scenario shares one.
+    splits: Vec<(String, StepId)>,
+    /// With `--oracles`: per scenario, its oracle retrains' features steps.
+    oracles: Vec<(usize, Vec<StepId>)>,
+    /// With `--oracles`: per (scenario, model name), the features steps of its members.
+    members: Vec<((usize, String), Vec<StepId>)>,
     /// Tune steps by (scenario, method id): made in the first seed's cell, read by every
     /// seed's forget steps of that method (and its ablations).
     tunes: Vec<((usize, String), StepId)>,
@@ -272,15 +311,23 @@ impl Expansion<'_> {
         let scenario = &plan.scenarios[cell.scenario];
         let scenario_text = scenario.to_string();
         let val = plan.val_fraction.to_string();
-        let split_key = step_key(&["split", &plan.fingerprint, &scenario_text, &s, &val]);
-        let split = self.steps.push(
-            StepKind::Split,
-            cell,
-            None,
-            vec![],
-            dir.join("split.json"),
-            split_key.clone(),
-        );
+        let split_seed = plan.split_seed(cell.seed).to_string();
+        let split_key = step_key(&["split", &plan.fingerprint, &scenario_text, &split_seed, &val]);
+        let split = match self.splits.iter().find(|(k, _)| *k == split_key) {
+            Some((_, id)) => *id,
+            None => {
+                let id = self.steps.push(
+                    StepKind::Split,
+                    cell,
+                    None,
+                    vec![],
+                    dir.join("split.json"),
+                    split_key.clone(),
+                );
+                self.splits.push((split_key.clone(), id));
+                id
+            }
+        };
         let poison = match scenario {
             Scenario::Backdoor(_) => scenario_text.as_str(),
             _ => "",
@@ -288,15 +335,27 @@ impl Expansion<'_> {
         // The validation list depends on the seed only, so the training list (and the
         // original) depends on the scenario only through a backdoor's poisoning.
         let preset = plan.preset.as_str();
-        let original_key = self.key(&[
-            "original",
-            preset,
-            plan.arch_name(),
-            &s,
-            &plan.fingerprint,
-            &val,
-            poison,
-        ]);
+        // With `--oracles` the validation list is the one split seed's, whatever the
+        // training seed (so the scenarios of a member still share its original).
+        let shared_split = plan
+            .ensemble
+            .as_ref()
+            .map(|e| format!("split-seed={}", e.split_seed));
+        let original_key = self.key(
+            &[
+                &[
+                    "original",
+                    preset,
+                    plan.arch_name(),
+                    &s,
+                    &plan.fingerprint,
+                    &val,
+                    poison,
+                ][..],
+                &shared_split.as_deref().into_iter().collect::<Vec<_>>()[..],
+            ]
+            .concat(),
+        );
         let original = match &plan.original {
             Some(given) => self.import(cell, "original", given),
             None => self.original(cell, split, original_key),
@@ -306,26 +365,37 @@ impl Expansion<'_> {
             .iter()
             .find(|(i, _)| *i == cell.scenario)
             .map(|(_, g)| g);
+        let oracle_features = self.ensemble_oracles(cell, split);
         let retrain = match oracle {
             Some(given) => self.import(cell, "oracle", given),
             None => {
-                let retrain_key = self.key(&["retrain", preset, plan.arch_name(), &s, &split_key]);
-                self.steps.push(
+                // With `--oracles` the row is a held-out retrain, seeded outside the ensemble.
+                let seed = plan.ensemble.as_ref().map(|e| e.held_out_seed(cell.seed));
+                let seed_text = seed.map_or(s.clone(), |k| k.to_string());
+                let retrain_key =
+                    self.key(&["retrain", preset, plan.arch_name(), &seed_text, &split_key]);
+                let id = self.steps.push(
                     StepKind::Retrain,
                     cell,
                     Some("retrain"),
                     vec![split],
                     dir.join("retrain.safetensors"),
                     retrain_key,
-                )
+                );
+                self.steps.all[id].train_seed = seed;
+                id
             }
         };
         let mut producers = vec![
             ("original".to_string(), original),
             ("retrain".to_string(), retrain),
         ];
+        // A search scores its trials against the first oracle when there is an ensemble.
+        let tune_reference = oracle_features
+            .first()
+            .map_or(retrain, |&f| self.steps.all[f].inputs[0]);
         for run in &plan.methods {
-            let tune = self.tune(cell, &dir, [original, split, retrain], &run.method);
+            let tune = self.tune(cell, &dir, [original, split, tune_reference], &run.method);
             let original_key = &self.steps.all[original].key;
             let tune_key = tune.map_or(String::new(), |t| self.steps.all[t].key.clone());
             let head = [
@@ -352,13 +422,14 @@ impl Expansion<'_> {
             );
             producers.push((run.name.clone(), id));
         }
-        let models = self.measurements(cell, &dir, split, &producers);
+        let models = self.measurements(cell, &dir, split, &producers, &oracle_features);
         CellSteps {
             cell,
             split,
             original,
             retrain,
             models,
+            oracle_tests: Vec::new(),
         }
     }
 
@@ -453,10 +524,10 @@ impl Expansion<'_> {
         dir: &Path,
         split: StepId,
         producers: &[(String, StepId)],
+        oracle_features: &[StepId],
     ) -> Vec<(String, StepId, StepId, StepId)> {
         let split_key = self.steps.all[split].key.clone();
         let max_retain = self.plan.max_retain.to_string();
-        let seed = cell.seed.to_string();
         let features: Vec<StepId> = producers
             .iter()
             .map(|(name, producer)| {
@@ -472,26 +543,140 @@ impl Expansion<'_> {
                 )
             })
             .collect();
-        let reference = features[1];
+        // The references: the cell's retrain, or every oracle of the ensemble.
+        let references = if oracle_features.is_empty() {
+            vec![features[1]]
+        } else {
+            oracle_features.to_vec()
+        };
+        let reference_keys: Vec<String> = references
+            .iter()
+            .map(|&r| self.steps.all[r].key.clone())
+            .collect();
+        // The metrics' subsampling seed: the cell's, or with `--oracles` the split's, so
+        // every member reads the oracles' cached reference metrics.
+        let seed = self.plan.split_seed(cell.seed).to_string();
         let mut models = Vec::new();
         for ((name, producer), feat) in producers.iter().zip(&features) {
-            let key = step_key(&[
-                "metrics",
-                &self.steps.all[*feat].key,
-                &self.steps.all[reference].key,
-                &seed,
-                "plot",
-            ]);
+            let feat_key = self.steps.all[*feat].key.clone();
+            let parts: Vec<&str> = ["metrics", feat_key.as_str()]
+                .into_iter()
+                .chain(reference_keys.iter().map(String::as_str))
+                .chain([seed.as_str(), "plot"])
+                .collect();
             let metrics = self.steps.push(
                 StepKind::Metrics,
                 cell,
                 Some(name),
-                vec![*feat, reference],
+                std::iter::once(*feat).chain(references.iter().copied()).collect(),
                 dir.join(format!("metrics/{name}.json")),
-                key,
+                step_key(&parts),
             );
+            if self.plan.ensemble.is_some() {
+                let slot = (cell.scenario, name.clone());
+                match self.members.iter_mut().find(|(k, _)| *k == slot) {
+                    Some((_, v)) => v.push(*feat),
+                    None => self.members.push((slot, vec![*feat])),
+                }
+            }
             models.push((name.clone(), *producer, *feat, metrics));
         }
         models
+    }
+}
+
+impl Expansion<'_> {
+    /// With `--oracles`: the features steps of the scenario's N oracle retrains (training
+    /// seeds `0..N` on the one split), added by the scenario's first member cell; empty
+    /// without an ensemble.
+    fn ensemble_oracles(&mut self, cell: Cell, split: StepId) -> Vec<StepId> {
+        let Some(spec) = &self.plan.ensemble else {
+            return Vec::new();
+        };
+        if let Some((_, f)) = self.oracles.iter().find(|(s, _)| *s == cell.scenario) {
+            return f.clone();
+        }
+        let plan = self.plan;
+        let folder = PathBuf::from(unlearn_report::slug(
+            &plan.scenarios[cell.scenario].to_string(),
+        ))
+        .join("oracles");
+        let split_key = self.steps.all[split].key.clone();
+        let max_retain = plan.max_retain.to_string();
+        let mut features = Vec::new();
+        for k in 0..spec.size as u64 {
+            let name = format!("oracle{k}");
+            let key = self.key(&[
+                "retrain",
+                plan.preset.as_str(),
+                plan.arch_name(),
+                &k.to_string(),
+                &split_key,
+            ]);
+            let retrain = self.steps.push(
+                StepKind::Retrain,
+                cell,
+                Some(&name),
+                vec![split],
+                folder.join(format!("{name}.safetensors")),
+                key,
+            );
+            self.steps.all[retrain].train_seed = Some(k);
+            let key = step_key(&[
+                "features",
+                &self.steps.all[retrain].key,
+                &split_key,
+                &max_retain,
+            ]);
+            features.push(self.steps.push(
+                StepKind::Features,
+                cell,
+                Some(&name),
+                vec![retrain, split],
+                folder.join(format!("features/{name}.safetensors")),
+                key,
+            ));
+        }
+        self.oracles.push((cell.scenario, features.clone()));
+        features
+    }
+
+    /// With `--oracles`: one per-example test step per model name of the scenario, reading
+    /// its members' features and the oracles' (method features first).
+    fn oracle_tests(&mut self, cell: Cell) {
+        let Some(spec) = &self.plan.ensemble else {
+            return;
+        };
+        let params = serde_json::to_string(&spec.params).unwrap_or_default();
+        let Some((_, oracles)) = self.oracles.iter().find(|(s, _)| *s == cell.scenario) else {
+            return;
+        };
+        let oracles = oracles.clone();
+        let folder = PathBuf::from(unlearn_report::slug(
+            &self.plan.scenarios[cell.scenario].to_string(),
+        ))
+        .join("oracle-tests");
+        let members: Vec<(String, Vec<StepId>)> = self
+            .members
+            .iter()
+            .filter(|((s, _), _)| *s == cell.scenario)
+            .map(|((_, name), f)| (name.clone(), f.clone()))
+            .collect();
+        for (name, features) in members {
+            let inputs: Vec<StepId> = features.iter().chain(&oracles).copied().collect();
+            let keys: Vec<&str> = inputs
+                .iter()
+                .map(|&i| self.steps.all[i].key.as_str())
+                .collect();
+            let key = step_key(&[&["oracle-test", &params][..], &keys[..]].concat());
+            self.steps.push(
+                StepKind::OracleTest,
+                cell,
+                Some(&name),
+                inputs,
+                folder.join(format!("{name}.json")),
+                key,
+            );
+        }
     }
 }

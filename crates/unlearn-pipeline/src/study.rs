@@ -101,6 +101,7 @@ impl Study {
             quiet,
         } = self;
         let runner = StepRunner::new(&plan, &steps, &store, quiet).with_data(data)?;
+        eprint!("{}", crate::cost::estimate(&plan, &steps, &store).render());
         let mut progress = Progress::new(steps.all.iter().map(|s| s.kind.cost()).sum());
         let mut records = Vec::new();
         if executor.scope() == Scope::Whole {
@@ -137,6 +138,14 @@ impl Study {
                     command,
                     &status,
                 )?;
+            }
+        }
+        if plan.ensemble.is_some() {
+            // The per-example tests ran in each scenario's last cell: every member's record
+            // carries them only now.
+            records.clear();
+            for cell in &cells {
+                records.extend(cell_records(&plan, &steps, &store, &runner, cell)?);
             }
         }
         let markdown = publish(&plan, &store, &records, progress.elapsed(), command, "")?;

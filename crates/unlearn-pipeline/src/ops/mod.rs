@@ -7,6 +7,7 @@ mod given;
 mod import;
 mod load;
 mod measure;
+mod oracle_test;
 mod provenance;
 mod train;
 
@@ -26,6 +27,7 @@ pub use measure::{
     metrics_json, parse_classes, reference_cache_path, reference_report, save_features,
     write_plot_data,
 };
+pub use oracle_test::oracle_test_files;
 pub use provenance::{
     check_bundle_split, check_bundles_agree, check_checkpoint, check_scenario, ModelRole,
     OnMismatch,

@@ -1,0 +1,221 @@
+//! What a study will train and how long it should take, printed before it runs
+//! (`reproduce` always, `reproduce --cost` only that).
+//!
+//! Every step that runs appends its wall time to `<store>/timings.jsonl`
+//! (`{"kind": "retrain", "model": "oracle3", "seconds": 35.2}`). The estimate of a step kind
+//! is the mean of its measured times in this store; a kind never measured here takes the
+//! quick preset's times on the 2-core reference machine ([`QUICK_REFERENCE_SECONDS`]) when
+//! the study is the quick preset's, and is otherwise left out of the estimate (said so).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use serde::{Deserialize, Serialize};
+use unlearn_train::Preset;
+
+use crate::plan::Plan;
+use crate::step::{Step, StepKind, Steps};
+use crate::store::Store;
+
+/// The file of measured step times, in the store.
+pub const TIMINGS_FILE: &str = "timings.jsonl";
+
+/// Seconds per step kind of the quick preset, measured on the 2-core development machine
+/// (`docs/results/quick-oracles/`): used before this store has its own measurements.
+pub const QUICK_REFERENCE_SECONDS: [(StepKind, f64); 8] = [
+    (StepKind::Split, 0.2),
+    (StepKind::Original, 36.0),
+    (StepKind::Retrain, 33.0),
+    (StepKind::Import, 1.0),
+    (StepKind::Tune, 90.0),
+    (StepKind::Forget, 8.0),
+    (StepKind::Features, 1.5),
+    (StepKind::Metrics, 3.0),
+];
+
+/// One measured step time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    /// The step's kind.
+    pub kind: StepKind,
+    /// The model it trained or measured.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Wall seconds.
+    pub seconds: f64,
+}
+
+/// Appends a step's wall time to the store's timings. Best effort: a store that cannot
+/// be appended to only loses the measurement (one `write` of one line, so workers of a
+/// pool do not interleave lines).
+pub fn record_timing(store: &Store, step: &Step, seconds: f64) {
+    let line = serde_json::to_string(&Timing {
+        kind: step.kind,
+        model: step.model.clone(),
+        seconds,
+    })
+    .unwrap_or_default()
+        + "\n";
+    let path = store.root().join(TIMINGS_FILE);
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = appended {
+        eprintln!("note: cannot record the step time in {} ({e})", path.display());
+    }
+}
+
+/// The mean measured seconds per step kind in this store (lines that do not parse are
+/// skipped: a line cut by a kill).
+pub fn measured(store: &Store) -> BTreeMap<String, (f64, usize)> {
+    let text = std::fs::read_to_string(store.root().join(TIMINGS_FILE)).unwrap_or_default();
+    let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    for t in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Timing>(l).ok())
+    {
+        let e = sums.entry(kind_name(t.kind)).or_default();
+        e.0 += t.seconds;
+        e.1 += 1;
+    }
+    sums.into_iter()
+        .map(|(k, (s, n))| (k, (s / n as f64, n)))
+        .collect()
+}
+
+fn kind_name(kind: StepKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// What a plan trains and runs, and its estimated time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Estimate {
+    /// Counts of what is trained or run, in words (`8 originals`), over all steps.
+    pub counts: Vec<(String, usize)>,
+    /// Steps in the plan.
+    pub steps: usize,
+    /// Steps not done yet.
+    pub to_run: usize,
+    /// Estimated seconds of the steps to run whose kind has a time.
+    pub seconds: f64,
+    /// Kinds to run without any time (neither measured here nor a reference).
+    pub unknown: Vec<String>,
+    /// Where the times come from, per kind to run: `measured (n = 12)` or `reference`.
+    pub sources: Vec<(String, String)>,
+}
+
+/// The role of a step in words, for the counts.
+fn role(step: &Step) -> &'static str {
+    let model = step.model.as_deref().unwrap_or("");
+    match step.kind {
+        StepKind::Split => "splits",
+        StepKind::Original => "originals",
+        StepKind::Retrain if model.starts_with("oracle") => "oracle retrains",
+        StepKind::Retrain => "retrains",
+        StepKind::Import => "imported models",
+        StepKind::Tune => "hyper-parameter searches",
+        StepKind::Forget => "unlearning runs",
+        StepKind::Features => "feature extractions",
+        StepKind::Metrics => "metrics",
+        StepKind::OracleTest => "per-example tests",
+    }
+}
+
+/// The estimate of `steps` against what `store` has done and measured.
+pub fn estimate(plan: &Plan, steps: &Steps, store: &Store) -> Estimate {
+    let measured = measured(store);
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for s in &steps.all {
+        let r = role(s);
+        match counts.iter_mut().find(|(k, _)| k == r) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((r.to_string(), 1)),
+        }
+    }
+    let (mut seconds, mut to_run) = (0.0, 0);
+    let mut unknown: Vec<String> = Vec::new();
+    let mut sources: Vec<(String, String)> = Vec::new();
+    for s in steps.all.iter().filter(|s| !store.is_done(&s.output, &s.key)) {
+        to_run += 1;
+        let name = kind_name(s.kind);
+        let reference = (plan.preset == Preset::Quick && plan.epochs_cap.is_none())
+            .then(|| QUICK_REFERENCE_SECONDS.iter().find(|(k, _)| *k == s.kind))
+            .flatten()
+            .map(|(_, t)| *t)
+            .or((s.kind == StepKind::OracleTest).then_some(5.0));
+        let (t, source) = match (measured.get(&name), reference) {
+            (Some(&(t, n)), _) => (Some(t), format!("measured here (n = {n})")),
+            (None, Some(t)) => (Some(t), "reference machine".to_string()),
+            (None, None) => (None, String::new()),
+        };
+        match t {
+            Some(t) => {
+                seconds += t;
+                if !sources.iter().any(|(k, _)| *k == name) {
+                    sources.push((name, source));
+                }
+            }
+            None if !unknown.contains(&name) => unknown.push(name),
+            None => {}
+        }
+    }
+    Estimate {
+        counts,
+        steps: steps.all.len(),
+        to_run,
+        seconds,
+        unknown,
+        sources,
+    }
+}
+
+impl Estimate {
+    /// The estimate in words, a few lines.
+    pub fn render(&self) -> String {
+        let mut s = String::from("plan: ");
+        let parts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(what, n)| format!("{n} {what}"))
+            .collect();
+        s += &parts.join(", ");
+        let _ = writeln!(s, "; {} steps, {} to run", self.steps, self.to_run);
+        if self.to_run == 0 {
+            return s;
+        }
+        let _ = write!(s, "estimate: {}", clock(self.seconds));
+        if !self.sources.is_empty() {
+            let from: Vec<String> = self
+                .sources
+                .iter()
+                .map(|(k, src)| format!("{k} {src}"))
+                .collect();
+            let _ = write!(s, " (step times: {})", from.join(", "));
+        }
+        if !self.unknown.is_empty() {
+            let _ = write!(
+                s,
+                "; plus {} steps, never timed on this store: a rerun after the first of each \
+                 has run estimates them",
+                self.unknown.join(", ")
+            );
+        }
+        s.push('\n');
+        s
+    }
+}
+
+fn clock(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
