@@ -34,6 +34,16 @@ pub const QUICK_REFERENCE_SECONDS: [(StepKind, f64); 8] = [
     (StepKind::Metrics, 3.0),
 ];
 
+/// The time of a step kind whose cost hardly depends on the preset (a split, a
+/// per-example test over feature files), when nothing is measured.
+fn cheap_step_seconds(kind: StepKind) -> Option<f64> {
+    match kind {
+        StepKind::Split => Some(0.2),
+        StepKind::OracleTest => Some(2.0),
+        _ => None,
+    }
+}
+
 /// One measured step time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
@@ -110,34 +120,50 @@ pub struct Estimate {
     pub sources: Vec<(String, String)>,
 }
 
-/// The role of a step in words, for the counts.
-fn role(step: &Step) -> &'static str {
+/// The roles of steps, in the order the counts are printed: (singular, plural).
+const ROLES: [(&str, &str); 10] = [
+    ("split", "splits"),
+    ("original", "originals"),
+    ("oracle retrain", "oracle retrains"),
+    ("retrain", "retrains"),
+    ("imported model", "imported models"),
+    ("hyper-parameter search", "hyper-parameter searches"),
+    ("unlearning run", "unlearning runs"),
+    ("feature extraction", "feature extractions"),
+    ("metrics step", "metrics steps"),
+    ("per-example test", "per-example tests"),
+];
+
+/// The index of a step's role in [`ROLES`].
+fn role(step: &Step) -> usize {
     let model = step.model.as_deref().unwrap_or("");
     match step.kind {
-        StepKind::Split => "splits",
-        StepKind::Original => "originals",
-        StepKind::Retrain if model.starts_with("oracle") => "oracle retrains",
-        StepKind::Retrain => "retrains",
-        StepKind::Import => "imported models",
-        StepKind::Tune => "hyper-parameter searches",
-        StepKind::Forget => "unlearning runs",
-        StepKind::Features => "feature extractions",
-        StepKind::Metrics => "metrics",
-        StepKind::OracleTest => "per-example tests",
+        StepKind::Split => 0,
+        StepKind::Original => 1,
+        StepKind::Retrain if model.starts_with("oracle") => 2,
+        StepKind::Retrain => 3,
+        StepKind::Import => 4,
+        StepKind::Tune => 5,
+        StepKind::Forget => 6,
+        StepKind::Features => 7,
+        StepKind::Metrics => 8,
+        StepKind::OracleTest => 9,
     }
 }
 
 /// The estimate of `steps` against what `store` has done and measured.
 pub fn estimate(plan: &Plan, steps: &Steps, store: &Store) -> Estimate {
     let measured = measured(store);
-    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut per_role = [0usize; ROLES.len()];
     for s in &steps.all {
-        let r = role(s);
-        match counts.iter_mut().find(|(k, _)| k == r) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((r.to_string(), 1)),
-        }
+        per_role[role(s)] += 1;
     }
+    let counts: Vec<(String, usize)> = ROLES
+        .iter()
+        .zip(per_role)
+        .filter(|(_, n)| *n > 0)
+        .map(|((one, many), n)| ((if n == 1 { one } else { many }).to_string(), n))
+        .collect();
     let (mut seconds, mut to_run) = (0.0, 0);
     let mut unknown: Vec<String> = Vec::new();
     let mut sources: Vec<(String, String)> = Vec::new();
@@ -148,9 +174,9 @@ pub fn estimate(plan: &Plan, steps: &Steps, store: &Store) -> Estimate {
             .then(|| QUICK_REFERENCE_SECONDS.iter().find(|(k, _)| *k == s.kind))
             .flatten()
             .map(|(_, t)| *t)
-            .or((s.kind == StepKind::OracleTest).then_some(5.0));
+            .or(cheap_step_seconds(s.kind));
         let (t, source) = match (measured.get(&name), reference) {
-            (Some(&(t, n)), _) => (Some(t), format!("measured here (n = {n})")),
+            (Some(&(t, _)), _) => (Some(t), "measured in this store".to_string()),
             (None, Some(t)) => (Some(t), "reference machine".to_string()),
             (None, None) => (None, String::new()),
         };
@@ -191,12 +217,19 @@ impl Estimate {
         }
         let _ = write!(s, "estimate: {}", clock(self.seconds));
         if !self.sources.is_empty() {
-            let from: Vec<String> = self
-                .sources
+            // Kinds grouped by where their time comes from.
+            let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+            for (kind, src) in &self.sources {
+                match groups.iter_mut().find(|(g, _)| g == src) {
+                    Some((_, kinds)) => kinds.push(kind),
+                    None => groups.push((src, vec![kind])),
+                }
+            }
+            let from: Vec<String> = groups
                 .iter()
-                .map(|(k, src)| format!("{k} {src}"))
+                .map(|(src, kinds)| format!("{}: {src}", kinds.join(", ")))
                 .collect();
-            let _ = write!(s, " (step times: {})", from.join(", "));
+            let _ = write!(s, " (step times of {})", from.join("; "));
         }
         if !self.unknown.is_empty() {
             let _ = write!(

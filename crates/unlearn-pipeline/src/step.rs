@@ -39,6 +39,7 @@ pub enum StepKind {
     Metrics,
     /// Per-example tests of one model name's ensemble members against the oracle
     /// ensemble (`--oracles N`).
+    #[serde(rename = "oracle-test")]
     OracleTest,
 }
 
