@@ -4,8 +4,10 @@ use std::fmt::Write as _;
 
 use crate::record::{ResultRecord, Source};
 
-/// Columns of results.csv after `preset,scenario,seed,method` (then `failure`).
-const CSV: [(&str, Source); 16] = [
+/// Columns of results.csv after `preset,scenario,seed,method` (then `failure`); the last
+/// four (from `KLoM_P95`) were added for oracle-ensemble studies after the first
+/// [`LEGACY`] columns, which the committed results.csv files have.
+const CSV: [(&str, Source); 20] = [
     ("UA", Source::Metric("/ua")),
     ("RA", Source::Metric("/ra")),
     ("TA", Source::Metric("/ta")),
@@ -22,7 +24,15 @@ const CSV: [(&str, Source); 16] = [
     ("TA_forgotten", Source::Metric("/ta_forgotten")),
     ("RTE s", Source::Seconds),
     ("RTE ratio", Source::RteRatio),
+    ("KLoM_P95", Source::Metric("/oracle_tests/margin/klom_p95")),
+    ("LiRA_AUC", Source::Metric("/oracle_tests/margin/auc")),
+    ("Energy_AUC", Source::Metric("/oracle_tests/energy/auc")),
+    ("Oracle_n", Source::Metric("/reference/n")),
 ];
+
+#[cfg(test)]
+/// The columns results.csv had before the oracle-ensemble ones.
+const LEGACY: usize = 16;
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -34,8 +44,13 @@ fn csv_field(s: &str) -> String {
 
 /// `results.csv`: one row per run; a value a run lacks is an empty field.
 pub fn csv(records: &[ResultRecord]) -> String {
+    csv_with(records, &CSV)
+}
+
+/// The csv of `records` with the given columns.
+fn csv_with(records: &[ResultRecord], columns: &[(&str, Source)]) -> String {
     let mut out = String::from("preset,scenario,seed,method");
-    for (name, _) in CSV {
+    for (name, _) in columns {
         out.push(',');
         out.push_str(name);
     }
@@ -49,7 +64,7 @@ pub fn csv(records: &[ResultRecord]) -> String {
             r.seed,
             csv_field(&r.method)
         );
-        for (_, source) in CSV {
+        for (_, source) in columns {
             out.push(',');
             if let Some(v) = source.of(r) {
                 let _ = write!(out, "{v}");
@@ -80,7 +95,10 @@ mod tests {
     #[test]
     fn csv_of_the_committed_quick_records_is_the_committed_csv_up_to_parsing() -> TestResult {
         let dir = committed("quick");
-        let ours = csv(&crate::read_records(&dir.join("results.jsonl"))?);
+        let ours = csv_with(
+            &crate::read_records(&dir.join("results.jsonl"))?,
+            &CSV[..LEGACY],
+        );
         let theirs = std::fs::read_to_string(dir.join("results.csv"))?;
         assert_eq!(ours.lines().count(), theirs.lines().count());
         let header: Vec<&str> = theirs.lines().next().unwrap_or("").split(',').collect();
@@ -108,9 +126,33 @@ mod tests {
         let dir = committed("quick-3seeds");
         let records = crate::read_records(&dir.join("results.jsonl"))?;
         assert_eq!(
-            csv(&records),
+            csv_with(&records, &CSV[..LEGACY]),
             std::fs::read_to_string(dir.join("results.csv"))?
         );
+        Ok(())
+    }
+
+    /// The committed files predate the oracle columns; with them, the rows end in the
+    /// oracle values (empty but for `Oracle_n` = 1 of an ordinary study).
+    #[test]
+    fn oracle_columns_follow_the_rte_ratio() -> TestResult {
+        let records = crate::read_records(&committed("quick").join("results.jsonl"))?;
+        let text = csv(&records);
+        let mut lines = text.lines();
+        assert!(lines.next().is_some_and(
+            |h| h.ends_with(",RTE ratio,KLoM_P95,LiRA_AUC,Energy_AUC,Oracle_n,failure")
+        ));
+        assert!(
+            lines.next().is_some_and(|l| l.ends_with(",,,,1,")),
+            "{text}"
+        );
+        let mut r = records[0].clone();
+        if let Some(m) = r.metrics.as_mut() {
+            m["reference"]["n"] = serde_json::json!(8);
+            m["oracle_tests"] = serde_json::json!({
+                "margin": {"klom_p95": 2.5, "auc": 0.75}, "energy": {"auc": 0.5}});
+        }
+        assert!(csv(&[r]).ends_with(",2.5,0.75,0.5,8,\n"));
         Ok(())
     }
 

@@ -70,6 +70,10 @@ fn head(ctx: &ReportContext) -> (String, Vec<Block>) {
 fn section(out: &Path, sc: &Scenario, blocks: &mut Vec<Block>) -> Result<(), ReportError> {
     blocks.push(Block::Heading(2, format!("`{}`", sc.name)));
     blocks.push(Block::Table(table(sc)));
+    if let Some(r) = crate::oracle::reference(sc) {
+        blocks.push(crate::oracle::legend(r));
+    }
+    blocks.extend(crate::oracle::oracle_blocks(sc));
     let seeds: BTreeSet<u64> = sc
         .methods
         .iter()
@@ -89,10 +93,13 @@ fn section(out: &Path, sc: &Scenario, blocks: &mut Vec<Block>) -> Result<(), Rep
             n => format!("means over {n} seeds"),
         }
     )));
-    blocks.push(Block::List(findings(&means)));
+    let mut items = findings(&means);
+    items.extend(crate::oracle_findings::oracle_findings(sc));
+    blocks.push(Block::List(items));
     blocks.push(Block::Heading(3, "Figures".into()));
     let (figs, notes) = scenario_figures(out, sc)?;
     blocks.extend(figs);
+    blocks.extend(crate::roc::oracle_roc(out, sc)?);
     if !notes.is_empty() {
         blocks.push(Block::Para(format!(
             "Skipped (run `unlearn metrics --plot-data` to produce the data): {}.",
@@ -248,6 +255,41 @@ mod tests {
         }
         let html = std::fs::read_to_string(dir.path().join("report.html"))?;
         assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg"));
+        Ok(())
+    }
+
+    /// A study against 8 oracles: the oracle blocks follow the main table in order, the
+    /// findings end with the oracle ones and the ROC figure is written with the others.
+    #[test]
+    fn oracle_ensemble_sections_come_after_the_main_table() -> TestResult {
+        use crate::oracle::tests::orec;
+        let dir = tempfile::tempdir()?;
+        let records = [
+            orec("class:3", 0, "retrain", 8, 10.0, (0.5, 0.45, 0.55)),
+            orec("class:3", 0, "original", 8, 10.0, (0.95, 0.93, 0.97)),
+            orec("class:3", 0, "ft", 8, 10.0, (0.7, 0.65, 0.75)),
+        ];
+        let ctx = ReportContext {
+            preset: "quick".into(),
+            out: dir.path().to_path_buf(),
+            ..ReportContext::default()
+        };
+        let md = write_all(&ctx, &records)?;
+        let at = |s: &str| md.find(s).ok_or(format!("no {s:?} in {md}"));
+        let order = [
+            at("| oracles (n = 8) |")?,
+            at("†: the row's mean")?,
+            at("### z-scores against the oracle ensemble")?,
+            at("### Per-example tests against the oracle ensemble")?,
+            at("### Findings")?,
+            at("- (O1) ")?,
+            at("- (O4) ")?,
+            at("![class-3-oracle-roc](figures/class-3-oracle-roc.svg)")?,
+        ];
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}\n{md}");
+        assert!(dir.path().join("figures/class-3-oracle-roc.svg").exists());
+        let html = std::fs::read_to_string(dir.path().join("report.html"))?;
+        assert!(html.contains("<td>oracles (n = 8)</td>"), "{html}");
         Ok(())
     }
 

@@ -49,13 +49,13 @@ const RETAIN_C: RGBColor = RGBColor(150, 150, 150);
 const FORGET_C: RGBColor = RGBColor(214, 39, 40);
 const TEST_C: RGBColor = RGBColor(31, 119, 180);
 const BAR_C: RGBColor = RGBColor(95, 140, 190);
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 
-fn e<E: std::fmt::Debug>(err: E) -> ReportError {
+pub(crate) fn e<E: std::fmt::Debug>(err: E) -> ReportError {
     ReportError::Plot(format!("{err:?}"))
 }
 
-fn caption_style(size: u32) -> TextStyle<'static> {
+pub(crate) fn caption_style(size: u32) -> TextStyle<'static> {
     TextStyle::from((FONT, size).into_font()).color(&FOREGROUND)
 }
 

@@ -128,9 +128,11 @@ fn table(h: &mut String, t: &Table) {
                         Cell::Text(t) => {
                             let _ = write!(h, "<td class=\"num\">{}</td>", escape(t));
                         }
-                        Cell::Value { text, best } => {
+                        Cell::Value { text, best, within } => {
                             let class = if *best { "num best" } else { "num" };
-                            let _ = write!(h, "<td class=\"{class}\">{}</td>", escape(text));
+                            let dagger = if *within { "†" } else { "" };
+                            let _ =
+                                write!(h, "<td class=\"{class}\">{}{dagger}</td>", escape(text));
                         }
                     }
                 }

@@ -5,6 +5,11 @@
 //! value per column in bold), four figures and a "Findings" section whose every claim is
 //! computed from the numbers with the thresholds stated next to it.
 //!
+//! A study against an oracle ensemble (`reference.n` ≥ 2 in the metrics) adds an oracle row
+//! to the table with "†" on the means within its spread ([`WITHIN_SPREAD_Z`]), a z-score
+//! table, a table of the per-example tests (`oracle_tests`: KLoM and LiRA), their ROC
+//! figure and findings on them.
+//!
 //! Records are the lines of `results.jsonl` ([`ResultRecord`]): `preset`, `scenario`,
 //! `seed`, `method`, `metrics` (the `unlearn metrics --json` object without curves and
 //! spectrum), `seconds`, `rte_ratio`, optional `failure`. Per-run figure data comes from
@@ -31,7 +36,7 @@
 //! assert!(lines.next().is_some_and(|h| h.starts_with("preset,scenario,seed,method,UA,")));
 //! assert_eq!(
 //!     lines.next(),
-//!     Some("quick,random:0.1,0,ft,6.5,,,,,0.93,0.94,,,,,,,,2.5,0.125,")
+//!     Some("quick,random:0.1,0,ft,6.5,,,,,0.93,0.94,,,,,,,,2.5,0.125,,,,,")
 //! );
 //! ```
 //!
@@ -46,7 +51,10 @@ mod findings;
 mod html;
 mod io;
 mod markdown;
+mod oracle;
+mod oracle_findings;
 mod record;
+mod roc;
 mod scenario_figures;
 mod stats;
 mod table;
@@ -56,6 +64,7 @@ pub use crate::csv::csv;
 pub use document::{rewrite, write_all, ReportContext};
 pub use error::ReportError;
 pub use io::write_atomic;
+pub use oracle::WITHIN_SPREAD_Z;
 pub use record::{read_records, ResultRecord, Tuning};
 pub use scenario_figures::plot_path;
 

@@ -45,11 +45,13 @@ fn table(md: &mut String, t: &Table) {
                         Cell::Text(t) => {
                             let _ = write!(md, " {t} |");
                         }
-                        Cell::Value { text, best: true } => {
-                            let _ = write!(md, " **{text}** |");
-                        }
-                        Cell::Value { text, best: false } => {
-                            let _ = write!(md, " {text} |");
+                        Cell::Value { text, best, within } => {
+                            let dagger = if *within { "†" } else { "" };
+                            if *best {
+                                let _ = write!(md, " **{text}**{dagger} |");
+                            } else {
+                                let _ = write!(md, " {text}{dagger} |");
+                            }
                         }
                     }
                 }

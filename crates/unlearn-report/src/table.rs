@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::oracle::{self, Reference};
 use crate::record::{ResultRecord, Source};
 use crate::stats::{stat, Stat};
 
@@ -205,7 +206,13 @@ pub(crate) fn best_marks(
 
 pub(crate) enum Cell {
     Text(String),
-    Value { text: String, best: bool },
+    /// A number: `best` is rendered bold, `within` (inside the oracle ensemble's spread,
+    /// see [`crate::oracle::WITHIN_SPREAD_Z`]) with a "†" after it.
+    Value {
+        text: String,
+        best: bool,
+        within: bool,
+    },
 }
 
 pub(crate) struct Table {
@@ -234,7 +241,9 @@ fn format_stat(s: Stat, digits: usize) -> String {
     }
 }
 
-/// The scenario's table: a row per method, mean ± std over seeds, the best values marked.
+/// The scenario's table: a row per method, mean ± std over seeds, the best values marked;
+/// with an oracle ensemble ([`oracle::reference`]) first a row of the oracles' mean ± std
+/// and "†" on the means within their spread.
 pub(crate) fn table(sc: &Scenario) -> Table {
     let mut cols: Vec<&Column> = TABLE.iter().collect();
     if sc.backdoor() {
@@ -250,23 +259,44 @@ pub(crate) fn table(sc: &Scenario) -> Table {
             best_marks(&names, &vals, r, c.best)
         })
         .collect();
-    let rows = sc
-        .methods
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.name.clone(), row(m, &cols, &marks, i)))
-        .collect();
+    let reference = oracle::reference(sc);
+    let mut rows: Vec<(String, Result<Vec<Cell>, String>)> = Vec::new();
+    if let Some(r) = reference {
+        rows.push((format!("oracles (n = {})", r.n), Ok(oracle_row(r, &cols))));
+    }
+    rows.extend(
+        sc.methods
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.clone(), row(m, &cols, &marks, i, reference))),
+    );
     let mut header = vec!["method".to_string()];
     header.extend(cols.iter().map(|c| c.name.to_string()));
     Table { header, rows }
 }
 
-/// Method `m`'s cells (row `i` of `marks`), or its failure message when no run succeeded.
+/// The oracle ensemble's row: mean ± std per column that it summarises, else "–".
+fn oracle_row(r: Reference, cols: &[&Column]) -> Vec<Cell> {
+    cols.iter()
+        .map(|c| match c.source {
+            Source::Metric(ptr) => r.get(ptr).map(|(mean, std)| {
+                let d = c.digits;
+                format!("{mean:.d$} ± {std:.d$}")
+            }),
+            _ => None,
+        })
+        .map(|t| Cell::Text(t.unwrap_or_else(|| "–".into())))
+        .collect()
+}
+
+/// Method `m`'s cells (row `i` of `marks`; "†" on means within the spread of `reference`),
+/// or its failure message when no run succeeded.
 fn row(
     m: &MethodRuns,
     cols: &[&Column],
     marks: &[Vec<bool>],
     i: usize,
+    reference: Option<Reference>,
 ) -> Result<Vec<Cell>, String> {
     if m.ok.is_empty() {
         let msg = m
@@ -289,7 +319,15 @@ fn row(
                         let _ = write!(text, " ({r:.2}×)");
                     }
                 }
-                Cell::Value { text, best: mk[i] }
+                let within = match (c.source, reference) {
+                    (Source::Metric(ptr), Some(r)) => r.within(ptr, s.mean),
+                    _ => false,
+                };
+                Cell::Value {
+                    text,
+                    best: mk[i],
+                    within,
+                }
             }
         })
         .collect();
