@@ -94,14 +94,20 @@ fn oracle_ensemble_study_reports_gaps_and_per_example_tests() {
     };
     // The original saw class 3, the oracles never did: the attack tells them apart.
     let original_auc = f(of("original"), "/metrics/oracle_tests/margin/auc");
-    assert!(original_auc >= 0.9, "original vs oracles AUC {original_auc}");
+    assert!(
+        original_auc >= 0.9,
+        "original vs oracles AUC {original_auc}"
+    );
     // Held-out retrains are oracles with other seeds: AUC 0.5 within its interval.
     let retrain = of("retrain");
     let (lo, hi) = (
         f(retrain, "/metrics/oracle_tests/margin/auc_lower"),
         f(retrain, "/metrics/oracle_tests/margin/auc_upper"),
     );
-    assert!(lo <= 0.5 && 0.5 <= hi, "held-out retrain AUC interval [{lo}, {hi}]");
+    assert!(
+        lo <= 0.5 && 0.5 <= hi,
+        "held-out retrain AUC interval [{lo}, {hi}]"
+    );
     // Every member has its own original and held-out retrain.
     let mut seeds: Vec<u64> = recs
         .iter()
@@ -111,9 +117,13 @@ fn oracle_ensemble_study_reports_gaps_and_per_example_tests() {
     seeds.sort_unstable();
     assert_eq!(seeds, (0..N as u64).collect::<Vec<_>>());
     for k in 0..N {
-        assert!(out.join(format!("class-3/oracles/oracle{k}.safetensors")).exists());
+        assert!(out
+            .join(format!("class-3/oracles/oracle{k}.safetensors"))
+            .exists());
     }
-    let originals = std::fs::read_dir(out.join("originals")).expect("originals").count();
+    let originals = std::fs::read_dir(out.join("originals"))
+        .expect("originals")
+        .count();
     assert!(originals >= N, "{originals} files in originals/");
 
     let report = std::fs::read_to_string(out.join("report.md")).expect("report.md");
@@ -135,11 +145,28 @@ fn oracles_refuses_what_it_cannot_run() {
         "at least 2",
     );
     assert_clean_failure(
-        &unlearn(&["reproduce", "--oracles", "4", "--seeds", "2", "--out", p(&out), "--cost"]),
+        &unlearn(&[
+            "reproduce",
+            "--oracles",
+            "4",
+            "--seeds",
+            "2",
+            "--out",
+            p(&out),
+            "--cost",
+        ]),
         "drop --seeds 2",
     );
     // A usage error (clap's exit 2) names the option.
-    let o = unlearn(&["reproduce", "--oracles", "4", "--klom-bins", "0", "--out", p(&out)]);
+    let o = unlearn(&[
+        "reproduce",
+        "--oracles",
+        "4",
+        "--klom-bins",
+        "0",
+        "--out",
+        p(&out),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--klom-bins"), "{}", stderr(&o));
     assert!(!out.join("results.jsonl").exists());

@@ -74,7 +74,10 @@ pub fn record_timing(store: &Store, step: &Step, seconds: f64) {
         .open(&path)
         .and_then(|mut f| f.write_all(line.as_bytes()));
     if let Err(e) = appended {
-        eprintln!("note: cannot record the step time in {} ({e})", path.display());
+        eprintln!(
+            "note: cannot record the step time in {} ({e})",
+            path.display()
+        );
     }
 }
 
@@ -167,7 +170,11 @@ pub fn estimate(plan: &Plan, steps: &Steps, store: &Store) -> Estimate {
     let (mut seconds, mut to_run) = (0.0, 0);
     let mut unknown: Vec<String> = Vec::new();
     let mut sources: Vec<(String, String)> = Vec::new();
-    for s in steps.all.iter().filter(|s| !store.is_done(&s.output, &s.key)) {
+    for s in steps
+        .all
+        .iter()
+        .filter(|s| !store.is_done(&s.output, &s.key))
+    {
         to_run += 1;
         let name = kind_name(s.kind);
         let reference = (plan.preset == Preset::Quick && plan.epochs_cap.is_none())

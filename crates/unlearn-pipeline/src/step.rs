@@ -180,7 +180,10 @@ impl Steps {
         // made by an earlier or the same cell).
         if let Some(&last) = plan.seeds.last() {
             for scenario in 0..plan.scenarios.len() {
-                x.oracle_tests(Cell { scenario, seed: last });
+                x.oracle_tests(Cell {
+                    scenario,
+                    seed: last,
+                });
             }
         }
         for c in &mut cells {
@@ -313,7 +316,13 @@ impl Expansion<'_> {
         let scenario_text = scenario.to_string();
         let val = plan.val_fraction.to_string();
         let split_seed = plan.split_seed(cell.seed).to_string();
-        let split_key = step_key(&["split", &plan.fingerprint, &scenario_text, &split_seed, &val]);
+        let split_key = step_key(&[
+            "split",
+            &plan.fingerprint,
+            &scenario_text,
+            &split_seed,
+            &val,
+        ]);
         let split = match self.splits.iter().find(|(k, _)| *k == split_key) {
             Some((_, id)) => *id,
             None => {
@@ -569,7 +578,9 @@ impl Expansion<'_> {
                 StepKind::Metrics,
                 cell,
                 Some(name),
-                std::iter::once(*feat).chain(references.iter().copied()).collect(),
+                std::iter::once(*feat)
+                    .chain(references.iter().copied())
+                    .collect(),
                 dir.join(format!("metrics/{name}.json")),
                 step_key(&parts),
             );

@@ -80,7 +80,11 @@ fn an_ensemble_plan_has_its_members_oracles_and_held_out_retrains() {
     // Inputs come first; outputs are distinct.
     let mut outputs = BTreeSet::new();
     for s in &steps.all {
-        assert!(s.inputs.iter().all(|&i| i < s.id), "step {} reads a later step", s.id);
+        assert!(
+            s.inputs.iter().all(|&i| i < s.id),
+            "step {} reads a later step",
+            s.id
+        );
         assert!(outputs.insert(s.output.clone()), "{:?} twice", s.output);
     }
 }
@@ -99,7 +103,12 @@ fn without_oracles_the_keys_are_those_of_a_plain_study() {
     a.ensemble_params.klom.bins = 10;
     let (sb, _) = Steps::of(&Plan::resolve(&a, "fp").unwrap());
     for (x, y) in sa.all.iter().zip(&sb.all) {
-        assert_eq!(x.key == y.key, x.kind != StepKind::OracleTest, "{:?}", x.kind);
+        assert_eq!(
+            x.key == y.key,
+            x.kind != StepKind::OracleTest,
+            "{:?}",
+            x.kind
+        );
     }
 }
 
@@ -138,7 +147,8 @@ fn the_estimate_counts_what_is_trained_and_uses_measured_times() {
     assert_eq!(e.to_run, steps.all.len());
     // A smoke run (epoch cap) has no reference times: training is unknown until measured.
     assert!(e.unknown.contains(&"retrain".to_string()), "{e:?}");
-    let lines = "{\"kind\":\"retrain\",\"seconds\":10.0}\n{\"kind\":\"retrain\",\"seconds\":20.0}\n\
+    let lines =
+        "{\"kind\":\"retrain\",\"seconds\":10.0}\n{\"kind\":\"retrain\",\"seconds\":20.0}\n\
                  {\"kind\":\"original\",\"seconds\":4.0}\ncut by a kill";
     std::fs::write(dir.path().join(TIMINGS_FILE), lines).unwrap();
     let e = estimate(&plan, &steps, &store);

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use crate::record::{ResultRecord, Source};
 
 /// Columns of results.csv after `preset,scenario,seed,method` (then `failure`); the last
-/// four (from `KLoM_P95`) were added for oracle-ensemble studies after the first
-/// [`LEGACY`] columns, which the committed results.csv files have.
+/// four (from `KLoM_P95`) only in oracle-ensemble studies (`--oracles N`), after the first
+/// [`PLAIN`] columns that every study has.
 const CSV: [(&str, Source); 20] = [
     ("UA", Source::Metric("/ua")),
     ("RA", Source::Metric("/ra")),
@@ -30,9 +30,8 @@ const CSV: [(&str, Source); 20] = [
     ("Oracle_n", Source::Metric("/reference/n")),
 ];
 
-#[cfg(test)]
-/// The columns results.csv had before the oracle-ensemble ones.
-const LEGACY: usize = 16;
+/// The columns of a study without an oracle ensemble.
+const PLAIN: usize = 16;
 
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -44,7 +43,12 @@ fn csv_field(s: &str) -> String {
 
 /// `results.csv`: one row per run; a value a run lacks is an empty field.
 pub fn csv(records: &[ResultRecord]) -> String {
-    csv_with(records, &CSV)
+    let ensemble = records.iter().any(|r| {
+        r.metric("/reference/n")
+            .and_then(serde_json::Value::as_u64)
+            .is_some_and(|n| n >= 2)
+    });
+    csv_with(records, if ensemble { &CSV } else { &CSV[..PLAIN] })
 }
 
 /// The csv of `records` with the given columns.
@@ -95,10 +99,7 @@ mod tests {
     #[test]
     fn csv_of_the_committed_quick_records_is_the_committed_csv_up_to_parsing() -> TestResult {
         let dir = committed("quick");
-        let ours = csv_with(
-            &crate::read_records(&dir.join("results.jsonl"))?,
-            &CSV[..LEGACY],
-        );
+        let ours = csv(&crate::read_records(&dir.join("results.jsonl"))?);
         let theirs = std::fs::read_to_string(dir.join("results.csv"))?;
         assert_eq!(ours.lines().count(), theirs.lines().count());
         let header: Vec<&str> = theirs.lines().next().unwrap_or("").split(',').collect();
@@ -126,24 +127,22 @@ mod tests {
         let dir = committed("quick-3seeds");
         let records = crate::read_records(&dir.join("results.jsonl"))?;
         assert_eq!(
-            csv_with(&records, &CSV[..LEGACY]),
+            csv(&records),
             std::fs::read_to_string(dir.join("results.csv"))?
         );
         Ok(())
     }
 
-    /// The committed files predate the oracle columns; with them, the rows end in the
-    /// oracle values (empty but for `Oracle_n` = 1 of an ordinary study).
+    /// An ordinary study (one reference) has no oracle columns; an ensemble's rows end in
+    /// the oracle values.
     #[test]
-    fn oracle_columns_follow_the_rte_ratio() -> TestResult {
+    fn oracle_columns_follow_the_rte_ratio_in_ensemble_studies_only() -> TestResult {
         let records = crate::read_records(&committed("quick").join("results.jsonl"))?;
         let text = csv(&records);
-        let mut lines = text.lines();
-        assert!(lines.next().is_some_and(
-            |h| h.ends_with(",RTE ratio,KLoM_P95,LiRA_AUC,Energy_AUC,Oracle_n,failure")
-        ));
         assert!(
-            lines.next().is_some_and(|l| l.ends_with(",,,,1,")),
+            text.lines()
+                .next()
+                .is_some_and(|h| h.ends_with(",RTE ratio,failure")),
             "{text}"
         );
         let mut r = records[0].clone();
@@ -152,7 +151,14 @@ mod tests {
             m["oracle_tests"] = serde_json::json!({
                 "margin": {"klom_p95": 2.5, "auc": 0.75}, "energy": {"auc": 0.5}});
         }
-        assert!(csv(&[r]).ends_with(",2.5,0.75,0.5,8,\n"));
+        let text = csv(&[r]);
+        assert!(
+            text.lines().next().is_some_and(
+                |h| h.ends_with(",RTE ratio,KLoM_P95,LiRA_AUC,Energy_AUC,Oracle_n,failure")
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with(",2.5,0.75,0.5,8,\n"), "{text}");
         Ok(())
     }
 

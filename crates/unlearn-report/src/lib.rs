@@ -36,7 +36,7 @@
 //! assert!(lines.next().is_some_and(|h| h.starts_with("preset,scenario,seed,method,UA,")));
 //! assert_eq!(
 //!     lines.next(),
-//!     Some("quick,random:0.1,0,ft,6.5,,,,,0.93,0.94,,,,,,,,2.5,0.125,,,,,")
+//!     Some("quick,random:0.1,0,ft,6.5,,,,,0.93,0.94,,,,,,,,2.5,0.125,")
 //! );
 //! ```
 //!
