@@ -370,32 +370,8 @@ impl Expansion<'_> {
             Some(given) => self.import(cell, "original", given),
             None => self.original(cell, split, original_key),
         };
-        let oracle = plan
-            .oracles
-            .iter()
-            .find(|(i, _)| *i == cell.scenario)
-            .map(|(_, g)| g);
         let oracle_features = self.ensemble_oracles(cell, split);
-        let retrain = match oracle {
-            Some(given) => self.import(cell, "oracle", given),
-            None => {
-                // With `--oracles` the row is a held-out retrain, seeded outside the ensemble.
-                let seed = plan.ensemble.as_ref().map(|e| e.held_out_seed(cell.seed));
-                let seed_text = seed.map_or(s.clone(), |k| k.to_string());
-                let retrain_key =
-                    self.key(&["retrain", preset, plan.arch_name(), &seed_text, &split_key]);
-                let id = self.steps.push(
-                    StepKind::Retrain,
-                    cell,
-                    Some("retrain"),
-                    vec![split],
-                    dir.join("retrain.safetensors"),
-                    retrain_key,
-                );
-                self.steps.all[id].train_seed = seed;
-                id
-            }
-        };
+        let retrain = self.retrain(cell, &dir, split);
         let mut producers = vec![
             ("original".to_string(), original),
             ("retrain".to_string(), retrain),
@@ -441,6 +417,40 @@ impl Expansion<'_> {
             models,
             oracle_tests: Vec::new(),
         }
+    }
+
+    /// The cell's retrain row: the given oracle of its scenario (imported), a held-out
+    /// retrain seeded outside the ensemble with `--oracles`, or the cell's retrain.
+    fn retrain(&mut self, cell: Cell, dir: &Path, split: StepId) -> StepId {
+        let plan = self.plan;
+        let oracle = plan
+            .oracles
+            .iter()
+            .find(|(i, _)| *i == cell.scenario)
+            .map(|(_, g)| g);
+        if let Some(given) = oracle {
+            return self.import(cell, "oracle", given);
+        }
+        let seed = plan.ensemble.as_ref().map(|e| e.held_out_seed(cell.seed));
+        let seed_text = seed.unwrap_or(cell.seed).to_string();
+        let split_key = self.steps.all[split].key.clone();
+        let key = self.key(&[
+            "retrain",
+            plan.preset.as_str(),
+            plan.arch_name(),
+            &seed_text,
+            &split_key,
+        ]);
+        let id = self.steps.push(
+            StepKind::Retrain,
+            cell,
+            Some("retrain"),
+            vec![split],
+            dir.join("retrain.safetensors"),
+            key,
+        );
+        self.steps.all[id].train_seed = seed;
+        id
     }
 
     /// The tune step of `method` in `cell`'s scenario when the plan tunes: added in the

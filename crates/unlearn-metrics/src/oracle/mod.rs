@@ -1,4 +1,4 @@
-//! Per-example kernels of an oracle-ensemble evaluation (issue #17, first slice).
+//! Per-example kernels of an oracle-ensemble evaluation (`reproduce --oracles N`).
 //!
 //! An *oracle ensemble* is a set of K models retrained without the forget set; the
 //! unlearning method under test is run M times (seeds). For every evaluated example the
