@@ -5,10 +5,10 @@
 use std::path::Path;
 
 use plotters::prelude::*;
-use serde_json::Value;
 
 use crate::figures::{caption_style, e, FONT};
 use crate::oracle::{self, label, tests_of};
+use crate::scenario_figures::f64s;
 use crate::table::{Block, Scenario};
 use crate::{slug, write_atomic, ReportError};
 
@@ -97,12 +97,6 @@ pub(crate) fn roc(title: &str, curves: &[RocCurve]) -> Result<String> {
         root.present().map_err(e)?;
     }
     Ok(svg)
-}
-
-fn f64s(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default()
 }
 
 /// Writes `figures/<slug>-oracle-roc.svg` under `out` and returns its block; `None` without

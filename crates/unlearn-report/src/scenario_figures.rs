@@ -39,7 +39,8 @@ fn read_plot(path: &Path) -> Result<Value> {
     })
 }
 
-fn f64s(v: &Value) -> Vec<f64> {
+/// The numbers of a JSON array (others skipped; none for a non-array).
+pub(crate) fn f64s(v: &Value) -> Vec<f64> {
     v.as_array()
         .map(|a| a.iter().filter_map(Value::as_f64).collect())
         .unwrap_or_default()
