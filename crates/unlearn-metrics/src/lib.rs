@@ -21,7 +21,9 @@
 //!   method with K retrained oracle models: clipped margins, KLoM (KL between the
 //!   method's and the oracle's margin histograms, P50 / P95), a per-example
 //!   likelihood-ratio attack with its ROC (AUC, TPR at low FPR, Hanley–McNeil
-//!   interval), and the feature energy outside the retain subspace.
+//!   interval), and the feature energy outside the retain subspace; and the whole
+//!   per-example test of a method's models against an oracle ensemble on margins and
+//!   energies ([`oracle::ensemble_test`]).
 //!
 //! # Design
 //!

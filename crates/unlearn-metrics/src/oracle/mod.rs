@@ -75,6 +75,7 @@ mod lira;
 pub use energy::outside_energy;
 pub use ensemble::{
     ensemble_test, example_values, EnsembleParams, EnsembleTest, ExampleValues, PerExampleTest,
+    DEFAULT_ROC_POINTS,
 };
 pub use klom::{common_range, histogram, klom, klom_example, percentile, KlomParams, KlomReport};
 pub use lira::{
