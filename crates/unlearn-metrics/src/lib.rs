@@ -14,7 +14,7 @@
 //!   variant and the retain spectrum), linear-probe accuracy of an L2 logistic
 //!   regression fitted on half of the test set, and NMI / pairwise F1 of
 //!   k-means clusters.
-//! * **Gaps** ([`compare`]): distance of a report to an oracle distribution of
+//! * **Gaps** ([`compare`](mod@compare)): distance of a report to an oracle distribution of
 //!   retrained models, averaged as in SalUn (output) and over DA_f, LP_f, NMI,
 //!   F1 (feature).
 //! * **Oracle ensembles** ([`oracle`]): per-example kernels that compare M runs of a
