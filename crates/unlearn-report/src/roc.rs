@@ -169,7 +169,7 @@ mod tests {
         // No ROC data or no ensemble: no figure.
         let mut bare = records[2].clone();
         if let Some(m) = bare.metrics.as_mut() {
-            m["oracle_tests"]["margin"]["roc"] = Value::Null;
+            m["oracle_tests"]["margin"]["roc"] = serde_json::Value::Null;
         }
         assert!(oracle_roc(dir.path(), &group(&[bare], &[])[0])?.is_none());
         let one = [orec("class:3", 0, "ft", 1, 10.0, (0.5, 0.4, 0.6))];
