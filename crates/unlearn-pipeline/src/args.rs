@@ -23,7 +23,7 @@ Examples:
   cargo xtask reproduce --preset cifar10 --original model:comparator-resnet18-cifar10-full --oracle class:3=model:comparator-resnet18-cifar10-no-3 --scenarios class:3
   cargo xtask reproduce --executor local --jobs 2
   cargo xtask reproduce --oracles 8 --cost
-  cargo xtask reproduce --oracles 8 --out docs/results/quick-oracles
+  cargo xtask reproduce --oracles 8 --methods ft,ga,rl,l1,salun,muda --scenarios class:3
   cargo xtask reproduce --preset cifar10 --seeds 3 --executor slurm --partition gpu --gpus-per-task 1 --cpus-per-task 8 --time 12:00:00 --out /shared/unlearn/cifar10
   cargo xtask reproduce --preset cifar10 --seeds 3 --out /shared/unlearn/cifar10 --status
 
