@@ -98,15 +98,33 @@ fn oracle_ensemble_study_reports_gaps_and_per_example_tests() {
         original_auc >= 0.9,
         "original vs oracles AUC {original_auc}"
     );
-    // Held-out retrains are oracles with other seeds: AUC 0.5 within its interval.
+    // Held-out retrains are oracles with other seeds: the AUC lies within the permutation
+    // band over models, 0.5 ± h.
     let retrain = of("retrain");
+    let (auc, h, p) = (
+        f(retrain, "/metrics/oracle_tests/margin/auc"),
+        f(retrain, "/metrics/oracle_tests/margin/auc_null_half_width"),
+        f(retrain, "/metrics/oracle_tests/margin/auc_p_value"),
+    );
+    assert!(
+        (auc - 0.5).abs() <= h && p > 0.05,
+        "held-out retrain AUC {auc}, band 0.5 ± {h}, p {p}"
+    );
+    assert_eq!(
+        f(retrain, "/metrics/oracle_tests/margin/permutations") as usize,
+        1000
+    );
+    // The per-score (Hanley–McNeil) interval is still recorded, for comparison.
     let (lo, hi) = (
         f(retrain, "/metrics/oracle_tests/margin/auc_lower"),
         f(retrain, "/metrics/oracle_tests/margin/auc_upper"),
     );
+    assert!(lo <= auc && auc <= hi, "[{lo}, {hi}] around {auc}");
+    // The original is outside its band with a small p-value.
+    let original = of("original");
     assert!(
-        lo <= 0.5 && 0.5 <= hi,
-        "held-out retrain AUC interval [{lo}, {hi}]"
+        f(original, "/metrics/oracle_tests/margin/auc_p_value") < 0.05,
+        "original p-value"
     );
     // Every member has its own original and held-out retrain.
     let mut seeds: Vec<u64> = recs

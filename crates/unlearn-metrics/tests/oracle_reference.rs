@@ -12,7 +12,10 @@
 //! * histogram counts, ROC FPR / TPR points and TPR at FPR: exact (same integer counts,
 //!   same single division); the script asserts that no two distinct attack scores are
 //!   within 1e-9, so the score order cannot flip under rounding;
-//! * outside energy: absolute `1e-12` (values in [0, 1], clipped at 0).
+//! * outside energy: absolute `1e-12` (values in [0, 1], clipped at 0);
+//! * permutation test: the AUC of every relabelling to relative `1e-12` (ratios of the same
+//!   integer counts; the script asserts no near-tied scores in any relabelling), the
+//!   band's half-width and the p-value to relative `1e-12`.
 //!
 //! Run with `--nocapture` to see the worst differences measured.
 
@@ -20,8 +23,9 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use unlearn_metrics::oracle::{
-    common_range, histogram, klom, klom_example, lira_attack, lira_scores, margin, margins,
-    outside_energy, percentile, roc, roc_report, KlomParams, LiraParams, MarginParams,
+    attack_auc, common_range, histogram, klom, klom_example, lira_attack, lira_scores, margin,
+    margins, null_band, outside_energy, percentile, permutation_aucs, roc, roc_report, KlomParams,
+    LiraParams, MarginParams,
 };
 use unlearn_metrics::{Matrix, MetricsError};
 
@@ -208,6 +212,58 @@ fn lira_scores_and_roc_match_scipy_and_sklearn() {
     close(s.negatives.data(), &neg, 1e-9, 1.0, 0.0, "LR negatives");
     let (_, report) = lira_attack(&method, &oracle, &params).unwrap();
     check_roc(&report, &l["roc"], "LiRA");
+}
+
+#[test]
+fn permutation_test_matches_numpy_relabellings() {
+    let exp = expected();
+    let e = &exp["klom"];
+    let (m, k) = (usize_of(&e["models_method"]), usize_of(&e["models_oracle"]));
+    let p = &exp["permutation"];
+    let first = usize_of(&p["first_row"]);
+    let method = vecf(&e["method"]);
+    let n = method.len() / m;
+    let method = Matrix::new(n - first, m, method[first * m..].to_vec()).unwrap();
+    let oracle = vecf(&e["oracle"]);
+    let oracle = Matrix::new(n - first, k, oracle[first * k..].to_vec()).unwrap();
+    let params = LiraParams {
+        min_var: exp["params"]["min_var"].as_f64().unwrap(),
+        ..Default::default()
+    };
+    let perms: Vec<Vec<usize>> = p["permutations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q.as_array().unwrap().iter().map(usize_of).collect())
+        .collect();
+    assert_eq!(perms.len(), 40);
+    // python: roc_auc_score of the attack rerun on pooled[:, π[:M]] vs pooled[:, π[M:]].
+    let aucs = permutation_aucs(&method, &oracle, &params, &perms).unwrap();
+    close(&aucs, &vecf(&p["aucs"]), 1e-12, 0.0, 0.0, "permuted AUCs");
+    let auc = attack_auc(&method, &oracle, &params).unwrap();
+    close(
+        &[auc],
+        &[p["auc"].as_f64().unwrap()],
+        1e-12,
+        0.0,
+        0.0,
+        "AUC",
+    );
+    // python: np.quantile(|AUC_π − 0.5|, level), (1 + #{≥ observed}) / (1 + P).
+    let band = null_band(auc, &vecf(&p["aucs"]), p["level"].as_f64().unwrap()).unwrap();
+    let want_hw = p["half_width"].as_f64().unwrap();
+    close(
+        &[band.half_width],
+        &[want_hw],
+        1e-12,
+        0.0,
+        0.0,
+        "half-width",
+    );
+    assert_eq!(band.p_value, p["p_value"].as_f64().unwrap());
+    assert_eq!(band.permutations, 40);
+    // The fixture's method differs from its oracle (60% of examples shifted): p < 0.05.
+    assert!(band.p_value < 0.05 && !band.within_band(), "{band:?}");
 }
 
 #[test]

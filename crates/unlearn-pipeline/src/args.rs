@@ -110,6 +110,10 @@ pub struct ReproduceArgs {
     /// Margins are clipped to ±this before the per-example tests (with --oracles).
     #[arg(long, default_value_t = unlearn_metrics::oracle::DEFAULT_CLIP, requires = "ensemble")]
     pub margin_clip: f64,
+    /// Random relabellings of the models behind the attack's null band and p-value (with
+    /// --oracles; at least 20).
+    #[arg(long, default_value_t = unlearn_metrics::oracle::DEFAULT_PERMUTATIONS, requires = "ensemble")]
+    pub permutations: usize,
     /// Print what the study trains and its estimated time, then stop.
     #[arg(long)]
     pub cost: bool,
@@ -248,6 +252,7 @@ impl ReproduceArgs {
         cfg.ensemble = self.ensemble;
         cfg.ensemble_params.klom.bins = self.klom_bins;
         cfg.ensemble_params.margin.clip = self.margin_clip;
+        cfg.ensemble_params.permutation.permutations = self.permutations;
         Ok(cfg)
     }
 }

@@ -134,19 +134,50 @@ pub(crate) fn z_table(sc: &Scenario) -> Table {
     Table { header, rows }
 }
 
-/// An attack's AUC with its 95% interval: `(auc, lower, upper)`.
-pub(crate) fn auc_of(attack: &Value) -> Option<(f64, f64, f64)> {
-    Some((
-        attack["auc"].as_f64()?,
-        attack["auc_lower"].as_f64()?,
-        attack["auc_upper"].as_f64()?,
-    ))
+/// An attack's AUC with its per-score (Hanley–McNeil) 95% interval and, when recorded,
+/// the permutation band over models.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Auc {
+    pub(crate) auc: f64,
+    pub(crate) lower: f64,
+    pub(crate) upper: f64,
+    /// Half-width `h` of the permutation null band `0.5 ± h` and the p-value.
+    pub(crate) null: Option<(f64, f64)>,
 }
 
-/// Whether the AUC's interval contains 0.5 (chance: the attack cannot tell the method's
-/// models from the oracles).
-pub(crate) fn indistinguishable((_, lo, hi): (f64, f64, f64)) -> bool {
-    lo <= 0.5 && 0.5 <= hi
+impl Auc {
+    /// Whether the attack cannot tell the models from the oracles: `|AUC − 0.5| ≤ h` (the
+    /// permutation band over models); for records without one, whether the Hanley–McNeil
+    /// interval contains 0.5.
+    pub(crate) fn indistinguishable(&self) -> bool {
+        match self.null {
+            Some((h, _)) => (self.auc - 0.5).abs() <= h,
+            None => self.lower <= 0.5 && 0.5 <= self.upper,
+        }
+    }
+
+    /// `0.48 (0.5 ± 0.04, p 0.31)` with a permutation band, else `0.48 [0.47, 0.50]`.
+    pub(crate) fn text(&self) -> String {
+        let a = self.auc;
+        match self.null {
+            Some((h, p)) => format!("{a:.3} (0.5 ± {h:.3}, p {p:.3})"),
+            None => format!("{a:.2} [{:.2}, {:.2}]", self.lower, self.upper),
+        }
+    }
+}
+
+/// An attack's [`Auc`] from its record (`auc`, `auc_lower`, `auc_upper`, and
+/// `auc_null_half_width` with `auc_p_value` when present).
+pub(crate) fn auc_of(attack: &Value) -> Option<Auc> {
+    let null = attack["auc_null_half_width"]
+        .as_f64()
+        .zip(attack["auc_p_value"].as_f64());
+    Some(Auc {
+        auc: attack["auc"].as_f64()?,
+        lower: attack["auc_lower"].as_f64()?,
+        upper: attack["auc_upper"].as_f64()?,
+        null,
+    })
 }
 
 fn num(v: &Value, digits: usize) -> String {
@@ -154,7 +185,7 @@ fn num(v: &Value, digits: usize) -> String {
 }
 
 fn auc_text(attack: &Value) -> String {
-    auc_of(attack).map_or("–".into(), |(a, l, u)| format!("{a:.2} [{l:.2}, {u:.2}]"))
+    auc_of(attack).map_or("–".into(), |a| a.text())
 }
 
 /// The attack's TPR at the false-positive rate `fpr` (looked up by value).
@@ -180,7 +211,7 @@ pub(crate) fn label(name: &str) -> String {
 fn per_example_cells(t: &Value) -> Vec<Cell> {
     let (margin, energy) = (&t["margin"], &t["energy"]);
     let verdict = match auc_of(margin) {
-        Some(a) if indistinguishable(a) => "indistinguishable",
+        Some(a) if a.indistinguishable() => "indistinguishable",
         Some(_) => "distinguishable",
         None => "–",
     };
@@ -219,11 +250,11 @@ pub(crate) fn per_example_table(sc: &Scenario) -> Option<Table> {
         "method",
         "KLoM P50",
         "KLoM P95",
-        "LiRA AUC [95% CI]",
+        "LiRA AUC (null band, p)",
         "TPR@1% FPR",
         "TPR@0.1% FPR",
         "energy KLoM P95",
-        "energy AUC [95% CI]",
+        "energy AUC (null band, p)",
         "vs oracles",
     ]
     .map(String::from)
@@ -241,14 +272,14 @@ fn per_example_intro(sc: &Scenario) -> String {
     let count = |k: &str| t[k].as_u64().map_or("?".into(), |n| n.to_string());
     let p = &t["params"];
     let mut s = format!(
-        "Per-example tests of each method's {} models against the {} oracles on {} examples: KLoM (the KL divergence between a method's and the oracles' distributions of an example's margin, {} bins; P50/P95 over examples) and a LiRA attack that tells the method's models from the oracles (AUC with its 95% interval, TPR at a fixed FPR), on per-example margins clipped at ±{}",
+        "Per-example tests of each method's {} models against the {} oracles on {} examples: KLoM (the KL divergence between a method's and the oracles' distributions of an example's margin, {} bins; P50/P95 over examples) and a LiRA attack that tells the method's models from the oracles (AUC, TPR at a fixed FPR), on per-example margins clipped at ±{}",
         count("models"),
         count("oracles"),
         count("examples"),
         num(&p["klom"]["bins"], 0),
         p["margin"]["clip"].as_f64().map_or("?".into(), |c| format!("{c}")),
     );
-    s.push_str("; \"energy\": the same on each forget feature's energy outside the retain subspace, 1 − ‖V_kᵀz‖². `indistinguishable`: the margin AUC's interval contains 0.5.");
+    s.push_str("; \"energy\": the same on each forget feature's energy outside the retain subspace, 1 − ‖V_kᵀz‖². The null band 0.5 ± h holds the central 95% of the AUCs of random relabellings of the method's and the oracles' models (the attack rerun each time; the count is `permutations` in the records); p is the two-sided permutation p-value. `indistinguishable`: the margin AUC lies within its band (records without a band: its Hanley–McNeil interval contains 0.5).");
     s
 }
 
@@ -361,6 +392,30 @@ pub(crate) mod tests {
         let md = render_md(&[Block::Table(crate::table::table(&group(&records, &[])[0]))]);
         assert!(!md.contains("oracles") && !md.contains('†'), "{md}");
         Ok(())
+    }
+
+    #[test]
+    fn the_permutation_band_decides_when_recorded() {
+        // The measured random:0.1 case: a per-score interval that misses 0.5, and a band
+        // over models that holds the AUC.
+        let mut a = attack(0.479, 0.466, 0.492);
+        let auc = |v: &Value| auc_of(v).ok_or("no AUC");
+        assert!(auc(&a).is_ok_and(|x| !x.indistinguishable()));
+        a["auc_null_half_width"] = json!(0.04);
+        a["auc_p_value"] = json!(0.31);
+        let x = auc(&a).unwrap_or_else(|e| panic!("{e}"));
+        assert!(x.indistinguishable(), "{x:?}");
+        assert_eq!(x.text(), "0.479 (0.5 ± 0.040, p 0.310)");
+        // A band narrower than the distance to 0.5 tells the models apart, whatever the
+        // per-score interval says.
+        let mut b = attack(0.53, 0.45, 0.61);
+        b["auc_null_half_width"] = json!(0.02);
+        b["auc_p_value"] = json!(0.001);
+        assert!(auc(&b).is_ok_and(|x| !x.indistinguishable()));
+        // Only one of the two fields: no band.
+        let mut c = attack(0.53, 0.45, 0.61);
+        c["auc_null_half_width"] = json!(0.02);
+        assert!(auc(&c).is_ok_and(|x| x.null.is_none() && x.indistinguishable()));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! cannot tell from the oracles, the held-out retrain and the original as controls, and
 //! whether the per-example tests rank the methods as the average gaps do.
 
-use crate::oracle::{self, auc_of, indistinguishable, tests_of};
+use crate::oracle::{self, auc_of, tests_of, Auc};
 use crate::record::Source;
 use crate::table::{is_reference, Scenario};
 
@@ -57,15 +57,11 @@ pub(crate) fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
     (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
 }
 
-/// A method's margin-LiRA AUC `(auc, lower, upper)`.
-fn margin_auc(sc: &Scenario, name: &str) -> Option<(f64, f64, f64)> {
+/// A method's margin-LiRA AUC.
+fn margin_auc(sc: &Scenario, name: &str) -> Option<Auc> {
     sc.method(name)
         .and_then(tests_of)
         .and_then(|t| auc_of(&t["margin"]))
-}
-
-fn auc_text((a, l, u): (f64, f64, f64)) -> String {
-    format!("{a:.2} [{l:.2}, {u:.2}]")
 }
 
 /// (O1) The methods the per-example tests cannot tell from the oracles.
@@ -73,8 +69,8 @@ fn cannot_tell(sc: &Scenario) -> Option<String> {
     let (mut same, mut differ) = (Vec::new(), Vec::new());
     for m in sc.methods.iter().filter(|m| !is_reference(&m.name)) {
         if let Some(a) = margin_auc(sc, &m.name) {
-            let item = format!("{} ({})", m.name, auc_text(a));
-            if indistinguishable(a) {
+            let item = format!("{} ({})", m.name, a.text());
+            if a.indistinguishable() {
                 same.push(item);
             } else {
                 differ.push(item);
@@ -92,20 +88,20 @@ fn cannot_tell(sc: &Scenario) -> Option<String> {
         }
     };
     Some(format!(
-        "(O1) Methods the per-example tests cannot tell from the oracles (margin-LiRA AUC's 95% interval contains 0.5): {}. Told apart: {}.",
+        "(O1) Methods the per-example tests cannot tell from the oracles (margin-LiRA AUC within its permutation band 0.5 ± h): {}. Told apart: {}.",
         list(&same),
         list(&differ)
     ))
 }
 
-/// (O2) The held-out retrain, a control: its AUC interval should contain 0.5.
+/// (O2) The held-out retrain, a control: its AUC should lie within its band.
 fn held_out(sc: &Scenario) -> Option<String> {
     let a = margin_auc(sc, "retrain")?;
     Some(format!(
-        "(O2) Sanity check: the held-out retrain (seeds outside the ensemble) is indistinguishable from the oracles: {}. Margin-LiRA AUC = {} (0.5 inside its interval: {}).",
-        verdict(indistinguishable(a)),
-        auc_text(a),
-        if indistinguishable(a) { "yes" } else { "no" }
+        "(O2) Sanity check: the held-out retrain (seeds outside the ensemble) is indistinguishable from the oracles: {}. Margin-LiRA AUC = {} (within its band: {}).",
+        verdict(a.indistinguishable()),
+        a.text(),
+        if a.indistinguishable() { "yes" } else { "no" }
     ))
 }
 
@@ -113,14 +109,11 @@ fn held_out(sc: &Scenario) -> Option<String> {
 /// [`ORIGINAL_CLASS_AUC`].
 fn original(sc: &Scenario) -> Option<String> {
     let a = margin_auc(sc, "original")?;
-    let mut s = format!(
-        "(O3) The original model's margin-LiRA AUC = {}",
-        auc_text(a)
-    );
+    let mut s = format!("(O3) The original model's margin-LiRA AUC = {}", a.text());
     if sc.name.starts_with("class:") {
         s.push_str(&format!(
             "; for class forgetting the tests tell it from the oracles (AUC ≥ {ORIGINAL_CLASS_AUC}): {}.",
-            verdict(a.0 >= ORIGINAL_CLASS_AUC)
+            verdict(a.auc >= ORIGINAL_CLASS_AUC)
         ));
     } else {
         s.push('.');
@@ -136,7 +129,7 @@ fn rankings(sc: &Scenario) -> Option<String> {
             .iter()
             .filter(|m| !is_reference(&m.name))
             .filter_map(|m| {
-                let a = margin_auc(sc, &m.name)?.0;
+                let a = margin_auc(sc, &m.name)?.auc;
                 Some(((a - 0.5).abs(), m.mean(Source::Metric(ptr))?))
             })
             .filter(|(x, y)| x.is_finite() && y.is_finite())
@@ -209,9 +202,9 @@ mod tests {
         let sc = group(&records, &[]);
         let f = oracle_findings(&sc[0]);
         assert_eq!(f.len(), 4, "{f:?}");
-        assert!(f[0].contains("contains 0.5): muda (0.51 [0.48, 0.54]). Told apart: ft (0.71 [0.69, 0.73]), ga (0.30 [0.20, 0.40])."), "{}", f[0]);
+        assert!(f[0].contains("0.5 ± h): muda (0.51 [0.48, 0.54]). Told apart: ft (0.71 [0.69, 0.73]), ga (0.30 [0.20, 0.40])."), "{}", f[0]);
         assert!(
-            f[1].contains("**not supported**") && f[1].contains("0.5 inside its interval: no"),
+            f[1].contains("**not supported**") && f[1].contains("within its band: no"),
             "{}",
             f[1]
         );

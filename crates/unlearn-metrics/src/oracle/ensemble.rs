@@ -6,8 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_models, invalid, klom, lira_attack, margins, outside_energy, AttackReport, KlomParams,
-    KlomReport, LiraParams, MarginParams, RocPoints, TprAtFpr,
+    check_models, invalid, klom, lira_attack, margins, outside_energy, permutation_test,
+    AttackReport, KlomParams, KlomReport, LiraParams, MarginParams, PermutationParams,
+    PermutationTest, RocPoints, TprAtFpr,
 };
 use crate::error::{MetricsError, Result};
 use crate::features_file::FeatureBundle;
@@ -26,6 +27,10 @@ pub struct EnsembleParams {
     pub klom: KlomParams,
     /// Variance floor and FPR targets (default 1% and 0.1%) of the attack.
     pub lira: LiraParams,
+    /// The attack's permutation test over models (default 1,000 permutations, a 95% band,
+    /// seed 0).
+    #[serde(default)]
+    pub permutation: PermutationParams,
     /// Rule for the retain subspace dimension of the energy (default [`KRule::Classes`]).
     pub k: KRule,
     /// At most this many retain rows enter the retain basis (default
@@ -44,6 +49,7 @@ impl Default for EnsembleParams {
             margin: MarginParams::default(),
             klom: KlomParams::default(),
             lira: LiraParams::default(),
+            permutation: PermutationParams::default(),
             k: KRule::Classes,
             max_reference: crate::MetricsConfig::default().max_reference,
             seed: 0,
@@ -54,13 +60,14 @@ impl Default for EnsembleParams {
 
 impl EnsembleParams {
     /// Checks every part: [`MarginParams::check`], [`KlomParams::check`],
-    /// [`LiraParams::check`], then fails with [`MetricsError::InvalidParameter`] naming
+    /// [`LiraParams::check`], [`PermutationParams::check`], then fails with [`MetricsError::InvalidParameter`] naming
     /// `k` (`Fixed(0)` or `Auto(τ)` with `τ ∉ (0, 1]`), `max_reference` (0) or
     /// `roc_points` (below 2).
     pub fn check(&self) -> Result<()> {
         self.margin.check()?;
         self.klom.check()?;
         self.lira.check()?;
+        self.permutation.check()?;
         match self.k {
             KRule::Fixed(0) => return Err(invalid("k", "Fixed(0)", "must be at least 1")),
             KRule::Auto(tau) if !(tau > 0.0 && tau <= 1.0) => {
@@ -126,10 +133,19 @@ pub struct PerExampleTest {
     pub klom_p95: f64,
     /// AUC of the likelihood-ratio attack (0.5 = indistinguishable from the oracle).
     pub auc: f64,
-    /// Lower end of the Hanley–McNeil 95% interval of `auc`.
+    /// Lower end of the Hanley–McNeil 95% interval of `auc`. It counts every (example,
+    /// held-out model) score as independent, so it is too narrow when few models are
+    /// scored; the verdict uses the permutation band instead.
     pub auc_lower: f64,
     /// Upper end of the Hanley–McNeil 95% interval of `auc`.
     pub auc_upper: f64,
+    /// Half-width `h` of the permutation null band over models
+    /// ([`permutation_test`]): the attack is at chance when `|auc − 0.5| ≤ h`.
+    pub auc_null_half_width: f64,
+    /// Two-sided permutation p-value of `|auc − 0.5|`.
+    pub auc_p_value: f64,
+    /// Number of model permutations behind `auc_null_half_width` and `auc_p_value`.
+    pub permutations: usize,
     /// TPR at each of the parameters' FPR targets, in order.
     pub tpr_at_fpr: Vec<TprAtFpr>,
     /// The ROC thinned to at most [`EnsembleParams::roc_points`] points.
@@ -137,16 +153,29 @@ pub struct PerExampleTest {
 }
 
 impl PerExampleTest {
-    fn new(klom: &KlomReport, attack: &AttackReport, roc_points: usize) -> Self {
+    fn new(
+        klom: &KlomReport,
+        attack: &AttackReport,
+        null: &PermutationTest,
+        roc_points: usize,
+    ) -> Self {
         Self {
             klom_p50: klom.p50,
             klom_p95: klom.p95,
             auc: attack.auc,
             auc_lower: attack.auc_interval.lower,
             auc_upper: attack.auc_interval.upper,
+            auc_null_half_width: null.half_width,
+            auc_p_value: null.p_value,
+            permutations: null.permutations,
             tpr_at_fpr: attack.tpr_at_fpr.clone(),
             roc: attack.roc.thin(roc_points),
         }
+    }
+
+    /// Whether the attack is at chance: `|auc − 0.5|` within the permutation band.
+    pub fn indistinguishable(&self) -> bool {
+        (self.auc - 0.5).abs() <= self.auc_null_half_width
     }
 }
 
@@ -223,14 +252,15 @@ fn statistic_test(
     let (m, o) = (stack(method, value)?, stack(oracles, value)?);
     let kl = klom(&m, &o, &params.klom)?;
     let (_, attack) = lira_attack(&m, &o, &params.lira)?;
-    Ok(PerExampleTest::new(&kl, &attack, params.roc_points))
+    let null = permutation_test(&m, &o, &params.lira, &params.permutation)?;
+    Ok(PerExampleTest::new(&kl, &attack, &null, params.roc_points))
 }
 
 /// The per-example test of one method against an oracle ensemble.
 ///
 /// `method` holds one [`ExampleValues`] per unlearned model (M ≥ 2), `oracles` one per
 /// oracle retrain (K ≥ 2). Builds the `N × M` and `N × K` matrices of margins and of
-/// energies, then runs [`klom`] and [`lira_attack`] on each.
+/// energies, then runs [`klom`], [`lira_attack`] and [`permutation_test`] on each.
 ///
 /// Fails with [`MetricsError::TooFewSamples`] for fewer than two models on either side,
 /// with [`MetricsError::LengthMismatch`] (naming the model) when a model's vectors do not
@@ -313,6 +343,11 @@ mod tests {
             assert!((s.auc - 0.5).abs() < 0.05, "{what}: AUC {}", s.auc);
             assert!(s.auc_lower < 0.5 && 0.5 < s.auc_upper, "{what}: {s:?}");
             assert!(s.auc_lower < s.auc && s.auc < s.auc_upper, "{what}");
+            assert!(
+                s.indistinguishable() && s.auc_p_value > 0.05,
+                "{what}: {s:?}"
+            );
+            assert_eq!(s.permutations, 1000, "{what}");
             assert!(s.klom_p50.is_finite() && s.klom_p50 >= 0.0, "{what}");
             assert!(s.klom_p95 >= s.klom_p50, "{what}");
             assert_eq!(s.tpr_at_fpr.len(), 2);
@@ -330,6 +365,7 @@ mod tests {
         let t = ensemble_test(&method, &oracles, &p).unwrap();
         assert!(t.margin.auc >= 0.9, "AUC {}", t.margin.auc);
         assert!(t.margin.auc_lower > 0.5);
+        assert!(!t.margin.indistinguishable() && t.margin.auc_p_value < 0.01);
         assert!(
             t.margin.tpr_at_fpr[0].tpr > 0.1,
             "{:?}",

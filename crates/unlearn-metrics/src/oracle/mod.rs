@@ -13,6 +13,9 @@
 //!   spirit of U-LiRA): Gaussians fitted per example on half of the models, held-out
 //!   margins scored with a log-likelihood ratio, and the ROC of method versus oracle
 //!   scores ([`roc`], [`roc_report`]): AUC, TPR at low FPR and a Hanley–McNeil interval.
+//! * [`permutation_test`]: the attack's null distribution over *models* (the M + K models
+//!   relabelled at random, the attack rerun), giving a band `0.5 ± h` and a p-value that
+//!   hold however correlated one model's scores are ([`PermutationParams`]).
 //! * [`outside_energy`]: the energy of an L2-normalised feature row outside a retain
 //!   subspace, `1 − ‖V_kᵀ z‖²`.
 //! * [`example_values`] / [`ensemble_test`]: the whole per-example test of one method
@@ -71,6 +74,7 @@ mod energy;
 mod ensemble;
 mod klom;
 mod lira;
+mod permutation;
 
 pub use energy::outside_energy;
 pub use ensemble::{
@@ -81,6 +85,10 @@ pub use klom::{common_range, histogram, klom, klom_example, percentile, KlomPara
 pub use lira::{
     lira_attack, lira_scores, roc, roc_report, AttackReport, AucInterval, Gaussian, LiraParams,
     LiraScores, Roc, RocPoints, TprAtFpr,
+};
+pub use permutation::{
+    attack_auc, model_permutations, null_band, permutation_aucs, permutation_test,
+    PermutationParams, PermutationTest, DEFAULT_LEVEL, DEFAULT_PERMUTATIONS, MIN_PERMUTATIONS,
 };
 
 /// Default margin clip, `±100`.

@@ -18,6 +18,12 @@ numpy / scipy / scikit-learn compute from them, all in float64:
   `sklearn.metrics.roc_auc_score`, `roc_curve(drop_intermediate=False)`, TPR at FPR
   targets (largest TPR with FPR <= target), Hanley-McNeil standard error.
 * the same ROC quantities on a larger tied score set (scores rounded to 0.1).
+* the attack's permutation test over models: the M + K models of the KLoM arrays pooled
+  (method columns first) on examples 7.. (the non-degenerate ones), `PERMUTATIONS` permutations from `rng.permutation(M + K)`; a
+  permutation's first M models are the method side (its first M // 2 fit), the rest the
+  oracle side; the attack's `roc_auc_score` per permutation; the band's half-width is
+  `np.quantile(|AUC - 0.5|, LEVEL)` (linear) and the two-sided p-value
+  `(1 + #{|AUC_pi - 0.5| >= |AUC - 0.5|}) / (1 + P)`.
 * energy outside the retain subspace: `1 - ||V^T z||^2` for L2-normalised float32-rounded
   feature rows and an orthonormal basis from `np.linalg.qr`, clipped to [0, 1].
 
@@ -42,6 +48,9 @@ BINS = 20
 EPS = 1e-6
 MIN_VAR = 1e-6
 FPR_TARGETS = [0.01, 0.001]
+PERMUTATIONS = 40
+LEVEL = 0.95
+PERMUTATION_ROWS = 7
 Z975 = float(norm.ppf(0.975))
 
 
@@ -126,6 +135,45 @@ def make_margin_sets(rng, n, m, k):
     method[6, : m // 2] = 1.25
     oracle[6, : k // 2] = -0.75
     return method, oracle
+
+
+def lira_auc(method, oracle):
+    m, k = method.shape[1], oracle.shape[1]
+    fm, fo = m // 2, k // 2
+    mu_m, mu_o = method[:, :fm].mean(axis=1), oracle[:, :fo].mean(axis=1)
+    sd_m = np.sqrt(np.maximum(method[:, :fm].var(axis=1), MIN_VAR))
+    sd_o = np.sqrt(np.maximum(oracle[:, :fo].var(axis=1), MIN_VAR))
+
+    def score(x):
+        return norm.logpdf(x, mu_m[:, None], sd_m[:, None]) - norm.logpdf(
+            x, mu_o[:, None], sd_o[:, None]
+        )
+
+    pos, neg = score(method[:, fm:]).ravel(), score(oracle[:, fo:]).ravel()
+    assert_no_near_ties(np.concatenate([pos, neg]))
+    y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
+    return float(roc_auc_score(y, np.concatenate([pos, neg])))
+
+
+def permutation_block(rng, method, oracle):
+    # The degenerate examples 0-6 (clipped, identical, on a grid, floored) tie scores
+    # within 1e-9 under some relabellings; examples 7.. do not.
+    method, oracle = method[PERMUTATION_ROWS:], oracle[PERMUTATION_ROWS:]
+    m = method.shape[1]
+    pooled = np.concatenate([method, oracle], axis=1)
+    perms = [rng.permutation(pooled.shape[1]) for _ in range(PERMUTATIONS)]
+    aucs = [lira_auc(pooled[:, p[:m]], pooled[:, p[m:]]) for p in perms]
+    auc = lira_auc(method, oracle)
+    dev = np.abs(np.array(aucs) - 0.5)
+    return {
+        "first_row": PERMUTATION_ROWS,
+        "level": LEVEL,
+        "permutations": [p.tolist() for p in perms],
+        "aucs": aucs,
+        "auc": auc,
+        "half_width": float(np.quantile(dev, LEVEL)),
+        "p_value": float((1 + np.sum(dev >= abs(auc - 0.5))) / (1 + len(dev))),
+    }
 
 
 def lira_block(method, oracle):
@@ -215,6 +263,7 @@ def main():
             "p95": float(np.percentile(per, 95)),
         },
         "lira": lira_block(method, oracle),
+        "permutation": permutation_block(rng, method, oracle),
         "roc_ties": {"positives": pos.tolist(), "negatives": neg.tolist(), **roc_block(pos, neg)},
         "outside_energy": {
             "d": 16,
