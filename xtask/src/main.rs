@@ -60,10 +60,10 @@ fn main() -> Result<()> {
             let out = a
                 .out
                 .unwrap_or_else(|| target_dir().join("reproduce/quick"));
-            let written = unlearn_report::rewrite(&out, a.data.as_deref())?;
+            let report = unlearn_report::rewrite(&out, a.data.as_deref())?;
             eprintln!(
-                "wrote {}/results.csv, report.md, report.html and figures/",
-                written.display()
+                "wrote {} (and report.html, results.csv, figures/ beside it)",
+                report.display()
             );
             Ok(())
         }

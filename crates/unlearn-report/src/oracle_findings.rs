@@ -57,19 +57,26 @@ pub(crate) fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
     (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
 }
 
-/// A method's margin-LiRA AUC.
-fn margin_auc(sc: &Scenario, name: &str) -> Option<Auc> {
+/// A method's LiRA AUC on one statistic (`"margin"` or `"energy"`).
+fn statistic_auc(sc: &Scenario, name: &str, statistic: &str) -> Option<Auc> {
     sc.method(name)
         .and_then(tests_of)
-        .and_then(|t| auc_of(&t["margin"]))
+        .and_then(|t| auc_of(&t[statistic]))
 }
 
-/// (O1) The methods the per-example tests cannot tell from the oracles.
-fn cannot_tell(sc: &Scenario) -> Option<String> {
+/// A method's margin-LiRA AUC.
+fn margin_auc(sc: &Scenario, name: &str) -> Option<Auc> {
+    statistic_auc(sc, name, "margin")
+}
+
+/// The methods (not the references) whose attack on `statistic` cannot tell them from
+/// the oracles, and those it tells apart, each as `name AUC-text`, joined by `; `
+/// (`none` when empty); `None` when no method has the test.
+fn verdict_lists(sc: &Scenario, statistic: &str) -> Option<(String, String)> {
     let (mut same, mut differ) = (Vec::new(), Vec::new());
     for m in sc.methods.iter().filter(|m| !is_reference(&m.name)) {
-        if let Some(a) = margin_auc(sc, &m.name) {
-            let item = format!("{} ({})", m.name, a.text());
+        if let Some(a) = statistic_auc(sc, &m.name, statistic) {
+            let item = format!("{} {}", m.name, a.text());
             if a.indistinguishable() {
                 same.push(item);
             } else {
@@ -84,14 +91,25 @@ fn cannot_tell(sc: &Scenario) -> Option<String> {
         if v.is_empty() {
             "none".to_string()
         } else {
-            v.join(", ")
+            v.join("; ")
         }
     };
-    Some(format!(
-        "(O1) Methods the per-example tests cannot tell from the oracles (margin-LiRA AUC within its permutation band 0.5 ± h): {}. Told apart: {}.",
-        list(&same),
-        list(&differ)
-    ))
+    Some((list(&same), list(&differ)))
+}
+
+/// (O1) The methods the per-example tests cannot tell from the oracles, on margins and
+/// on feature energy.
+fn cannot_tell(sc: &Scenario) -> Option<String> {
+    let (same, differ) = verdict_lists(sc, "margin")?;
+    let mut s = format!(
+        "(O1) Methods the per-example tests cannot tell from the oracles (margin-LiRA AUC within its permutation band 0.5 ± h): {same}. Told apart: {differ}."
+    );
+    if let Some((same, _)) = verdict_lists(sc, "energy") {
+        s.push_str(&format!(
+            " In feature space (the same attack on each forget feature's energy outside the retain subspace) it cannot tell: {same}."
+        ));
+    }
+    Some(s)
 }
 
 /// (O2) The held-out retrain, a control: its AUC should lie within its band.
@@ -202,7 +220,13 @@ mod tests {
         let sc = group(&records, &[]);
         let f = oracle_findings(&sc[0]);
         assert_eq!(f.len(), 4, "{f:?}");
-        assert!(f[0].contains("0.5 ± h): muda (0.51 [0.48, 0.54]). Told apart: ft (0.71 [0.69, 0.73]), ga (0.30 [0.20, 0.40])."), "{}", f[0]);
+        assert!(f[0].contains("0.5 ± h): muda 0.51 [0.48, 0.54]. Told apart: ft 0.71 [0.69, 0.73]; ga 0.30 [0.20, 0.40]."), "{}", f[0]);
+        // Every energy AUC of `orec` is 0.60 [0.55, 0.65]: told apart.
+        assert!(
+            f[0].ends_with("energy outside the retain subspace) it cannot tell: none."),
+            "{}",
+            f[0]
+        );
         assert!(
             f[1].contains("**not supported**") && f[1].contains("within its band: no"),
             "{}",

@@ -21,7 +21,7 @@ pub(crate) struct RocCurve {
     pub(crate) tpr: Vec<f64>,
 }
 
-/// Curve colours, in method order (then repeated).
+/// Curve colours, in method order; from the eleventh curve on they repeat, dashed.
 const PALETTE: [RGBColor; 10] = [
     RGBColor(214, 39, 40),
     RGBColor(120, 120, 120),
@@ -71,19 +71,28 @@ pub(crate) fn roc(title: &str, curves: &[RocCurve]) -> Result<String> {
             .label("chance")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], chance));
         for (i, c) in curves.iter().enumerate() {
-            let colour = PALETTE[i % PALETTE.len()];
+            let style = PALETTE[i % PALETTE.len()].stroke_width(2);
+            let dashed = i >= PALETTE.len();
             let pts: Vec<(f64, f64)> = c
                 .fpr
                 .iter()
                 .zip(&c.tpr)
                 .map(|(&x, &y)| (x.clamp(0.0, 1.0), y.clamp(0.0, 1.0)))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(pts, colour.stroke_width(2)))
+            let series = if dashed {
+                chart.draw_series(DashedLineSeries::new(pts, 7, 4, style))
+            } else {
+                chart.draw_series(LineSeries::new(pts, style))
+            };
+            // The legend's sample: one stroke, or two with a gap for a dashed curve.
+            let (end, start) = if dashed { (5, 9) } else { (7, 7) };
+            series
                 .map_err(e)?
                 .label(c.label.clone())
                 .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(2))
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(0, 0), (end, 0)], style)
+                        + PathElement::new(vec![(start, 0), (14, 0)], style)
                 });
         }
         chart
