@@ -154,8 +154,8 @@ fn the_estimate_counts_what_is_trained_and_uses_measured_times() {
     let e = estimate(&plan, &steps, &store);
     assert!(!e.unknown.contains(&"retrain".to_string()), "{e:?}");
     // 16 retrains at the mean 15 s, 4 originals at 4 s, 2 splits at 0.2 s and 8 per-example
-    // tests at 2 s (the fallbacks of cheap steps); the other kinds unknown.
-    let expected = 16.0 * 15.0 + 4.0 * 4.0 + 2.0 * 0.2 + 8.0 * 2.0;
+    // tests at 1 s (the fallbacks of cheap steps); the other kinds unknown.
+    let expected = 16.0 * 15.0 + 4.0 * 4.0 + 2.0 * 0.2 + 8.0 * 1.0;
     assert!((e.seconds - expected).abs() < 1e-9, "{e:?}");
     assert!(e.unknown.contains(&"forget".to_string()), "{e:?}");
 }
