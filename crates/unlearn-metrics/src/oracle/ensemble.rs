@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_models, invalid, klom, lira_attack, margins, outside_energy, permutation_test,
+    check_models, invalid, klom, lira_attack, margins, outside_energy, permutation_test_of,
     AttackReport, KlomParams, KlomReport, LiraParams, MarginParams, PermutationParams,
     PermutationTest, RocPoints, TprAtFpr,
 };
@@ -140,7 +140,7 @@ pub struct PerExampleTest {
     /// Upper end of the Hanley–McNeil 95% interval of `auc`.
     pub auc_upper: f64,
     /// Half-width `h` of the permutation null band over models
-    /// ([`permutation_test`]): the attack is at chance when `|auc − 0.5| ≤ h`.
+    /// ([`permutation_test`](super::permutation_test)): the attack is at chance when `|auc − 0.5| ≤ h`.
     pub auc_null_half_width: f64,
     /// Two-sided permutation p-value of `|auc − 0.5|`.
     pub auc_p_value: f64,
@@ -252,7 +252,7 @@ fn statistic_test(
     let (m, o) = (stack(method, value)?, stack(oracles, value)?);
     let kl = klom(&m, &o, &params.klom)?;
     let (_, attack) = lira_attack(&m, &o, &params.lira)?;
-    let null = permutation_test(&m, &o, &params.lira, &params.permutation)?;
+    let null = permutation_test_of(attack.auc, &m, &o, &params.lira, &params.permutation)?;
     Ok(PerExampleTest::new(&kl, &attack, &null, params.roc_points))
 }
 
@@ -260,7 +260,7 @@ fn statistic_test(
 ///
 /// `method` holds one [`ExampleValues`] per unlearned model (M ≥ 2), `oracles` one per
 /// oracle retrain (K ≥ 2). Builds the `N × M` and `N × K` matrices of margins and of
-/// energies, then runs [`klom`], [`lira_attack`] and [`permutation_test`] on each.
+/// energies, then runs [`klom`], [`lira_attack`] and [`permutation_test`](super::permutation_test) on each.
 ///
 /// Fails with [`MetricsError::TooFewSamples`] for fewer than two models on either side,
 /// with [`MetricsError::LengthMismatch`] (naming the model) when a model's vectors do not

@@ -88,7 +88,8 @@ pub use lira::{
 };
 pub use permutation::{
     attack_auc, model_permutations, null_band, permutation_aucs, permutation_test,
-    PermutationParams, PermutationTest, DEFAULT_LEVEL, DEFAULT_PERMUTATIONS, MIN_PERMUTATIONS,
+    permutation_test_of, PermutationParams, PermutationTest, DEFAULT_LEVEL, DEFAULT_PERMUTATIONS,
+    MIN_PERMUTATIONS,
 };
 
 /// Default margin clip, `±100`.

@@ -135,26 +135,26 @@ pub fn permutation_aucs(
 ) -> Result<Vec<f64>> {
     lira.check()?;
     check_pair(method, oracle)?;
-    let (m, k) = (method.cols(), oracle.cols());
-    let total = m + k;
-    let value = |i: usize, model: usize| {
-        if model < m {
-            method.data()[i * m + model]
-        } else {
-            oracle.data()[i * k + model - m]
-        }
+    let (n, m) = (method.rows(), method.cols());
+    let total = m + oracle.cols();
+    // The pooled `N × (M + K)` values, once: row i is method row i, then oracle row i.
+    let pooled: Vec<f64> = method
+        .iter_rows()
+        .zip(oracle.iter_rows())
+        .flat_map(|(a, b)| a.iter().chain(b).copied())
+        .collect();
+    let pooled = &pooled;
+    let side = |models: &[usize]| {
+        let data = (0..n)
+            .flat_map(|i| models.iter().map(move |&j| pooled[i * total + j]))
+            .collect();
+        Matrix::new(n, models.len(), data)
     };
     permutations
         .iter()
         .enumerate()
         .map(|(index, p)| {
             check_permutation(p, total, index)?;
-            let side = |models: &[usize]| {
-                let data = (0..method.rows())
-                    .flat_map(|i| models.iter().map(move |&j| value(i, j)))
-                    .collect();
-                Matrix::new(method.rows(), models.len(), data)
-            };
             attack_auc(&side(&p[..m])?, &side(&p[m..])?, lira)
         })
         .collect()
@@ -215,8 +215,20 @@ pub fn permutation_test(
     lira: &LiraParams,
     params: &PermutationParams,
 ) -> Result<PermutationTest> {
-    params.check()?;
     let auc = attack_auc(method, oracle, lira)?;
+    permutation_test_of(auc, method, oracle, lira, params)
+}
+
+/// [`permutation_test`] for an attack whose real AUC (`auc`) is already known, e.g. from
+/// [`lira_attack`](super::lira_attack)'s report: only the relabellings are computed.
+pub fn permutation_test_of(
+    auc: f64,
+    method: &Matrix<f64>,
+    oracle: &Matrix<f64>,
+    lira: &LiraParams,
+    params: &PermutationParams,
+) -> Result<PermutationTest> {
+    params.check()?;
     let perms = model_permutations(
         method.cols() + oracle.cols(),
         params.permutations,
