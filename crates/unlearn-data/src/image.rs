@@ -87,6 +87,19 @@ pub enum Augmentation {
     },
 }
 
+/// One image's augmentation draw under [`Augmentation::CropFlip`]: the top-left corner of
+/// the crop window in the zero-padded image (each in `0..=2·padding`), and whether the
+/// crop was then flipped horizontally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CropDraw {
+    /// Row of the window's top-left corner in the padded image.
+    pub dy: u32,
+    /// Column of the window's top-left corner in the padded image.
+    pub dx: u32,
+    /// Flipped horizontally after cropping.
+    pub flip: bool,
+}
+
 impl ImageSet {
     /// Number of images.
     pub fn len(&self) -> usize {
@@ -166,6 +179,20 @@ impl ImageSet {
         augmentation: Augmentation,
         rng: Option<&mut ChaCha8Rng>,
     ) -> Vec<f32> {
+        self.batch_f32_with_draws(indices, norm, augmentation, rng, &mut Vec::new())
+    }
+
+    /// [`ImageSet::batch_f32`], also appending each row's augmentation draw to `draws` (in
+    /// batch order; nothing is appended when no augmentation is applied). The draws are what
+    /// a step trace records, so that another implementation can rebuild the same batch.
+    pub fn batch_f32_with_draws(
+        &self,
+        indices: &[u32],
+        norm: &Normalization,
+        augmentation: Augmentation,
+        rng: Option<&mut ChaCha8Rng>,
+        draws: &mut Vec<CropDraw>,
+    ) -> Vec<f32> {
         let (c, h, w) = (self.channels, self.height, self.width);
         let plane = h * w;
         let tables: Vec<[f32; 256]> = (0..c).map(|ch| norm.table(ch)).collect();
@@ -177,6 +204,11 @@ impl ImageSet {
                     let dy = rng.random_range(0..=2 * padding as u64) as isize;
                     let dx = rng.random_range(0..=2 * padding as u64) as isize;
                     let flip = rng.random_bool(0.5);
+                    draws.push(CropDraw {
+                        dy: dy as u32,
+                        dx: dx as u32,
+                        flip,
+                    });
                     let pad = padding as isize;
                     for (ch, table) in tables.iter().enumerate() {
                         let src = &img[ch * plane..(ch + 1) * plane];

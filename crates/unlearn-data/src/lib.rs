@@ -59,7 +59,7 @@ pub mod split;
 
 pub use dataset::{DataSource, Dataset, DatasetSummary, FASHION_MNIST_CLASSES};
 pub use error::{DataError, Result};
-pub use image::{Augmentation, ImageSet, Normalization};
+pub use image::{Augmentation, CropDraw, ImageSet, Normalization};
 pub use npy::read_npy_indices;
 pub use split::{
     make_split, stamp_trigger, triggered_test, BackdoorSpec, DatasetRef, ListHashes, Scenario,

@@ -84,6 +84,48 @@ macro_rules! choice_serde {
 }
 pub(crate) use choice_serde;
 
+/// Defines a closed set of choices written as text: the enum, [`Choice`], `FromStr`,
+/// `Display` and the serde forms, from `Variant => "text"` pairs (the first is listed
+/// first in the error's "expected one of …").
+macro_rules! text_choice {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $crate::choice::Choice for $name {
+            const EXPECTED: &'static str = concat!("one of ", $crate::choice::text_choice!(@join $($text),+));
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::choice::ChoiceError;
+
+            fn from_str(s: &str) -> ::std::result::Result<Self, $crate::choice::ChoiceError> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err($crate::choice::ChoiceError::new::<Self>(other)),
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(match self {
+                    $(Self::$variant => $text),+
+                })
+            }
+        }
+
+        $crate::choice::choice_serde!($name);
+    };
+    (@join $first:literal $(, $rest:literal)*) => {
+        concat!($first $(, ", ", $rest)*)
+    };
+}
+pub(crate) use text_choice;
+
 /// What [`crate::set_param`] reports as expected when a value does not deserialise: for a
 /// choice's `invalid value: string "x", expected …` just the `…`, otherwise the whole message.
 pub(crate) fn expected_of(message: &str) -> &str {

@@ -1,12 +1,13 @@
 //! Everything a method is given, and the helpers every method shares to drive the engine.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use candle_core::{Device, Tensor};
 use unlearn_data::{Dataset, ImageSet, SplitManifest};
 use unlearn_models::Model;
 use unlearn_train::engine::{self, Batch, DataView, PassOptions, PassSummary, Step};
-use unlearn_train::{Optimizer, OptimizerConfig, Recipe, SgdConfig};
+use unlearn_train::{Optimizer, OptimizerConfig, Recipe, SgdConfig, StepInfo, Trace};
 
 use crate::error::{MethodError, Result};
 
@@ -33,6 +34,63 @@ pub struct UnlearnContext<'a> {
     /// At most this many forget and retain samples (seeded subsets) are evaluated after each
     /// epoch for the run record's `forget_acc` / `retain_acc`.
     pub monitor: usize,
+    /// Where every optimiser step appends a line ([`unlearn_train::trace`]), when tracing.
+    pub trace: Option<&'a RefCell<Trace>>,
+}
+
+/// One optimisation pass of a method: which samples, in which named random streams, as
+/// which stage of the method's loop.
+#[derive(Clone, Copy)]
+pub struct Pass<'p> {
+    /// Training-set indices to pass over.
+    pub indices: &'p [u32],
+    /// Names the pass's random streams: the order `(seed, "{purpose}/epoch-{epoch}")` and
+    /// the augmentation `(seed, "{purpose}/augment-epoch-{epoch}")`.
+    pub purpose: &'p str,
+    /// The stage of the method's loop (the trace's `stage`: `retain`, `forget`, …).
+    pub stage: &'p str,
+    /// The 0-based epoch (or stream index) of the pass.
+    pub epoch: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Per-parameter update masks (SalUn): 0 leaves the weight bit-identical.
+    pub masks: Option<&'p BTreeMap<String, Tensor>>,
+    /// Augment the batches with the dataset's training augmentation.
+    pub augment: bool,
+}
+
+impl<'p> Pass<'p> {
+    /// An augmented, unmasked pass.
+    pub fn new(
+        indices: &'p [u32],
+        purpose: &'p str,
+        stage: &'p str,
+        epoch: usize,
+        batch_size: usize,
+    ) -> Self {
+        Self {
+            indices,
+            purpose,
+            stage,
+            epoch,
+            batch_size,
+            masks: None,
+            augment: true,
+        }
+    }
+
+    /// The same pass with update masks.
+    pub fn masked(self, masks: Option<&'p BTreeMap<String, Tensor>>) -> Self {
+        Self { masks, ..self }
+    }
+
+    /// The same pass without augmentation.
+    pub fn unaugmented(self) -> Self {
+        Self {
+            augment: false,
+            ..self
+        }
+    }
 }
 
 impl<'a> UnlearnContext<'a> {
@@ -55,6 +113,7 @@ impl<'a> UnlearnContext<'a> {
             device: original.device(),
             progress: false,
             monitor: 1000,
+            trace: None,
         }
     }
 
@@ -164,48 +223,63 @@ impl<'a> UnlearnContext<'a> {
         unlearn_data::rng::shuffled(indices, &mut rng)
     }
 
-    /// One optimisation pass of `model` over `indices` (shuffled and augmented with streams
-    /// named by `purpose` and `epoch`), through [`engine::optimize_pass`].
-    #[allow(clippy::too_many_arguments)]
+    /// One optimisation pass of `model` (shuffled and augmented with the streams `plan`
+    /// names), through [`engine::optimize_pass`], traced when the context has a trace.
     pub fn pass<F>(
         &self,
         model: &Model,
         optimizer: &mut Optimizer,
-        indices: &[u32],
-        purpose: &str,
-        epoch: usize,
-        batch_size: usize,
-        masks: Option<&BTreeMap<String, Tensor>>,
+        plan: Pass<'_>,
         objective: F,
     ) -> Result<PassSummary>
     where
-        F: FnMut(&Batch, usize) -> unlearn_train::Result<Step>,
+        F: FnMut(&Batch, &mut StepInfo) -> unlearn_train::Result<Step>,
     {
-        let order = self.order(indices, purpose, epoch);
-        let mut rng =
-            unlearn_data::rng::seeded(self.seed, &format!("{purpose}/augment-epoch-{epoch}"));
+        let order = self.order(plan.indices, plan.purpose, plan.epoch);
+        self.pass_in_order(model, optimizer, plan, &order, objective)
+    }
+
+    /// [`Self::pass`] over `order` as given (the caller shuffled it).
+    pub fn pass_in_order<F>(
+        &self,
+        model: &Model,
+        optimizer: &mut Optimizer,
+        plan: Pass<'_>,
+        order: &[u32],
+        objective: F,
+    ) -> Result<PassSummary>
+    where
+        F: FnMut(&Batch, &mut StepInfo) -> unlearn_train::Result<Step>,
+    {
+        let mut rng = unlearn_data::rng::seeded(
+            self.seed,
+            &format!("{}/augment-epoch-{}", plan.purpose, plan.epoch),
+        );
         let pb = engine::progress_bar(
-            order.len().div_ceil(batch_size.max(1)) as u64,
-            purpose,
+            order.len().div_ceil(plan.batch_size.max(1)) as u64,
+            plan.purpose,
             self.progress,
         );
-        let view = self.view(indices);
+        let view = self.view(plan.indices);
+        let mut trace = self.trace.map(|t| t.borrow_mut());
         let summary = engine::optimize_pass(
             model,
             optimizer,
             &view,
-            &order,
+            order,
             PassOptions {
-                batch_size,
-                epoch,
-                augment: Some(&mut rng),
-                masks,
+                batch_size: plan.batch_size,
+                epoch: plan.epoch,
+                augment: plan.augment.then_some(&mut rng),
+                masks: plan.masks,
                 progress: Some(&pb),
+                stage: plan.stage,
+                trace: trace.as_deref_mut(),
             },
             objective,
         )?;
         pb.finish_and_clear();
-        engine::check_weights_bounded(model, epoch, crate::WEIGHT_LIMIT)?;
+        engine::check_weights_bounded(model, plan.epoch, crate::WEIGHT_LIMIT)?;
         Ok(summary)
     }
 

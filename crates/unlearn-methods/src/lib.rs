@@ -68,7 +68,7 @@ use std::time::Instant;
 use unlearn_models::Model;
 
 pub use choice::{Choice, ChoiceError};
-pub use context::UnlearnContext;
+pub use context::{Pass, UnlearnContext};
 pub use error::{MethodError, Result};
 pub use methods::{
     BeParams, BsParams, DaForm, DaOn, FtParams, GaParams, HeadOnlyParams, L1Params, MaskScope,

@@ -3,12 +3,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-use candle_core::{Device, IndexOp, Module, ModuleT, Tensor};
+use candle_core::{Device, ModuleT, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
 use crate::layers::{global_avg_pool, BatchNorm2d, Conv2d, ConvInit, Linear};
-use crate::store::{Init, ParamStore, Scope};
+use crate::store::{ParamStore, Scope};
+use crate::vit::{Vit, VitConfig};
 
 /// The architectures this crate builds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -22,7 +23,9 @@ pub enum Arch {
     ResNet18Cifar,
     /// ResNet-18 with the ImageNet stem (7×7 conv, stride 2, 3×3 max-pool); d = 512.
     ResNet18,
-    /// ViT-B/16 (HF `transformers` layout: `vit.*`, `classifier.*`) for 224×224 RGB input.
+    /// ViT-B/16 (HF `transformers` layout: `vit.*`, `classifier.*`): patch 16, width 768,
+    /// depth 12, 12 heads; made for 224×224 RGB input, built for any square input whose side
+    /// is a multiple of 16.
     VitB16,
     /// A small ViT (patch 4, width 192, depth 6, 3 heads) for 28×28 / 32×32 inputs.
     VitTiny,
@@ -262,9 +265,8 @@ impl ResNet18 {
             .bn1
             .forward_act(&self.conv1.forward(x)?, train, None, true)?;
         if self.imagenet_stem {
-            // max-pool 3, stride 2, padding 1; after ReLU, zero padding equals -inf padding.
-            x = x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
-            x = x.max_pool2d_with_stride(3, 2)?;
+            // max-pool 3, stride 2, padding 1 (overlapping windows, with a backward pass).
+            x = crate::kernels::max_pool2d_padded(&x, 3, 2, 1)?;
         }
         for b in &self.blocks {
             x = b.forward(&x, train)?;
@@ -277,99 +279,6 @@ impl ModuleT for ResNet18 {
     /// The 512-d pooled features; `train` selects BatchNorm's mode.
     fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         Ok(self.features(xs, train)?)
-    }
-}
-
-#[derive(Clone, Debug)]
-struct Vit {
-    embeddings: candle_transformers::models::vit::Embeddings,
-    encoder: candle_transformers::models::vit::Encoder,
-    layernorm: candle_nn::LayerNorm,
-}
-
-fn vit_config(arch: Arch, spec: &ModelSpec) -> Result<candle_transformers::models::vit::Config> {
-    use candle_transformers::models::vit::Config;
-    let [c, h, w] = spec.input_shape;
-    match arch {
-        Arch::VitB16 => {
-            if spec.input_shape != [3, 224, 224] {
-                return Err(ModelError::BadArchConfig {
-                    arch: "vit-b16".into(),
-                    reason: format!("input {c}×{h}×{w}: ViT-B/16 takes 3×224×224"),
-                });
-            }
-            Ok(Config::vit_base_patch16_224())
-        }
-        _ => {
-            if h != w || h % 4 != 0 {
-                return Err(ModelError::BadArchConfig {
-                    arch: "vit-tiny".into(),
-                    reason: format!(
-                        "input {h}×{w}: needs a square input whose side is a multiple of 4"
-                    ),
-                });
-            }
-            Ok(Config {
-                hidden_size: 192,
-                num_hidden_layers: 6,
-                num_attention_heads: 3,
-                intermediate_size: 768,
-                hidden_act: candle_nn::Activation::Gelu,
-                layer_norm_eps: 1e-12,
-                image_size: h,
-                patch_size: 4,
-                num_channels: c,
-                qkv_bias: true,
-            })
-        }
-    }
-}
-
-/// HF ViT's initialisation by tensor name: zero biases, unit layer-norm gains, and a
-/// truncated normal (std 0.02) for every other weight, the embeddings included.
-fn hf_vit_init(name: &str) -> Init {
-    if name.ends_with("bias") {
-        Init::Const(0.0)
-    } else if name.contains("layernorm") || name.contains("layer_norm") {
-        Init::Const(1.0)
-    } else {
-        Init::TruncNormal { std: 0.02 }
-    }
-}
-
-impl Vit {
-    /// candle-transformers' ViT built straight on the store: every tensor it asks its
-    /// `VarBuilder` for is the store's seeded variable of that name (candle's own initial
-    /// values, from an unseeded RNG, never enter).
-    fn new(store: &ParamStore, arch: Arch, spec: &ModelSpec) -> Result<(Self, usize)> {
-        use candle_transformers::models::vit::{Embeddings, Encoder};
-        let cfg = vit_config(arch, spec)?;
-        let vb = store.var_builder(hf_vit_init).pp("vit");
-        let embeddings = Embeddings::new(&cfg, false, vb.pp("embeddings"))?;
-        let encoder = Encoder::new(&cfg, vb.pp("encoder"))?;
-        let layernorm =
-            candle_nn::layer_norm(cfg.hidden_size, cfg.layer_norm_eps, vb.pp("layernorm"))?;
-        Ok((
-            Self {
-                embeddings,
-                encoder,
-                layernorm,
-            },
-            cfg.hidden_size,
-        ))
-    }
-
-    fn features(&self, x: &Tensor) -> Result<Tensor> {
-        let e = self.embeddings.forward(x, None, false)?;
-        let h = self.encoder.forward(&e)?;
-        Ok(h.i((.., 0, ..))?.apply(&self.layernorm)?)
-    }
-}
-
-impl ModuleT for Vit {
-    /// The layer-normed CLS token (the net has no dropout, so `train` changes nothing).
-    fn forward_t(&self, xs: &Tensor, _train: bool) -> candle_core::Result<Tensor> {
-        Ok(self.features(xs)?)
     }
 }
 
@@ -415,8 +324,13 @@ impl Model {
                 512,
             ),
             Arch::VitB16 | Arch::VitTiny => {
-                let (v, d) = Vit::new(&store, spec.arch, spec)?;
-                (Net::Vit(Box::new(v)), d)
+                let cfg = if spec.arch == Arch::VitB16 {
+                    VitConfig::BASE_16
+                } else {
+                    VitConfig::TINY_4
+                };
+                let vit = Vit::new(&root, spec.arch.name(), spec.input_shape, &cfg)?;
+                (Net::Vit(Box::new(vit)), cfg.hidden_size)
             }
         };
         let head = Linear::new(

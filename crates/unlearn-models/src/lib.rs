@@ -10,9 +10,12 @@
 //!   torchvision by name and back. BatchNorm really trains: running statistics update in
 //!   training mode, as in PyTorch.
 //! - Initial values come from this crate's own seeded ChaCha8 streams, keyed by tensor
-//!   name (candle's CPU RNG cannot be seeded), following PyTorch's default schemes. The ViTs
-//!   are candle-transformers' modules built through a `VarBuilder` whose backend is the
-//!   store ([`ParamStore::var_builder`]), so they train the store's own variables.
+//!   name (candle's CPU RNG cannot be seeded), following PyTorch's default schemes.
+//! - The ViTs are this crate's own (Hugging Face `transformers` names and semantics) with
+//!   softmax and layer norm composed of differentiable operations: candle-nn's fused
+//!   versions have no backward pass and would leave the queries, keys and layer norms
+//!   untrained. Every parameter's gradient is checked against PyTorch for every
+//!   architecture (`tests/gradient_parity.rs`).
 //! - The layers and [`Model`] are candle modules: [`candle_nn::Module`] for the stateless
 //!   layers, [`candle_nn::ModuleT`] (`train` selects BatchNorm's mode) for BatchNorm, the
 //!   nets and the model, whose `forward_t` gives the logits. The inherent methods return
@@ -59,6 +62,7 @@ pub mod layers;
 pub mod pth;
 pub mod registry;
 pub mod store;
+mod vit;
 
 pub use adapt::Naming;
 pub use arch::{Arch, Model, ModelSpec};

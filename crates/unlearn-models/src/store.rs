@@ -252,7 +252,7 @@ impl ParamStore {
     }
 
     /// A candle [`VarBuilder`] whose tensors are this store's trainable variables, so layers
-    /// written against candle-nn (candle-transformers' models, say) train the store's tensors.
+    /// written against candle-nn's `VarBuilder` train the store's tensors.
     /// Asking for a name creates its variable with the initialisation `init_for(name)`
     /// returns (seeded by name, as [`ParamStore::var`]), or returns the existing one.
     pub fn var_builder(&self, init_for: fn(&str) -> Init) -> VarBuilder<'static> {

@@ -8,13 +8,14 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor, D};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use unlearn_data::{Augmentation, ImageSet, Normalization};
+use unlearn_data::{Augmentation, CropDraw, ImageSet, Normalization};
 use unlearn_models::checkpoint::{self, RawTensor};
 use unlearn_models::Model;
 
 use crate::error::{Result, TrainError};
 use crate::optim::Optimizer;
 use crate::recipe::Recipe;
+use crate::trace::{augment_json, StepInfo, Trace};
 
 /// A set of images to draw batches from: which images, which of them, how to prepare them.
 #[derive(Clone, Copy)]
@@ -37,6 +38,18 @@ pub struct Batch {
     pub y: Tensor,
     /// Indices of the samples in the source set.
     pub indices: Vec<u32>,
+    /// The augmentation and each row's draw, when the batch was augmented.
+    pub augment: Option<(Augmentation, Vec<CropDraw>)>,
+}
+
+impl Batch {
+    /// The batch's augmentation as the step trace writes it (`null` when not augmented).
+    pub fn augment_json(&self) -> serde_json::Value {
+        match &self.augment {
+            Some((aug, draws)) => augment_json(*aug, Some(draws)),
+            None => serde_json::Value::Null,
+        }
+    }
 }
 
 impl<'a> DataView<'a> {
@@ -63,13 +76,15 @@ impl<'a> DataView<'a> {
         } else {
             Augmentation::None
         };
-        let data = s.batch_f32(indices, self.normalization, aug, rng);
+        let mut draws = Vec::new();
+        let data = s.batch_f32_with_draws(indices, self.normalization, aug, rng, &mut draws);
         let x = Tensor::from_vec(data, (indices.len(), s.channels, s.height, s.width), device)?;
         let y = Tensor::from_vec(s.batch_labels(indices), indices.len(), device)?;
         Ok(Batch {
             x,
             y,
             indices: indices.to_vec(),
+            augment: (!draws.is_empty()).then_some((aug, draws)),
         })
     }
 
@@ -511,6 +526,10 @@ pub struct PassOptions<'a> {
     pub masks: Option<&'a BTreeMap<String, Tensor>>,
     /// Progress bar to advance by one per batch.
     pub progress: Option<&'a ProgressBar>,
+    /// The phase of the method's loop these steps belong to (the trace's `stage`).
+    pub stage: &'a str,
+    /// Where to append one line per step ([`Trace`]).
+    pub trace: Option<&'a mut Trace>,
 }
 
 /// What one [`optimize_pass`] did.
@@ -534,7 +553,9 @@ pub struct PassSummary {
 /// pass with [`TrainError::Diverged`]; after the pass every parameter is checked to be finite.
 ///
 /// This is the loop every unlearning method shares; the learning rate is whatever the caller
-/// set on `optimizer` before the pass.
+/// set on `optimizer` before the pass. With `opts.trace`, every step appends a line
+/// ([`crate::trace`]); the objective describes its step through the [`StepInfo`] it is given
+/// (the targets the loss used, a second batch, named fields).
 pub fn optimize_pass<F>(
     model: &Model,
     optimizer: &mut Optimizer,
@@ -544,7 +565,7 @@ pub fn optimize_pass<F>(
     mut objective: F,
 ) -> Result<PassSummary>
 where
-    F: FnMut(&Batch, usize) -> Result<Step>,
+    F: FnMut(&Batch, &mut StepInfo) -> Result<Step>,
 {
     if opts.batch_size == 0 {
         return Err(TrainError::InvalidHyperParameter {
@@ -556,7 +577,8 @@ where
     let (mut loss_sum, mut samples, mut steps, mut stopped) = (0f64, 0usize, 0usize, false);
     for (step, chunk) in order.chunks(opts.batch_size).enumerate() {
         let batch = data.batch(chunk, model.device(), opts.augment.as_deref_mut())?;
-        let (loss, stop_after) = match objective(&batch, step)? {
+        let mut info = StepInfo::new(step, opts.trace.is_some());
+        let (loss, stop_after) = match objective(&batch, &mut info)? {
             Step::Update(l) => (l, false),
             Step::UpdateThenStop(l) => (l, true),
             Step::Skip => continue,
@@ -568,7 +590,11 @@ where
         let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         check_finite(value, "loss", opts.epoch, step)?;
         let grads = loss.backward()?;
+        let lr = optimizer.lr();
         optimizer.step_masked(&grads, opts.masks)?;
+        if let Some(trace) = opts.trace.as_deref_mut() {
+            trace.record(info.into_line(&batch, opts.stage, opts.epoch, lr, value)?);
+        }
         loss_sum += value * chunk.len() as f64;
         samples += chunk.len();
         steps += 1;

@@ -40,6 +40,20 @@ pub enum TrainError {
         /// What is accepted.
         expected: String,
     },
+    /// Trainable parameters that received no gradient in a step: the loss does not reach
+    /// them (an operation without a backward pass, a detached path), and training would
+    /// silently leave them at their values.
+    #[error(
+        "{count} trainable parameter(s) received no gradient: {names}; the loss does not \
+         reach them (an operation without a backward pass or a detached path), so training \
+         would silently leave them unchanged"
+    )]
+    NoGradient {
+        /// How many.
+        count: usize,
+        /// Their names, comma-separated.
+        names: String,
+    },
     /// An unknown preset name.
     #[error("unknown preset '{0}': expected quick, fmnist, cifar10 or cifar100")]
     UnknownPreset(String),

@@ -41,6 +41,7 @@ pub mod optim;
 pub mod preset;
 pub mod recipe;
 pub mod schedule;
+pub mod trace;
 
 pub use engine::{
     evaluate, optimize_pass, train, DataView, Evaluation, PassOptions, PassSummary, RunOptions,
@@ -51,3 +52,4 @@ pub use optim::{AdamWConfig, Optimizer, OptimizerConfig, SgdConfig};
 pub use preset::Preset;
 pub use recipe::Recipe;
 pub use schedule::{LrSchedule, Schedule};
+pub use trace::{StepInfo, Trace};

@@ -5,7 +5,7 @@
 //! bits (weight decay and momentum included), because the update is selected element-wise
 //! rather than multiplied.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use candle_core::{backprop::GradStore, DType, Tensor, Var};
 use serde::{Deserialize, Serialize};
@@ -150,6 +150,9 @@ pub struct Optimizer {
     steps: u64,
     lr: f64,
     clip_grad_norm: Option<f64>,
+    /// Parameters a method froze on purpose ([`Optimizer::freeze`]): never updated, and the
+    /// only ones allowed to go without a gradient.
+    frozen: BTreeSet<String>,
 }
 
 impl Optimizer {
@@ -180,6 +183,43 @@ impl Optimizer {
             state: BTreeMap::new(),
             steps: 0,
             clip_grad_norm,
+            frozen: BTreeSet::new(),
+        })
+    }
+
+    /// Declares the parameters for which `is_frozen(name)` holds as frozen on purpose
+    /// (`head-only` freezes the feature extractor): they are never updated, and they are the
+    /// only parameters allowed to receive no gradient. Any other parameter without a
+    /// gradient in a step is an error naming it ([`TrainError::NoGradient`]), because it
+    /// means the graph silently left it behind. Returns how many were frozen.
+    pub fn freeze(&mut self, is_frozen: impl Fn(&str) -> bool) -> usize {
+        for (name, _) in &self.params {
+            if is_frozen(name) {
+                self.frozen.insert(name.clone());
+            }
+        }
+        self.frozen.len()
+    }
+
+    /// The names of the parameters declared frozen.
+    pub fn frozen(&self) -> &BTreeSet<String> {
+        &self.frozen
+    }
+
+    /// Checks that every parameter that is not frozen has a gradient in `grads`.
+    pub fn check_gradients(&self, grads: &GradStore) -> Result<()> {
+        let missing: Vec<&str> = self
+            .params
+            .iter()
+            .filter(|(name, var)| !self.frozen.contains(name) && grads.get(var).is_none())
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(TrainError::NoGradient {
+            count: missing.len(),
+            names: missing.join(", "),
         })
     }
 
@@ -211,7 +251,10 @@ impl Optimizer {
     /// Global L2 norm of the gradients of the optimised parameters.
     pub fn grad_norm(&self, grads: &GradStore) -> Result<f64> {
         let mut total = 0f64;
-        for (_, var) in &self.params {
+        for (name, var) in &self.params {
+            if self.frozen.contains(name) {
+                continue;
+            }
             if let Some(g) = grads.get(var) {
                 total += g
                     .sqr()?
@@ -223,12 +266,15 @@ impl Optimizer {
         Ok(total.sqrt())
     }
 
-    /// One update; where `masks[name]` is 0 the parameter is left bit-identical.
+    /// One update; where `masks[name]` is 0 the parameter is left bit-identical. A
+    /// parameter that is not frozen and has no gradient in `grads` is an error
+    /// ([`TrainError::NoGradient`]), raised before anything is updated.
     pub fn step_masked(
         &mut self,
         grads: &GradStore,
         masks: Option<&BTreeMap<String, Tensor>>,
     ) -> Result<()> {
+        self.check_gradients(grads)?;
         let clip_scale = match self.clip_grad_norm {
             Some(max) => {
                 let norm = self.grad_norm(grads)?;
@@ -243,6 +289,9 @@ impl Optimizer {
         self.steps += 1;
         let lr = self.lr;
         for (name, var) in &self.params {
+            if self.frozen.contains(name) {
+                continue;
+            }
             let Some(grad) = grads.get(var) else { continue };
             // Detached: a gradient can carry the autograd history of its backward pass (the
             // ℓ1 penalty's does), and the optimizer state built from it would then chain

@@ -222,3 +222,125 @@ fn split_indices_drive_training() {
     assert_eq!(sorted, split.retain);
     assert_ne!(order, view.epoch_order(0, 1));
 }
+
+/// A trainable parameter the loss does not reach is an error naming it, raised before any
+/// parameter is updated; a parameter frozen on purpose may go without a gradient and is
+/// left bit-identical.
+#[test]
+fn a_parameter_cut_from_the_graph_is_reported_by_name() {
+    use unlearn_train::{Optimizer, OptimizerConfig, SgdConfig};
+    let ds = data();
+    let model = Model::new(&spec(&ds), &Device::Cpu, 3).unwrap();
+    let idx: Vec<u32> = (0..32).collect();
+    let view = DataView {
+        images: &ds.train,
+        indices: &idx,
+        normalization: &ds.normalization,
+        augmentation: ds.augmentation,
+    };
+    let batch = view.batch(&idx, &Device::Cpu, None).unwrap();
+    let sgd = OptimizerConfig::Sgd(SgdConfig::default());
+    let snapshot = |m: &Model| {
+        m.store()
+            .parameters()
+            .into_iter()
+            .map(|(n, v)| {
+                let bits: Vec<u32> = v
+                    .as_tensor()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.to_bits())
+                    .collect();
+                (n, bits)
+            })
+            .collect::<Vec<_>>()
+    };
+    // conv2's output is cut from the graph: conv1 and conv2 get no gradient.
+    let cut_loss = |m: &Model| {
+        let z = m.features(&batch.x, true).unwrap().detach();
+        engine::cross_entropy(&m.head(&z).unwrap(), &batch.y).unwrap()
+    };
+    let before = snapshot(&model);
+    let mut opt = Optimizer::new(sgd.clone(), model.store().parameters(), None).unwrap();
+    let grads = cut_loss(&model).backward().unwrap();
+    let err = opt.step(&grads).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, TrainError::NoGradient { count: 6, .. }),
+        "{msg}"
+    );
+    for name in [
+        "conv1.weight",
+        "conv1.bias",
+        "conv2.weight",
+        "conv2.bias",
+        "fc1.weight",
+        "fc1.bias",
+    ] {
+        assert!(msg.contains(name), "{name} not named in: {msg}");
+    }
+    assert!(!msg.contains("fc.weight"), "{msg}");
+    assert_eq!(snapshot(&model), before, "nothing may be updated");
+
+    // The same cut, declared: the feature extractor is frozen on purpose.
+    let mut opt = Optimizer::new(sgd, model.store().parameters(), None).unwrap();
+    assert_eq!(opt.freeze(|n| !model.is_head_tensor(n)), 6);
+    opt.step(&grads).unwrap();
+    let after = snapshot(&model);
+    for ((name, a), (_, b)) in after.iter().zip(&before) {
+        assert_eq!(a != b, model.is_head_tensor(name), "{name}");
+    }
+}
+
+/// One epoch of the ViT, without weight decay, changes every one of its float tensors
+/// (candle-nn's fused attention softmax and layer norm have no backward pass; a ViT built
+/// on them left the queries, keys and layer norms at their initial values).
+#[test]
+fn one_vit_epoch_changes_every_tensor() {
+    let ds = data();
+    let spec = ModelSpec {
+        arch: Arch::VitTiny,
+        input_shape: ds.input_shape(),
+        num_classes: ds.num_classes,
+    };
+    let model = Model::new(&spec, &Device::Cpu, 5).unwrap();
+    let before = model.store().snapshot().unwrap();
+    let idx: Vec<u32> = (0..256).collect();
+    let view = DataView {
+        images: &ds.train,
+        indices: &idx,
+        normalization: &ds.normalization,
+        augmentation: ds.augmentation,
+    };
+    let mut recipe = small_recipe(1);
+    recipe.batch_size = 64;
+    if let unlearn_train::OptimizerConfig::Sgd(c) = &mut recipe.optimizer {
+        c.weight_decay = 0.0;
+        c.lr = 0.01;
+    }
+    engine::train(&model, &view, &recipe, 5, RunOptions::default()).unwrap();
+    let after = model.store().snapshot().unwrap();
+    assert_eq!(after.len(), 104, "the 102 ViT tensors and the head's 2");
+    let unchanged: Vec<&String> = after
+        .iter()
+        .filter(|(name, t)| {
+            let d = (*t - &before[*name])
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            d == 0.0
+        })
+        .map(|(n, _)| n)
+        .collect();
+    assert!(
+        unchanged.is_empty(),
+        "tensors left unchanged: {unchanged:?}"
+    );
+}

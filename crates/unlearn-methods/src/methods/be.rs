@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use unlearn_models::{Model, ModelSpec};
 use unlearn_train::engine::Step;
 
-use crate::context::UnlearnContext;
+use crate::context::{Pass, UnlearnContext};
 use crate::error::{MethodError, Result};
 use crate::losses::ce;
 use crate::params::{is_cifar, Check, Params, SgdParams};
@@ -111,6 +111,27 @@ impl Method for BeParams {
             Ok(Tensor::cat(&[&orig.copy()?, &shadow], 0)?)
         })?;
         let forget = ctx.split.forget.clone();
+        // The shadow row's initial values, for the trace: a replay appends the same row.
+        let shadow = if ctx.trace.is_some() {
+            let prefix = spec.arch.head_prefix();
+            let row = |leaf: &str| -> Result<Vec<f32>> {
+                let var = wide
+                    .store()
+                    .get(&format!("{prefix}.{leaf}"))
+                    .ok_or_else(|| {
+                        MethodError::Mismatch(format!("the widened model has no {prefix}.{leaf}"))
+                    })?;
+                Ok(var
+                    .as_tensor()
+                    .narrow(0, n, 1)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?)
+            };
+            let bias = row("bias")?;
+            Some(serde_json::json!({"weight": row("weight")?, "bias": bias.first().copied()}))
+        } else {
+            None
+        };
         let mut opt = ctx.sgd(
             wide.store().parameters(),
             self.sgd.lr,
@@ -118,20 +139,16 @@ impl Method for BeParams {
             self.sgd.weight_decay,
         )?;
         for epoch in 0..self.epochs {
-            let pass = ctx.pass(
-                &wide,
-                &mut opt,
-                &forget,
-                "be",
-                epoch,
-                self.sgd.batch_size,
-                None,
-                |b, _| {
-                    let y = Tensor::full(n as u32, b.indices.len(), wide.device())?;
-                    let logits = wide.forward(&b.x, true)?;
-                    Ok(Step::Update(ce(&logits, &y)?))
-                },
-            )?;
+            let plan = Pass::new(&forget, "be", "forget", epoch, self.sgd.batch_size);
+            let pass = ctx.pass(&wide, &mut opt, plan, |b, info| {
+                if let (0, 0, Some(row)) = (epoch, info.index, &shadow) {
+                    info.field("shadow", row.clone());
+                }
+                let y = Tensor::full(n as u32, b.indices.len(), wide.device())?;
+                info.labels(&y);
+                let logits = wide.forward(&b.x, true)?;
+                Ok(Step::Update(ce(&logits, &y)?))
+            })?;
             // Measure the pruned model, as it will be saved.
             let pruned = ctx.original.deep_clone()?;
             transfer(&pruned, &wide, |w, _| Ok(w.narrow(0, 0, n)?.copy()?))?;
@@ -139,6 +156,11 @@ impl Method for BeParams {
         }
         let out = ctx.original.deep_clone()?;
         transfer(&out, &wide, |w, _| Ok(w.narrow(0, 0, n)?.copy()?))?;
+        rec.note(
+            "shadow neuron: removed after training, as in Chen et al. (boundary_ex); the \
+             SalUn harness keeps it, which the toolkit does not offer (its metrics compare \
+             models with the dataset's classes)",
+        );
         Ok(out)
     }
 }

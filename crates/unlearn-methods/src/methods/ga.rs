@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 use unlearn_models::Model;
 use unlearn_train::engine::Step;
 
-use crate::context::UnlearnContext;
+use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::ce;
 use crate::params::{is_cifar, Check, Params, SgdParams};
@@ -78,19 +78,11 @@ impl Method for GaParams {
             self.sgd.weight_decay,
         )?;
         for epoch in 0..self.epochs {
-            let pass = ctx.pass(
-                &model,
-                &mut opt,
-                &forget,
-                "ga",
-                epoch,
-                self.sgd.batch_size,
-                None,
-                |b, _| {
-                    let logits = model.forward(&b.x, true)?;
-                    Ok(Step::Update(ce(&logits, &b.y)?.neg()?))
-                },
-            )?;
+            let plan = Pass::new(&forget, "ga", "forget", epoch, self.sgd.batch_size);
+            let pass = ctx.pass(&model, &mut opt, plan, |b, _| {
+                let logits = model.forward(&b.x, true)?;
+                Ok(Step::Update(ce(&logits, &b.y)?.neg()?))
+            })?;
             rec.log(ctx, &model, epoch + 1, "forget", &pass)?;
         }
         Ok(model)

@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 use unlearn_models::Model;
 use unlearn_train::engine::Step;
 
-use crate::context::UnlearnContext;
+use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::ce;
 use crate::params::{is_cifar, Check, Params, SgdParams};
@@ -100,29 +100,23 @@ impl Method for HeadOnlyParams {
                 }
             }
         }
-        let head: Vec<_> = model
-            .store()
-            .parameters()
-            .into_iter()
-            .filter(|(name, _)| model.is_head_tensor(name))
-            .collect();
         let retain = ctx.retain_budget(Self::ID, self.retain_budget)?;
-        let mut opt = ctx.sgd(head, self.sgd.lr, self.sgd.momentum, self.sgd.weight_decay)?;
+        let mut opt = ctx.sgd(
+            model.store().parameters(),
+            self.sgd.lr,
+            self.sgd.momentum,
+            self.sgd.weight_decay,
+        )?;
+        // The feature extractor is frozen on purpose (declared, so the engine lets it go
+        // without a gradient and never updates it).
+        opt.freeze(|name| !model.is_head_tensor(name));
         for epoch in 0..self.epochs {
-            let pass = ctx.pass(
-                &model,
-                &mut opt,
-                &retain,
-                "head-only",
-                epoch,
-                self.sgd.batch_size,
-                None,
-                |b, _| {
-                    let z = model.features(&b.x, false)?.detach();
-                    let logits = model.head(&z)?;
-                    Ok(Step::Update(ce(&logits, &b.y)?))
-                },
-            )?;
+            let plan = Pass::new(&retain, "head-only", "retain", epoch, self.sgd.batch_size);
+            let pass = ctx.pass(&model, &mut opt, plan, |b, _| {
+                let z = model.features(&b.x, false)?.detach();
+                let logits = model.head(&z)?;
+                Ok(Step::Update(ce(&logits, &b.y)?))
+            })?;
             rec.log(ctx, &model, epoch + 1, "train", &pass)?;
         }
         Ok(model)

@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 use unlearn_models::Model;
 use unlearn_train::engine::Step;
 
-use crate::context::UnlearnContext;
+use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::{ce, l1_norm};
 use crate::params::{is_cifar, Check, Params, SgdParams};
@@ -97,25 +97,18 @@ impl Method for L1Params {
         )?;
         for epoch in 0..self.epochs {
             let alpha = self.alpha * (1.0 - epoch as f64 / self.epochs as f64);
-            let pass = ctx.pass(
-                &model,
-                &mut opt,
-                &retain,
-                "l1",
-                epoch,
-                self.sgd.batch_size,
-                None,
-                |b, _| {
-                    let logits = model.forward(&b.x, true)?;
-                    let loss = ce(&logits, &b.y)?;
-                    let loss = if alpha > 0.0 {
-                        (loss + (l1_norm(&model)? * alpha)?)?
-                    } else {
-                        loss
-                    };
-                    Ok(Step::Update(loss))
-                },
-            )?;
+            let plan = Pass::new(&retain, "l1", "retain", epoch, self.sgd.batch_size);
+            let pass = ctx.pass(&model, &mut opt, plan, |b, info| {
+                let logits = model.forward(&b.x, true)?;
+                let loss = ce(&logits, &b.y)?;
+                info.field("l1_alpha", serde_json::json!(alpha));
+                let loss = if alpha > 0.0 {
+                    (loss + (l1_norm(&model)? * alpha)?)?
+                } else {
+                    loss
+                };
+                Ok(Step::Update(loss))
+            })?;
             rec.log(ctx, &model, epoch + 1, "train", &pass)?;
         }
         Ok(model)

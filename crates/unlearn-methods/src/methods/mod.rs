@@ -30,7 +30,7 @@ pub use neggrad::NegGradPlusParams;
 pub use retrain::RetrainParams;
 pub use rl::RlParams;
 pub use salun::{MaskScope, SalUnParams};
-pub use scrub::ScrubParams;
+pub use scrub::{DecayEpochs, ScrubParams};
 
 /// `id()` and `params_json()` of [`crate::Method`] from the [`crate::Params`] impl.
 macro_rules! method_common {

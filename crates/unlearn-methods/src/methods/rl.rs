@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use unlearn_models::Model;
 use unlearn_train::engine::Step;
 
-use crate::context::UnlearnContext;
+use crate::choice::text_choice;
+use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::{ce, relabel};
 use crate::params::{is_cifar, Check, Params, SgdParams};
@@ -14,43 +15,90 @@ use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
 
-/// `rl` — random labels: give every forget sample a random wrong label (drawn once, seeded)
-/// and fine-tune on the forget set with those labels together with the retain budget
-/// (one shuffled pass over their union per epoch).
+/// `rl` — random labels: fine-tune with random targets for the forget samples and true
+/// labels for the retain samples.
 ///
 /// Source: Golatkar et al., "Eternal Sunshine of the Spotless Net", CVPR 2020; Graves et al.,
 /// "Amnesiac Machine Learning", AAAI 2021; the RL baseline of SalUn (Fan et al., ICLR 2024).
+/// The default loop is OPTML-Group/Unlearn-Saliency at a6e89fd,
+/// `Classification/unlearn/RL.py` lines 109-176 (the cifar10/svhn branch): each epoch runs
+/// all forget batches first, each with targets `randint(0, C)` drawn afresh for the batch
+/// (the true class included), then all retain batches with their true labels. The same
+/// file's cifar100/TinyImageNet branch (lines 51-107: targets drawn once per epoch, forget
+/// and retain shuffled together) is `labels = per_epoch, order = mixed`; this toolkit's
+/// earlier behaviour (one wrong label per sample for the whole run, mixed) is
+/// `labels = fixed_wrong, order = mixed`.
 ///
-/// Parameters (`quick` defaults, tuned: searched `epochs` ∈ {1, 2} at lr 0.01, budget 0.5; see
-/// `TUNING.md`): `epochs` = 2, `lr` = 0.01, `momentum` = 0.9,
-/// `weight_decay` = 5e-4, `batch_size` = 128, `retain_budget` = 0.5.
-/// `cifar10`/`cifar100`: 10 epochs, lr 0.01, budget 1.0.
+/// Parameters: `epochs` = 2, `lr` = 0.01, `momentum` = 0.9, `weight_decay` = 5e-4,
+/// `batch_size` = 128, `retain_budget` = 1.0, `labels` = per_batch, `order` = forget_first.
+/// `cifar10`/`cifar100`: 10 epochs, batch 256.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RlParams {
-    /// Passes over forget ∪ retain budget.
+    /// Epochs (each: the forget batches and the retain batches).
     pub epochs: usize,
     /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
     /// top-level keys.
     #[serde(flatten)]
     pub sgd: SgdParams,
-    /// Share of the retain set used (seeded subset).
+    /// Share of the retain set used (seeded subset; the study's shared budget).
     pub retain_budget: f64,
+    /// How the forget samples' random targets are drawn.
+    pub labels: RandomLabels,
+    /// In which order an epoch visits forget and retain samples.
+    pub order: LabelOrder,
+}
+
+text_choice! {
+    /// How random-label training draws the forget samples' targets.
+    pub enum RandomLabels {
+        /// Uniform over all classes (the true one included), drawn afresh for every forget
+        /// batch (RL.py, cifar10 branch; the default).
+        PerBatch => "per_batch",
+        /// Uniform over all classes, drawn once per epoch for every forget sample (RL.py,
+        /// cifar100 branch).
+        PerEpoch => "per_epoch",
+        /// One wrong class per sample, drawn once for the whole run (a departure: the
+        /// toolkit's earlier behaviour).
+        FixedWrong => "fixed_wrong",
+    }
+}
+
+text_choice! {
+    /// In which order random-label training visits the data in an epoch.
+    pub enum LabelOrder {
+        /// All forget batches, then all retain batches (RL.py, cifar10 branch; the default).
+        ForgetFirst => "forget_first",
+        /// Forget and retain samples shuffled together (RL.py, cifar100 branch).
+        Mixed => "mixed",
+    }
 }
 
 impl Params for RlParams {
     const ID: &'static str = "rl";
     const SUMMARY: &'static str =
-        "train forget samples with random wrong labels together with the retain set";
+        "fine-tune with random targets on the forget set and true labels on the retain set";
     const PAPER: &'static str = "Graves et al., Amnesiac Machine Learning, AAAI 2021";
     const DOCS: &'static [(&'static str, &'static str)] = &[
-        ("epochs", "passes over forget ∪ retain budget"),
+        (
+            "epochs",
+            "epochs (each: the forget batches and the retain batches)",
+        ),
         crate::methods::OPT_DOCS[0],
         crate::methods::OPT_DOCS[1],
         crate::methods::OPT_DOCS[2],
         crate::methods::OPT_DOCS[3],
         (
             "retain_budget",
-            "share of the retain set used (seeded subset)",
+            "share of the retain set used (seeded subset; the study's shared budget)",
+        ),
+        (
+            "labels",
+            "forget targets: per_batch (uniform over all classes, redrawn every batch), \
+             per_epoch (redrawn every epoch) or fixed_wrong (one wrong class per sample)",
+        ),
+        (
+            "order",
+            "forget_first (an epoch's forget batches, then its retain batches) or mixed",
         ),
     ];
 
@@ -62,7 +110,9 @@ impl Params for RlParams {
         Ok(Self {
             epochs: if cifar { 10 } else { 2 },
             sgd: SgdParams::standard(0.01, if cifar { 256 } else { 128 }),
-            retain_budget: if cifar { 1.0 } else { 0.5 },
+            retain_budget: 1.0,
+            labels: RandomLabels::PerBatch,
+            order: LabelOrder::ForgetFirst,
         })
     }
 }
@@ -88,6 +138,17 @@ pub(crate) fn random_wrong_labels(ctx: &UnlearnContext, purpose: &str) -> HashMa
         .collect()
 }
 
+/// A label uniform over all classes for every forget sample, seeded by `(seed, purpose)`.
+fn random_labels(ctx: &UnlearnContext, purpose: &str) -> HashMap<u32, u32> {
+    let classes = ctx.dataset.num_classes as u32;
+    let mut rng = unlearn_data::rng::seeded(ctx.seed, purpose);
+    ctx.split
+        .forget
+        .iter()
+        .map(|&i| (i, rng.random_range(0..classes)))
+        .collect()
+}
+
 /// Sorted union of two sorted, disjoint index lists.
 pub(crate) fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
     let mut v: Vec<u32> = a.iter().chain(b).copied().collect();
@@ -96,46 +157,108 @@ pub(crate) fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
     v
 }
 
-/// The random-label fine-tuning loop shared by `rl` and `salun` (with update masks).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn random_label_training(
-    ctx: &UnlearnContext,
-    rec: &mut Recorder,
-    method: &str,
-    model: &Model,
-    epochs: usize,
-    sgd: &SgdParams,
-    retain_budget: f64,
-    masks: Option<&BTreeMap<String, Tensor>>,
-) -> Result<()> {
-    let labels = random_wrong_labels(ctx, &format!("{method}/labels"));
-    let retain = ctx.retain_budget(method, retain_budget)?;
-    let data = union(&ctx.split.forget, &retain);
-    let mut opt = ctx.sgd(
-        model.store().parameters(),
-        sgd.lr,
-        sgd.momentum,
-        sgd.weight_decay,
-    )?;
-    let true_labels = &ctx.train_images.labels;
-    for epoch in 0..epochs {
-        let pass = ctx.pass(
-            model,
-            &mut opt,
-            &data,
-            method,
-            epoch,
-            sgd.batch_size,
-            masks,
-            |b, _| {
-                let y = relabel(&b.indices, &labels, true_labels, model.device())?;
-                let logits = model.forward(&b.x, true)?;
-                Ok(Step::Update(ce(&logits, &y)?))
-            },
+/// What random-label training runs: the method (names the random streams), its schedule and
+/// optimiser settings, the label and order rules, and SalUn's update masks.
+pub(crate) struct RandomLabelRun<'a> {
+    pub method: &'static str,
+    pub epochs: usize,
+    pub sgd: &'a SgdParams,
+    pub retain_budget: f64,
+    pub labels: RandomLabels,
+    pub order: LabelOrder,
+    pub masks: Option<&'a BTreeMap<String, Tensor>>,
+}
+
+impl RandomLabelRun<'_> {
+    /// Trains `model` in place (the loop shared by `rl` and `salun`).
+    pub(crate) fn train(
+        &self,
+        ctx: &UnlearnContext,
+        rec: &mut Recorder,
+        model: &Model,
+    ) -> Result<()> {
+        let method = self.method;
+        let sgd = self.sgd;
+        let retain = ctx.retain_budget(method, self.retain_budget)?;
+        let forget = ctx.split.forget.clone();
+        let mut opt = ctx.sgd(
+            model.store().parameters(),
+            sgd.lr,
+            sgd.momentum,
+            sgd.weight_decay,
         )?;
-        rec.log(ctx, model, epoch + 1, "train", &pass)?;
+        let classes = ctx.dataset.num_classes as u32;
+        let true_labels = &ctx.train_images.labels;
+        let fixed = (self.labels == RandomLabels::FixedWrong)
+            .then(|| random_wrong_labels(ctx, &format!("{method}/labels")));
+        // Per-batch targets come from one stream over the whole run.
+        let mut batch_rng = unlearn_data::rng::seeded(ctx.seed, &format!("{method}/labels"));
+        let forget_set: std::collections::HashSet<u32> = forget.iter().copied().collect();
+        for epoch in 0..self.epochs {
+            let map = match (&fixed, self.labels) {
+                (Some(m), _) => Some(m.clone()),
+                (None, RandomLabels::PerEpoch) => Some(random_labels(
+                    ctx,
+                    &format!("{method}/labels-epoch-{epoch}"),
+                )),
+                _ => None,
+            };
+            // Targets of one batch: the map's, or fresh uniform draws for its forget rows.
+            let mut targets = |indices: &[u32]| -> candle_core::Result<Tensor> {
+                match &map {
+                    Some(m) => relabel(indices, m, true_labels, model.device()),
+                    None => {
+                        let y: Vec<u32> = indices
+                            .iter()
+                            .map(|i| {
+                                if forget_set.contains(i) {
+                                    batch_rng.random_range(0..classes)
+                                } else {
+                                    true_labels.get(*i as usize).copied().unwrap_or(0)
+                                }
+                            })
+                            .collect();
+                        Tensor::from_vec(y, indices.len(), model.device())
+                    }
+                }
+            };
+            match self.order {
+                LabelOrder::ForgetFirst => {
+                    let purpose = format!("{method}/forget");
+                    let plan = Pass::new(&forget, &purpose, "forget", epoch, sgd.batch_size)
+                        .masked(self.masks);
+                    let pass = ctx.pass(model, &mut opt, plan, |b, info| {
+                        let y = targets(&b.indices)?;
+                        info.labels(&y);
+                        let logits = model.forward(&b.x, true)?;
+                        Ok(Step::Update(ce(&logits, &y)?))
+                    })?;
+                    rec.log(ctx, model, epoch + 1, "forget", &pass)?;
+                    let purpose = format!("{method}/retain");
+                    let plan = Pass::new(&retain, &purpose, "retain", epoch, sgd.batch_size)
+                        .masked(self.masks);
+                    let pass = ctx.pass(model, &mut opt, plan, |b, _| {
+                        let logits = model.forward(&b.x, true)?;
+                        Ok(Step::Update(ce(&logits, &b.y)?))
+                    })?;
+                    rec.log(ctx, model, epoch + 1, "retain", &pass)?;
+                }
+                LabelOrder::Mixed => {
+                    let data = union(&forget, &retain);
+                    let plan =
+                        Pass::new(&data, method, "train", epoch, sgd.batch_size).masked(self.masks);
+                    let pass = ctx.pass(model, &mut opt, plan, |b, info| {
+                        let y = targets(&b.indices)?;
+                        info.labels(&y);
+                        let logits = model.forward(&b.x, true)?;
+                        Ok(Step::Update(ce(&logits, &y)?))
+                    })?;
+                    rec.log(ctx, model, epoch + 1, "train", &pass)?;
+                }
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 impl Method for RlParams {
@@ -151,16 +274,16 @@ impl Method for RlParams {
 
     fn unlearn(&self, ctx: &UnlearnContext, rec: &mut Recorder) -> Result<Model> {
         let model = ctx.working_copy()?;
-        random_label_training(
-            ctx,
-            rec,
-            Self::ID,
-            &model,
-            self.epochs,
-            &self.sgd,
-            self.retain_budget,
-            None,
-        )?;
+        RandomLabelRun {
+            method: Self::ID,
+            epochs: self.epochs,
+            sgd: &self.sgd,
+            retain_budget: self.retain_budget,
+            labels: self.labels,
+            order: self.order,
+            masks: None,
+        }
+        .train(ctx, rec, &model)?;
         Ok(model)
     }
 }

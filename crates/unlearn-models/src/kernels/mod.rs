@@ -61,7 +61,7 @@ use candle_core::{CpuStorage, DType, Device, Layout, Storage, Tensor};
 
 pub use bn::{batch_norm_eval, batch_norm_eval_act, batch_norm_train, batch_norm_train_act, BnAct};
 pub use conv::{conv2d, conv2d_relu_max_pool2d};
-pub use pool::{max_pool2d, relu_max_pool2d};
+pub use pool::{max_pool2d, max_pool2d_padded, relu_max_pool2d};
 
 /// 0: not yet decided (read `UNLEARN_KERNELS` on first use), 1: on, 2: off.
 static ENABLED: AtomicU8 = AtomicU8::new(0);

@@ -136,3 +136,19 @@ impl std::fmt::Display for DaOn {
 }
 
 choice_serde!(DaOn);
+
+crate::choice::text_choice! {
+    /// How MUDA's forget steps see the data, relative to the retain subspace (which is
+    /// always computed in eval mode, without augmentation).
+    pub enum FeatureMode {
+        /// Forget batches unaugmented, forward in eval mode: the batch features live in the
+        /// space of the basis, and the stopping rule's running accuracy is measured as the
+        /// validation accuracy is (the default).
+        Eval => "eval",
+        /// Forget batches augmented, forward in training mode: batch features and basis in
+        /// different BatchNorm modes, and the stopping rule compares training-mode accuracy
+        /// on augmented batches with eval-mode validation accuracy (a departure: the
+        /// toolkit's earlier behaviour).
+        Mixed => "mixed",
+    }
+}

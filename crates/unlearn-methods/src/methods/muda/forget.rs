@@ -7,15 +7,16 @@ use unlearn_train::engine::{self, PassSummary, Step};
 use unlearn_train::Optimizer;
 
 use super::da::Subspace;
-use super::MudaParams;
-use crate::context::UnlearnContext;
+use super::{FeatureMode, MudaParams};
+use crate::context::{Pass, UnlearnContext};
 use crate::error::{MethodError, Result};
 use crate::losses::ce;
 use crate::record::Recorder;
 
 /// What the forget stages of a run share: their data, the stopping rule, and the retain
-/// subspace with its refresh counters, carried across epochs (the recover stages read the
-/// subspace for `da_on = forget_and_retain`).
+/// subspace (the recover stages read it for `da_on = forget_and_retain`). Every forget stage
+/// computes a fresh subspace before its first step and then every `refresh` steps, so no
+/// stage starts with the subspace of a model from before the last recover stage.
 pub(super) struct ForgetRun<'a> {
     pub(super) forget: &'a [u32],
     pub(super) reference: &'a [u32],
@@ -24,7 +25,6 @@ pub(super) struct ForgetRun<'a> {
     /// The stopping rule's target; `None`: the rule is off.
     pub(super) stop: Option<StopAt>,
     pub(super) basis: Option<Subspace>,
-    pub(super) forget_steps: usize,
     pub(super) refreshes: usize,
 }
 
@@ -96,6 +96,8 @@ impl MudaParams {
             Some(StopAt::Fixed(p)) => Some(p),
         };
         let budget = self.forget_stage_steps;
+        // A fresh subspace for this stage (at its first step).
+        run.basis = None;
         let mut tally = StageTally::default();
         let mut passes = Vec::new();
         loop {
@@ -148,62 +150,60 @@ impl MudaParams {
     ) -> Result<PassSummary> {
         let budget = self.forget_stage_steps;
         let mut failure: Option<MethodError> = None;
-        let pass = ctx.pass(
-            model,
-            opt,
-            run.forget,
-            "muda/forget",
-            index,
-            self.batch_size,
-            None,
-            |b, _| {
-                if self.da && (run.basis.is_none() || run.forget_steps % self.refresh == 0) {
-                    match self.subspace(ctx, model, run.reference, run.rule, run.refreshes) {
-                        Ok(s) => run.basis = Some(s),
-                        Err(e) => {
-                            failure = Some(e);
-                            return Ok(Step::Stop);
-                        }
-                    }
-                    run.refreshes += 1;
-                }
-                let z = model.features(&b.x, true)?;
-                let logits = model.head(&z)?;
-                if let Some(target) = target {
-                    let batch_correct = engine::count_correct(&logits.detach(), &b.y)?;
-                    tally.correct += batch_correct;
-                    tally.seen += b.indices.len();
-                    // Against the validation accuracy: the running accuracy of the
-                    // stage (one batch is too noisy a sample). Against a fixed
-                    // target such as 0: this batch's accuracy (the running one
-                    // never returns to 0 once a batch was classified).
-                    let accuracy = match run.stop {
-                        Some(StopAt::Validation) => tally.correct as f64 / tally.seen as f64,
-                        Some(StopAt::Fixed(_)) | None => {
-                            batch_correct as f64 / b.indices.len().max(1) as f64
-                        }
-                    };
-                    if 100.0 * accuracy <= target {
-                        tally.reached = true;
+        let train_mode = self.feature_mode == FeatureMode::Mixed;
+        let mut plan = Pass::new(run.forget, "muda/forget", "forget", index, self.batch_size);
+        if !train_mode {
+            plan = plan.unaugmented();
+        }
+        let pass = ctx.pass(model, opt, plan, |b, info| {
+            if self.da && (run.basis.is_none() || tally.steps % self.refresh == 0) {
+                match self.subspace(ctx, model, run.reference, run.rule, run.refreshes) {
+                    Ok(s) => run.basis = Some(s),
+                    Err(e) => {
+                        failure = Some(e);
                         return Ok(Step::Stop);
                     }
                 }
-                let mut loss = (ce(&logits, &b.y)? * -self.lambda_ga)?;
-                if let (true, Some(s)) = (self.da, run.basis.as_ref()) {
-                    let da = s.da(&z, &b.y)?;
-                    tally.da_sum += da.to_scalar::<f32>()? as f64;
-                    tally.da_n += 1;
-                    loss = (loss + ((da.neg()? + 1.0)? * self.lambda_da)?)?;
+                run.refreshes += 1;
+            }
+            let z = model.features(&b.x, train_mode)?;
+            let logits = model.head(&z)?;
+            if let Some(target) = target {
+                let batch_correct = engine::count_correct(&logits.detach(), &b.y)?;
+                tally.correct += batch_correct;
+                tally.seen += b.indices.len();
+                // Against the validation accuracy: the running accuracy of the
+                // stage (one batch is too noisy a sample). Against a fixed
+                // target such as 0: this batch's accuracy (the running one
+                // never returns to 0 once a batch was classified).
+                let accuracy = match run.stop {
+                    Some(StopAt::Validation) => tally.correct as f64 / tally.seen as f64,
+                    Some(StopAt::Fixed(_)) | None => {
+                        batch_correct as f64 / b.indices.len().max(1) as f64
+                    }
+                };
+                if 100.0 * accuracy <= target {
+                    tally.reached = true;
+                    return Ok(Step::Stop);
                 }
-                run.forget_steps += 1;
-                tally.steps += 1;
-                Ok(if budget > 0 && tally.steps >= budget {
-                    Step::UpdateThenStop(loss)
-                } else {
-                    Step::Update(loss)
-                })
-            },
-        )?;
+            }
+            let mut loss = (ce(&logits, &b.y)? * -self.lambda_ga)?;
+            if let (true, Some(s)) = (self.da, run.basis.as_ref()) {
+                let da = s.da(&z, &b.y)?;
+                let da_value = da.to_scalar::<f32>()? as f64;
+                tally.da_sum += da_value;
+                tally.da_n += 1;
+                info.field("da_batch", serde_json::json!(da_value));
+                loss = (loss + ((da.neg()? + 1.0)? * self.lambda_da)?)?;
+            }
+            info.field("refreshes", serde_json::json!(run.refreshes));
+            tally.steps += 1;
+            Ok(if budget > 0 && tally.steps >= budget {
+                Step::UpdateThenStop(loss)
+            } else {
+                Step::Update(loss)
+            })
+        })?;
         match failure {
             Some(e) => Err(e),
             None => Ok(pass),

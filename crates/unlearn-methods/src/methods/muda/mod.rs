@@ -4,6 +4,7 @@
 mod choices;
 mod da;
 mod forget;
+mod joint;
 
 use serde::{Deserialize, Serialize};
 use unlearn_metrics::KRule;
@@ -11,11 +12,11 @@ use unlearn_models::Model;
 use unlearn_train::engine::Step;
 use unlearn_train::Optimizer;
 
-pub use choices::{DaForm, DaOn, StopTarget};
+pub use choices::{DaForm, DaOn, FeatureMode, StopTarget};
 use forget::{ForgetRun, StopAt};
 
 use crate::choice::Choice;
-use crate::context::UnlearnContext;
+use crate::context::{Pass, UnlearnContext};
 use crate::error::{MethodError, Result};
 use crate::losses::{ce, distill_kl};
 use crate::params::{is_cifar, Check, Params};
@@ -40,12 +41,18 @@ use crate::Method;
 /// 2. **Recover stage** (retain-budget batches, lr `lr_recover`):
 ///    `L_R = CE + λ_sd·T²·KL(softmax(f_o/T) ‖ softmax(f/T))`, self-distillation from the frozen
 ///    original `f_o`. `sd=false` keeps only the CE.
-/// 3. **Alternation**: each epoch runs a forget stage then a recover stage (`alternate=false`:
-///    all forget stages first, then all recover stages). With `stop_rule`, a forget stage ends
-///    as soon as the running accuracy on its forget batches (cumulative over the stage,
-///    training-mode logits before each update) falls to the current model's accuracy on
-///    (a seeded subset of `val_samples` of) the validation set: a retrained model classifies
-///    its forget set about as well as unseen data. No retrained model is needed.
+/// 3. **Alternation**: each epoch runs a forget stage then a recover stage. With `stop_rule`,
+///    a forget stage ends as soon as the running accuracy on its forget batches (cumulative
+///    over the stage, logits before each update) falls to the current model's accuracy on (a
+///    seeded subset of `val_samples` of) the validation set: a retrained model classifies its
+///    forget set about as well as unseen data. No retrained model is needed. Both accuracies
+///    are measured the same way: with `feature_mode = eval` (the default) the forget batches
+///    are not augmented and go through the model in eval mode, as the validation set and the
+///    retain subspace's reference features do. `alternate=false` (the `no-alt` ablation)
+///    removes the alternation itself: every step sums the forget and recover losses of a
+///    forget batch and a retain batch, `(lr_forget/lr_recover)·L_F + L_R` at `lr_recover`
+///    (each loss keeps its own step size), for as many steps per epoch as full MUDA has
+///    batches (forget and retain); the stopping rule drops `L_F` for the rest of an epoch.
 ///
 /// Source: Seo, Kim and Han, "Revisiting Machine Unlearning with Dimensional Alignment",
 /// WACV 2025 (arXiv 2407.17710); the equations are this project's formalisation (spec §4.1).
@@ -57,7 +64,8 @@ use crate::Method;
 /// `epochs` = 3, `lr_forget` = 3e-3, `lr_recover` = 0.03 (`class:`: `lr_forget` = 0.01,
 /// `lr_recover` = 0.01, `lambda_sd` = 0.3), `momentum` = 0.9, `weight_decay` = 5e-4, `batch_size` = 128,
 /// `lambda_ga` = 1, `lambda_da` = 1, `lambda_sd` = 1, `temperature` = 4, `refresh` = 10,
-/// `k` = `classes`, `reference_size` = 0 (4·d), `retain_budget` = 0.1, `val_samples` = 1000,
+/// `k` = `classes`, `reference_size` = 0 (4·d), `retain_budget` = 1.0 (the study's shared
+/// budget; the DA reference set is drawn from it), `val_samples` = 1000, `feature_mode` = `eval`,
 /// `da` = `sd` = `alternate` = `stop_rule` = true, `stop_target` = `auto`, `da_form` =
 /// `uncentred`, `da_on` = `forget`, `forget_stage_steps` = 0 (the specification's MUDA; the
 /// three variants are searched by `unlearn tune`, untuned as defaults).
@@ -137,6 +145,9 @@ pub struct MudaParams {
     /// is reached. With one pass the stage's strength shrinks with the forget set (180
     /// samples at batch 128 are 2 steps); a step budget does not.
     pub forget_stage_steps: usize,
+    /// How forget steps see the data: `eval` (unaugmented, eval mode, as the subspace and
+    /// the validation accuracy) or `mixed` (the earlier behaviour: augmented, training mode).
+    pub feature_mode: FeatureMode,
 }
 
 impl Params for MudaParams {
@@ -169,7 +180,7 @@ impl Params for MudaParams {
         ),
         (
             "retain_budget",
-            "share of the retain set used by the recover stage",
+            "share of the retain set used by the recover stage and the DA reference (the study's shared budget)",
         ),
         (
             "val_samples",
@@ -200,6 +211,10 @@ impl Params for MudaParams {
         (
             "forget_stage_steps",
             "forget stage length: 0 = one pass over the forget set, N = up to N steps over repeated passes",
+        ),
+        (
+            "feature_mode",
+            "forget steps: eval (unaugmented, eval mode, like the subspace and the stop rule's validation accuracy) or mixed (augmented, training mode)",
         ),
     ];
 
@@ -235,7 +250,7 @@ impl Params for MudaParams {
             refresh: 10,
             k: "classes".into(),
             reference_size: 0,
-            retain_budget: 0.1,
+            retain_budget: 1.0,
             val_samples: 1000,
             da: true,
             sd: true,
@@ -245,14 +260,9 @@ impl Params for MudaParams {
             da_form: DaForm::Uncentred,
             da_on: DaOn::Forget,
             forget_stage_steps: 0,
+            feature_mode: FeatureMode::Eval,
         })
     }
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Stage {
-    Forget,
-    Recover,
 }
 
 impl MudaParams {
@@ -302,29 +312,19 @@ impl MudaParams {
     }
 
     /// The retain reference set: `reference_size` (0 = 4·d) samples drawn from the retain
-    /// budget, topped up from the rest of the retain set when the budget is smaller.
+    /// budget, or all of it when the budget is smaller (the DA term sees no retain sample
+    /// outside the study's shared budget).
     fn reference(&self, ctx: &UnlearnContext, budget: &[u32], d: usize) -> Vec<u32> {
         let want = if self.reference_size == 0 {
             4 * d
         } else {
             self.reference_size
         };
-        let mut rng = unlearn_data::rng::seeded(ctx.seed, "muda/reference");
-        if budget.len() >= want {
-            return unlearn_data::rng::sample_sorted(budget, want, &mut rng).unwrap_or_default();
+        if budget.len() <= want {
+            return budget.to_vec();
         }
-        let rest: Vec<u32> = ctx
-            .split
-            .retain
-            .iter()
-            .copied()
-            .filter(|i| budget.binary_search(i).is_err())
-            .collect();
-        let extra = (want - budget.len()).min(rest.len());
-        let mut out = budget.to_vec();
-        out.extend(unlearn_data::rng::sample_sorted(&rest, extra, &mut rng).unwrap_or_default());
-        out.sort_unstable();
-        out
+        let mut rng = unlearn_data::rng::seeded(ctx.seed, "muda/reference");
+        unlearn_data::rng::sample_sorted(budget, want, &mut rng).unwrap_or_default()
     }
 }
 
@@ -350,6 +350,16 @@ impl Method for MudaParams {
             .at_least("val_samples", self.val_samples, 1)?;
         self.k_rule()?;
         self.stop_setting()?;
+        if self.lambda_ga == 0.0 && !(self.da && self.lambda_da > 0.0) {
+            return Err(MethodError::InvalidParam {
+                method: Self::ID.into(),
+                key: "lambda_ga".into(),
+                value: "0".into(),
+                expected: "> 0 when the DA term is off (da=false or lambda_da=0): the \
+                           forget stage would have no loss"
+                    .into(),
+            });
+        }
         Ok(())
     }
 
@@ -393,23 +403,6 @@ impl Method for MudaParams {
             reference.len()
         ));
         let params = model.store().parameters();
-        let mut opt_f = ctx.sgd(
-            params.clone(),
-            self.lr_forget,
-            self.momentum,
-            self.weight_decay,
-        )?;
-        let mut opt_r = ctx.sgd(params, self.lr_recover, self.momentum, self.weight_decay)?;
-        let schedule: Vec<(usize, Stage)> = if self.alternate {
-            (0..self.epochs)
-                .flat_map(|e| [(e, Stage::Forget), (e, Stage::Recover)])
-                .collect()
-        } else {
-            (0..self.epochs)
-                .map(|e| (e, Stage::Forget))
-                .chain((0..self.epochs).map(|e| (e, Stage::Recover)))
-                .collect()
-        };
         let mut run = ForgetRun {
             forget: &forget,
             reference: &reference,
@@ -417,18 +410,30 @@ impl Method for MudaParams {
             rule,
             stop: stop_rule.then_some(stop_target),
             basis: None,
-            forget_steps: 0,
             refreshes: 0,
         };
-        for (epoch, stage) in schedule {
-            match stage {
-                Stage::Forget => {
-                    self.forget_stage(ctx, rec, &model, &mut opt_f, &mut run, epoch)?
-                }
-                Stage::Recover => {
-                    self.recover_stage(ctx, rec, &model, &mut opt_r, &budget, &mut run, epoch)?
-                }
+        if !self.alternate {
+            let mut opt = ctx.sgd(params, self.lr_recover, self.momentum, self.weight_decay)?;
+            for epoch in 0..self.epochs {
+                self.joint_epoch(ctx, rec, &model, &mut opt, &budget, &mut run, epoch)?;
             }
+            return Ok(model);
+        }
+        let mut opt_f = ctx.sgd(
+            params.clone(),
+            self.lr_forget,
+            self.momentum,
+            self.weight_decay,
+        )?;
+        if self.lambda_ga == 0.0 {
+            // Only the DA term acts on forget batches: it does not reach the head, which is
+            // declared frozen for the forget stages.
+            opt_f.freeze(|name| model.is_head_tensor(name));
+        }
+        let mut opt_r = ctx.sgd(params, self.lr_recover, self.momentum, self.weight_decay)?;
+        for epoch in 0..self.epochs {
+            self.forget_stage(ctx, rec, &model, &mut opt_f, &mut run, epoch)?;
+            self.recover_stage(ctx, rec, &model, &mut opt_r, &budget, &mut run, epoch)?;
         }
         Ok(model)
     }
@@ -457,35 +462,27 @@ impl MudaParams {
         let subspace = if retain_da { run.basis.as_ref() } else { None };
         let (teacher, t) = (ctx.original, self.temperature);
         let (mut da_sum, mut da_n) = (0f64, 0usize);
-        let pass = ctx.pass(
-            model,
-            opt,
-            budget,
-            "muda/recover",
-            epoch,
-            self.batch_size,
-            None,
-            |b, _| {
-                let (s, da) = match subspace {
-                    None => (model.forward(&b.x, true)?, None),
-                    Some(sub) => {
-                        let z = model.features(&b.x, true)?;
-                        (model.head(&z)?, Some(sub.da(&z, &b.y)?))
-                    }
-                };
-                let mut loss = ce(&s, &b.y)?;
-                if self.sd && self.lambda_sd > 0.0 {
-                    let te = teacher.forward(&b.x, false)?.detach();
-                    loss = (loss + (distill_kl(&s, &te, t)? * self.lambda_sd)?)?;
+        let plan = Pass::new(budget, "muda/recover", "recover", epoch, self.batch_size);
+        let pass = ctx.pass(model, opt, plan, |b, _| {
+            let (s, da) = match subspace {
+                None => (model.forward(&b.x, true)?, None),
+                Some(sub) => {
+                    let z = model.features(&b.x, true)?;
+                    (model.head(&z)?, Some(sub.da(&z, &b.y)?))
                 }
-                if let Some(da) = da {
-                    da_sum += da.to_scalar::<f32>()? as f64;
-                    da_n += 1;
-                    loss = (loss + ((da.neg()? + 1.0)? * self.lambda_da)?)?;
-                }
-                Ok(Step::Update(loss))
-            },
-        )?;
+            };
+            let mut loss = ce(&s, &b.y)?;
+            if self.sd && self.lambda_sd > 0.0 {
+                let te = teacher.forward(&b.x, false)?.detach();
+                loss = (loss + (distill_kl(&s, &te, t)? * self.lambda_sd)?)?;
+            }
+            if let Some(da) = da {
+                da_sum += da.to_scalar::<f32>()? as f64;
+                da_n += 1;
+                loss = (loss + ((da.neg()? + 1.0)? * self.lambda_da)?)?;
+            }
+            Ok(Step::Update(loss))
+        })?;
         rec.log(ctx, model, epoch + 1, "recover", &pass)?;
         if da_n > 0 {
             rec.note(format!(
