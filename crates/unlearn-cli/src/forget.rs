@@ -52,6 +52,11 @@ pub struct ForgetArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Write the step trace here: one JSON object per optimiser step (stage, training-set
+    /// indices of the batch, targets, augmentation, lr, loss), enough to replay the run in
+    /// another implementation (`scripts/method_parity.py`). Tracing changes no weight.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub trace: Option<PathBuf>,
 }
 
 /// Arguments of `unlearn methods`.
@@ -81,6 +86,7 @@ pub fn forget(a: ForgetArgs, on: ops::OnMismatch) -> Result<()> {
         .inputs("--config", a.config.iter())
         .output("--out", &a.out)
         .output("run record", ops::record_path(&a.out))
+        .outputs("--trace", a.trace.iter())
         .acquire()?;
     let ds = ops::load_dataset(&a.data)?;
     let manifest = ops::load_split(&a.split, &ds, on)?;
@@ -121,6 +127,7 @@ pub fn forget(a: ForgetArgs, on: ops::OnMismatch) -> Result<()> {
         monitor: a.monitor,
         progress: !a.quiet,
         out: &a.out,
+        trace: a.trace.as_deref(),
     })?;
     match outcome {
         ops::ForgetOutcome::Unlearned(record) => {

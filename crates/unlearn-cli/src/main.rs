@@ -1,5 +1,6 @@
 //! `unlearn`: train, split, forget and measure from the command line.
 
+mod data_export;
 mod files;
 mod forget;
 mod import;
@@ -94,6 +95,7 @@ Examples:
   unlearn forget --method salun --checkpoint original.safetensors --split split.json --out salun.safetensors --set lr=0.02 --set epochs=3
   unlearn forget --method muda --checkpoint original.safetensors --split split.json --out muda-noda.safetensors --set da=false
   unlearn forget --method ga --checkpoint original.safetensors --split split.json --out ga.safetensors --config hparams.toml
+  unlearn forget --method rl --checkpoint original.safetensors --split split.json --out rl.safetensors --trace rl.trace.jsonl
 
 The record (<out>.record.json) holds the parameters used, steps, seconds and per-epoch
 loss and forget/retain accuracies; a diverged run writes it with `failed` set, exits 1 and
@@ -139,6 +141,15 @@ Examples:
         #[arg(long)]
         json: bool,
     },
+    /// Write the training images as a model trains on them (backdoor triggers stamped in
+    /// with --split) with labels and normalisation, for another implementation to read.
+    #[command(after_help = "\
+Examples:
+  unlearn data export --data embedded --out data.safetensors
+  unlearn data export --data embedded --split backdoor.json --out poisoned.safetensors
+
+In Python: safetensors.numpy.load_file(\"data.safetensors\")[\"images\"] (uint8, N×C×H×W).")]
+    Export(data_export::ExportArgs),
 }
 
 #[derive(Args)]
@@ -286,6 +297,7 @@ fn main() {
     let on = OnMismatch::from_force(cli.force);
     let result = match cli.command {
         Command::Data(DataCommand::Info { data, json }) => data_info(&data, json),
+        Command::Data(DataCommand::Export(a)) => data_export::export(a, on),
         Command::Split(a) => split(a),
         Command::Train(a) => train(a, on),
         Command::Eval(a) => eval(a, on),

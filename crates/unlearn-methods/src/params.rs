@@ -454,7 +454,7 @@ mod tests {
         assert!(json["batch_size"].is_u64() && json["lr"].is_f64(), "{json}");
         assert!(json.get("sgd").is_none(), "{json}");
         let scrub: ScrubParams = configure("cifar10", &Overrides::sets(&["batch_size=32"])?)?;
-        assert_eq!((scrub.sgd.batch_size, scrub.forget_batch_size), (32, 64));
+        assert_eq!((scrub.sgd.batch_size, scrub.forget_batch_size), (32, 512));
         for (set, expected) in [
             ("batch_size=64.5", "whole number"),
             ("lr=fast", "a number"),

@@ -231,7 +231,6 @@ pub const FMNIST_BACKDOOR_DEFAULTS: &[(&str, &[(&str, &str)])] = &[(
         ("lr_forget", "0.01"),
         ("lr_recover", "0.01"),
         ("lambda_sd", "0.5"),
-        ("retain_budget", "0.2"),
     ],
 )];
 

@@ -432,13 +432,26 @@ fn registry_lists_every_method_with_documented_defaults() {
             );
         }
     }
-    let muda = registry::info("muda", "quick").expect("muda");
-    let budget = muda
-        .params
-        .iter()
-        .find(|p| p.name == "retain_budget")
-        .expect("budget");
-    assert_eq!(budget.default, 0.1);
+    // Equal access to data: every method that uses retain data sees all of it by default,
+    // in every preset and scenario, as every reference implementation does.
+    let scenarios = ["random:0.1", "class:3", "backdoor:0.05"];
+    for preset in ["quick", "fmnist", "cifar10", "cifar100"] {
+        for m in registry::methods(preset).expect("listing") {
+            let Some(budget) = m.params.iter().find(|p| p.name == "retain_budget") else {
+                continue;
+            };
+            assert_eq!(budget.default, 1.0, "{preset}/{}", m.id);
+            for sc in scenarios {
+                let scenario: unlearn_data::Scenario = sc.parse().expect("scenario");
+                let defaults = registry::scenario_defaults(m.id, preset, &scenario);
+                assert!(
+                    defaults.iter().all(|(k, _)| *k != "retain_budget"),
+                    "{preset}/{}/{sc}: a scenario default changes the retain budget",
+                    m.id
+                );
+            }
+        }
+    }
 }
 
 #[test]

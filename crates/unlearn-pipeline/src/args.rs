@@ -20,6 +20,9 @@ Examples:
   cargo xtask reproduce --scenarios random:0.1 --methods ft,muda
   unlearn reproduce --scenarios 'class:3,5' --epochs 2 --out /tmp/smoke
   cargo xtask reproduce --tune 24 --seeds 3 --scenarios random:0.1,class:3,backdoor:0.05
+  cargo xtask reproduce --retain-budget 0.1 --out target/reproduce/quick-budget10
+  cargo xtask reproduce --arch vit-tiny --out target/reproduce/quick-vit
+  cargo xtask reproduce --methods rl,salun --trace
   cargo xtask reproduce --preset cifar10 --original model:comparator-resnet18-cifar10-full --oracle class:3=model:comparator-resnet18-cifar10-no-3 --scenarios class:3
   cargo xtask reproduce --executor local --jobs 2
   cargo xtask reproduce --oracles 8 --cost
@@ -117,6 +120,20 @@ pub struct ReproduceArgs {
     /// Print what the study trains and its estimated time, then stop.
     #[arg(long)]
     pub cost: bool,
+    /// The architecture of every trained model (default: the preset's: small-cnn for
+    /// quick and fmnist, resnet18-cifar for cifar10 and cifar100), e.g. vit-tiny.
+    #[arg(long)]
+    pub arch: Option<unlearn_models::Arch>,
+    /// The share of the retain set that every method using retain data sees, the same for
+    /// all (the references use the full retain set: 1.0). A study of a claim such as
+    /// "works with few retain samples" sets it lower for every method alike.
+    #[arg(long, default_value_t = 1.0)]
+    pub retain_budget: f64,
+    /// Write each unlearning run's step trace (one JSON line per optimiser step) next to
+    /// its record, `<scenario>/seed<k>/<method>.trace.jsonl` (runs already in the store
+    /// are not rerun).
+    #[arg(long)]
+    pub trace: bool,
     /// Where the steps run (`--executor local --jobs N`, `--executor slurm …`).
     #[command(flatten)]
     pub cluster: crate::cluster::ClusterArgs,
@@ -253,6 +270,9 @@ impl ReproduceArgs {
         cfg.ensemble_params.klom.bins = self.klom_bins;
         cfg.ensemble_params.margin.clip = self.margin_clip;
         cfg.ensemble_params.permutation.permutations = self.permutations;
+        cfg.arch = self.arch;
+        cfg.retain_budget = self.retain_budget;
+        cfg.trace = self.trace;
         Ok(cfg)
     }
 }

@@ -277,6 +277,10 @@ impl<'a> StepRunner<'a> {
             .find(|&&i| self.steps.all[i].kind == StepKind::Tune)
             .map(|&i| self.output_of(i));
         let overrides = Overrides::new(&run.sets, tuned.as_deref())?;
+        let trace = self
+            .plan
+            .trace
+            .then(|| std::path::PathBuf::from(format!("{}.trace.jsonl", out.display())));
         let outcome = ops::forget_checkpoint(&ops::ForgetJob {
             ds,
             manifest: &manifest,
@@ -290,6 +294,7 @@ impl<'a> StepRunner<'a> {
             monitor: 1000,
             progress: !self.quiet,
             out: &out,
+            trace: trace.as_deref(),
         })?;
         Ok(match outcome {
             ForgetOutcome::Unlearned(_) => StepOutcome::Ran,

@@ -59,6 +59,13 @@ pub struct StudyConfig {
     pub ensemble: Option<usize>,
     /// The per-example tests' parameters (bins, clip, …) with `--oracles`.
     pub ensemble_params: unlearn_metrics::oracle::EnsembleParams,
+    /// The architecture of every trained model; `None`: the preset's.
+    pub arch: Option<Arch>,
+    /// The share of the retain set every method that uses retain data sees (the same for
+    /// all, as the references use the full retain set; 1.0 by default).
+    pub retain_budget: f64,
+    /// Write each unlearning run's step trace next to its record (`<method>.trace.jsonl`).
+    pub trace: bool,
 }
 
 impl StudyConfig {
@@ -83,6 +90,9 @@ impl StudyConfig {
             val_fraction: None,
             ensemble: None,
             ensemble_params: Default::default(),
+            arch: None,
+            retain_budget: 1.0,
+            trace: false,
         }
     }
 }
@@ -100,6 +110,10 @@ pub fn default_scenarios(preset: Preset) -> Vec<Scenario> {
         scenarios.push(Scenario::Backdoor(Default::default()));
     }
     scenarios
+}
+
+fn full_budget() -> f64 {
+    1.0
 }
 
 /// An ablation `reproduce` knows by name (spec 4.1: each MUDA component switchable).
@@ -139,7 +153,7 @@ pub struct MethodRun {
     pub name: String,
     /// The registry's method id.
     pub method: String,
-    /// `key=value` overrides (an ablation's switch, epoch caps).
+    /// `key=value` overrides (an ablation's switch, epoch caps, the study's retain budget).
     pub sets: Vec<String>,
     /// The method's listing in the preset (parameters and defaults, as JSON): part of the
     /// step key, so a changed default redoes the runs it affects.
@@ -148,8 +162,14 @@ pub struct MethodRun {
 
 impl MethodRun {
     /// The run named `name` (a method id or an ablation name) under `preset`, with epochs
-    /// capped at `epochs_cap`.
-    pub fn resolve(name: &str, preset: Preset, epochs_cap: Option<usize>) -> Result<Self> {
+    /// capped at `epochs_cap` and, for a method that uses retain data, the study's shared
+    /// `retain_budget` (set only when it differs from the method's default).
+    pub fn resolve(
+        name: &str,
+        preset: Preset,
+        epochs_cap: Option<usize>,
+        retain_budget: f64,
+    ) -> Result<Self> {
         let (method, mut sets) = match ABLATIONS.iter().find(|a| a.name == name) {
             Some(a) => (a.method.to_string(), vec![a.set.to_string()]),
             None => (name.to_string(), Vec::new()),
@@ -168,6 +188,11 @@ impl MethodRun {
                         sets.push(format!("{}={}", p.name, default.min(cap as u64)));
                     }
                 }
+            }
+        }
+        if let Some(p) = info.params.iter().find(|p| p.name == "retain_budget") {
+            if p.default.as_f64() != Some(retain_budget) {
+                sets.push(format!("retain_budget={retain_budget}"));
             }
         }
         // Serialising a listing of plain fields cannot fail.
@@ -211,6 +236,13 @@ pub struct Plan {
     /// The hyper-parameter search of every method, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tune: Option<TuneSpec>,
+    /// The share of the retain set every method that uses retain data sees.
+    #[serde(default = "full_budget")]
+    pub retain_budget: f64,
+    /// Write each unlearning run's step trace next to its record (not part of any key:
+    /// tracing changes no weight).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trace: bool,
     /// The metrics' floor on set sizes.
     #[serde(default = "default_min_set_size")]
     pub min_set_size: usize,
@@ -294,6 +326,12 @@ impl Plan {
         if cfg.epochs_cap == Some(0) {
             return Err(PipelineError::Plan("--epochs must be positive".into()));
         }
+        if !(cfg.retain_budget > 0.0 && cfg.retain_budget <= 1.0) {
+            return Err(PipelineError::Plan(format!(
+                "--retain-budget {}: expected a share of the retain set in (0, 1]",
+                cfg.retain_budget
+            )));
+        }
         let ensemble = ensemble_spec(cfg)?;
         let names: Vec<String> = match &cfg.methods {
             Some(m) => m
@@ -310,7 +348,7 @@ impl Plan {
         };
         let methods = names
             .iter()
-            .map(|n| MethodRun::resolve(n, cfg.preset, cfg.epochs_cap))
+            .map(|n| MethodRun::resolve(n, cfg.preset, cfg.epochs_cap, cfg.retain_budget))
             .collect::<Result<Vec<_>>>()?;
         let scenarios = if cfg.scenarios.is_empty() {
             default_scenarios(cfg.preset)
@@ -333,7 +371,11 @@ impl Plan {
                 .clone()
                 .unwrap_or_else(|| cfg.preset.default_data().to_string()),
             fingerprint: fingerprint.to_string(),
-            arch: cfg.preset.uses_resnet().then_some(Arch::ResNet18Cifar),
+            arch: cfg
+                .arch
+                .or_else(|| cfg.preset.uses_resnet().then_some(Arch::ResNet18Cifar)),
+            retain_budget: cfg.retain_budget,
+            trace: cfg.trace,
             scenarios,
             seeds: match &ensemble {
                 Some(e) => (0..e.size as u64).collect(),

@@ -63,17 +63,11 @@ impl Trace {
         suffix.to_string()
     }
 
-    /// Appends one step.
+    /// Appends one step (keys in alphabetical order).
     pub(crate) fn record(&mut self, mut line: Map<String, Value>) {
         line.insert("step".into(), json!(self.next_step));
         self.next_step += 1;
-        // `step` first, for a reader scanning the file.
-        let mut ordered = Map::new();
-        if let Some(step) = line.remove("step") {
-            ordered.insert("step".into(), step);
-        }
-        ordered.extend(line);
-        let text = Value::Object(ordered).to_string();
+        let text = Value::Object(line).to_string();
         self.lines.extend_from_slice(text.as_bytes());
         self.lines.push(b'\n');
     }

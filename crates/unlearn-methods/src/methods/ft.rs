@@ -16,11 +16,13 @@ use crate::Method;
 /// Source: Warnecke et al., "Machine Unlearning of Features and Labels", NDSS 2023 (and the
 /// FT baseline of Jia et al., NeurIPS 2023 / SalUn, ICLR 2024).
 ///
-/// Parameters (`quick` defaults, tuned on the embedded data: searched `epochs` ∈ {1, 3},
-/// `lr` ∈ {0.01, 0.03}; see `TUNING.md`): `epochs` = 3, `lr` = 0.03,
-/// `momentum` = 0.9, `weight_decay` = 5e-4, `batch_size` = 128, `retain_budget` = 1.0.
-/// `class:` scenarios (`quick`/`fmnist`): lr 0.05 (see `TUNING.md`).
-/// `cifar10`/`cifar100`: 10 epochs, lr 0.01 (SalUn's FT setting).
+/// The loop is OPTML-Group/Unlearn-Saliency at a6e89fd, `Classification/unlearn/FT.py`
+/// lines 115-164 (CE on retain batches in train mode, SGD with momentum and weight decay).
+///
+/// Parameters: `epochs` = 3, `lr` = 0.03, `momentum` = 0.9, `weight_decay` = 5e-4,
+/// `batch_size` = 128, `retain_budget` = 1.0. Per-scenario defaults of `quick` and
+/// `fmnist` (`class:`, `random:`, `backdoor:`) are in [`crate::registry`]; `unlearn methods
+/// ft` lists them. `cifar10`/`cifar100`: 10 epochs, lr 0.01 (SalUn's FT setting).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FtParams {
     /// Passes over the retain budget.

@@ -15,7 +15,9 @@ use crate::Method;
 /// few steps at a small learning rate.
 ///
 /// Source: Thudi et al., "Unrolling SGD: Understanding Factors Influencing Machine
-/// Unlearning", EuroS&P 2022; Golatkar et al., CVPR 2020 (NegGrad).
+/// Unlearning", EuroS&P 2022; Golatkar et al., CVPR 2020 (NegGrad). The loop is
+/// OPTML-Group/Unlearn-Saliency at a6e89fd, `Classification/unlearn/GA.py` (`−CE` on forget
+/// batches in train mode).
 ///
 /// Parameters (`quick` defaults, tuned: searched `lr` ∈ {1e-4, 5e-4, 1e-3, 2e-3, 3e-3, 1e-2} ×
 /// `epochs` ∈ {1…5}; 3 epochs at 1e-3 or 2 at 2e-3 already collapse; see `TUNING.md`):

@@ -16,10 +16,13 @@ use crate::Method;
 ///
 /// Source: Jia et al., "Model Sparsity Can Simplify Machine Unlearning", NeurIPS 2023.
 ///
-/// Parameters (`quick` defaults): `epochs` = 3, `lr` = 0.01, `momentum` = 0.9,
-/// `weight_decay` = 5e-4, `batch_size` = 128, `alpha` = 5e-4, `retain_budget` = 1.0 (tuned:
-/// searched `alpha` ∈ {5e-5, 2e-4, 5e-4} at 3 epochs, lr 0.01; see `TUNING.md`).
-/// `class:` scenarios (`quick`/`fmnist`): lr 0.03 (see `TUNING.md`).
+/// The loop is OPTML-Group/Unlearn-Saliency at a6e89fd, `Classification/unlearn/FT.py`
+/// (`FT_l1`, lines 115-164: `CE + α_e·‖θ‖₁` over every parameter, `α_e = α·(1 − e/E)` with
+/// Unlearn-Sparse's `no_l1_epochs` = 0).
+///
+/// Parameters: `epochs` = 3, `lr` = 0.01, `momentum` = 0.9, `weight_decay` = 5e-4,
+/// `batch_size` = 128, `alpha` = 5e-4, `retain_budget` = 1.0. Per-scenario defaults of
+/// `quick` and `fmnist` are in [`crate::registry`]; `unlearn methods l1` lists them.
 /// `cifar10`/`cifar100`: 10 epochs, lr 0.01, α 5e-4 (the paper's CIFAR-10 values).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct L1Params {

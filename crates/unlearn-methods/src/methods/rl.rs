@@ -167,6 +167,8 @@ pub(crate) struct RandomLabelRun<'a> {
     pub labels: RandomLabels,
     pub order: LabelOrder,
     pub masks: Option<&'a BTreeMap<String, Tensor>>,
+    /// Named fields of the run's first traced step (SalUn's `mask_file`, `mask_kept`).
+    pub first_step: serde_json::Map<String, serde_json::Value>,
 }
 
 impl RandomLabelRun<'_> {
@@ -228,6 +230,11 @@ impl RandomLabelRun<'_> {
                     let plan = Pass::new(&forget, &purpose, "forget", epoch, sgd.batch_size)
                         .masked(self.masks);
                     let pass = ctx.pass(model, &mut opt, plan, |b, info| {
+                        if epoch == 0 && info.index == 0 {
+                            for (k, v) in &self.first_step {
+                                info.field(k, v.clone());
+                            }
+                        }
                         let y = targets(&b.indices)?;
                         info.labels(&y);
                         let logits = model.forward(&b.x, true)?;
@@ -248,6 +255,11 @@ impl RandomLabelRun<'_> {
                     let plan =
                         Pass::new(&data, method, "train", epoch, sgd.batch_size).masked(self.masks);
                     let pass = ctx.pass(model, &mut opt, plan, |b, info| {
+                        if epoch == 0 && info.index == 0 {
+                            for (k, v) in &self.first_step {
+                                info.field(k, v.clone());
+                            }
+                        }
                         let y = targets(&b.indices)?;
                         info.labels(&y);
                         let logits = model.forward(&b.x, true)?;
@@ -282,6 +294,7 @@ impl Method for RlParams {
             labels: self.labels,
             order: self.order,
             masks: None,
+            first_step: Default::default(),
         }
         .train(ctx, rec, &model)?;
         Ok(model)

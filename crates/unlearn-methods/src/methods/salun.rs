@@ -241,6 +241,7 @@ impl Method for SalUnParams {
             "saliency mask ({} scope): {kept} of {total} weights updated",
             self.mask_scope
         ));
+        let mut first_step = serde_json::Map::new();
         if let Some(trace) = ctx.trace {
             let mut tensors = BTreeMap::new();
             for (name, m) in &masks {
@@ -254,7 +255,9 @@ impl Method for SalUnParams {
                 );
             }
             let bytes = unlearn_models::checkpoint::safetensors_bytes(&tensors, &BTreeMap::new());
-            trace.borrow_mut().attach("mask.safetensors", bytes);
+            let suffix = trace.borrow_mut().attach("mask.safetensors", bytes);
+            first_step.insert("mask_file".into(), serde_json::json!(suffix));
+            first_step.insert("mask_kept".into(), serde_json::json!(kept));
         }
         RandomLabelRun {
             method: Self::ID,
@@ -264,6 +267,7 @@ impl Method for SalUnParams {
             labels: self.labels,
             order: self.order,
             masks: Some(&masks),
+            first_step,
         }
         .train(ctx, rec, &model)?;
         Ok(model)

@@ -1,13 +1,14 @@
 //! Running an unlearning method on an original model: `unlearn forget` and the pipeline's
 //! forget steps both call [`forget_checkpoint`].
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use unlearn_data::{Dataset, SplitManifest};
 use unlearn_methods::{registry, run, Overrides, RunFailure, RunRecord, UnlearnContext, Unlearned};
 use unlearn_models::{checkpoint, CheckpointMeta, Model};
-use unlearn_train::{Preset, Recipe};
+use unlearn_train::{Preset, Recipe, Trace};
 
 use super::load::default_preset;
 use crate::error::Result;
@@ -38,6 +39,8 @@ pub struct ForgetJob<'a> {
     pub progress: bool,
     /// The unlearned checkpoint; the record goes to [`record_path`].
     pub out: &'a Path,
+    /// Where to write the step trace (one JSON line per optimiser step), if anywhere.
+    pub trace: Option<&'a Path>,
 }
 
 /// How a run ended. Either way its record has been written.
@@ -83,6 +86,14 @@ fn write_record(path: &Path, record: &RunRecord) -> Result<()> {
 /// unlearned model with its record, or the method's failure with its record. `unlearn tune`
 /// scores its trials on these; [`forget_checkpoint`] saves them.
 pub fn unlearn_model(job: &ForgetJob) -> Result<std::result::Result<Unlearned, Box<RunFailure>>> {
+    unlearn_model_traced(job, None)
+}
+
+/// [`unlearn_model`], appending every optimiser step to `trace` when given.
+pub fn unlearn_model_traced(
+    job: &ForgetJob,
+    trace: Option<&RefCell<Trace>>,
+) -> Result<std::result::Result<Unlearned, Box<RunFailure>>> {
     let preset = job.preset.as_str();
     let recipe = job.preset.recipe();
     let overrides =
@@ -102,6 +113,7 @@ pub fn unlearn_model(job: &ForgetJob) -> Result<std::result::Result<Unlearned, B
     ctx.device = job.device;
     ctx.progress = job.progress;
     ctx.monitor = job.monitor.max(1);
+    ctx.trace = trace;
     if job.progress {
         eprintln!(
             "unlearning with {} (preset {preset}): forget {}, retain {}, params {}",
@@ -114,13 +126,32 @@ pub fn unlearn_model(job: &ForgetJob) -> Result<std::result::Result<Unlearned, B
     Ok(run(method.as_ref(), &ctx))
 }
 
+/// Writes a finished trace: the JSON Lines file and the files a method attached to it, each
+/// `<path>.<suffix>` (SalUn's mask: `<path>.mask.safetensors`), atomically.
+pub fn write_trace(path: &Path, trace: &Trace) -> Result<()> {
+    for (suffix, bytes) in trace.files() {
+        checkpoint::write_atomic(&trace_attachment(path, suffix), bytes)?;
+    }
+    checkpoint::write_atomic(path, trace.jsonl())?;
+    Ok(())
+}
+
+/// Where a trace's attachment goes: `<trace>.<suffix>`.
+pub fn trace_attachment(trace: &Path, suffix: &str) -> PathBuf {
+    PathBuf::from(format!("{}.{suffix}", trace.display()))
+}
+
 /// Runs the method; writes the unlearned checkpoint (with metadata) and the record, or only
-/// the record when the method fails.
+/// the record when the method fails; and the step trace when `job.trace` names a file.
 pub fn forget_checkpoint(job: &ForgetJob) -> Result<ForgetOutcome> {
     let preset = job.preset.as_str();
     let rec_path = record_path(job.out);
-    match unlearn_model(job)? {
+    let trace = job.trace.map(|_| RefCell::new(Trace::new()));
+    match unlearn_model_traced(job, trace.as_ref())? {
         Ok(mut out) => {
+            if let (Some(path), Some(trace)) = (job.trace, &trace) {
+                write_trace(path, &trace.borrow())?;
+            }
             out.record.original = Some(job.original_label.to_string());
             let mut meta = CheckpointMeta::for_model(&out.model);
             meta.dataset = job.ds.source.to_string();

@@ -186,6 +186,7 @@ impl Bench {
             monitor: 1000,
             progress: false,
             out: Path::new(""),
+            trace: None,
         })?;
         let unlearned = match outcome {
             Ok(u) => u,
