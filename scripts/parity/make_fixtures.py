@@ -20,7 +20,8 @@ crates/unlearn-methods/tests/reference/parity.json with, per (arch, method):
     ‖a − b‖ / max(‖b‖, 1e-12)),
   checks: the replay's report (loss and lr agreement with the trace, true-label agreement,
     BS label agreement, SalUn mask agreement, RL target statistics, loop structure).
-`--reuse` replays existing case folders without running cargo.
+`--reuse` replays existing case folders without running cargo; `--example-bin` runs an
+already built parity_case binary instead of `cargo run`.
 """
 import argparse
 import hashlib
@@ -42,10 +43,13 @@ ARCHS = ("small-cnn", "resnet18")
 OUT = ROOT / "crates/unlearn-methods/tests/reference/parity.json"
 
 
-def run_case(arch, method, folder):
+def run_case(arch, method, folder, example_bin=None):
     folder.mkdir(parents=True, exist_ok=True)
-    cmd = ["cargo", "run", "--release", "-q", "-p", "unlearn-methods", "--example", "parity_case", "--",
-           "--arch", arch, "--method", method, "--out", str(folder)]
+    if example_bin:
+        cmd = [str(example_bin)]
+    else:
+        cmd = ["cargo", "run", "--release", "-q", "-p", "unlearn-methods", "--example", "parity_case", "--"]
+    cmd += ["--arch", arch, "--method", method, "--out", str(folder)]
     print("$ " + " ".join(cmd), flush=True)
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     (folder / "cargo.log").write_text(r.stdout + r.stderr)
@@ -96,6 +100,9 @@ def main():
     ap.add_argument("--method", action="append", choices=METHODS)
     ap.add_argument("--workdir", default="/tmp/unlearn-parity-fixtures")
     ap.add_argument("--reuse", action="store_true", help="replay existing case folders, no cargo")
+    ap.add_argument("--example-bin", default=None,
+                    help="run this already built parity_case binary instead of `cargo run` (e.g. "
+                         "target/release/examples/parity_case, while another cargo holds the build lock)")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
     archs = args.arch or list(ARCHS)
@@ -114,7 +121,7 @@ def main():
         for method in methods:
             folder = pathlib.Path(args.workdir) / arch / method.replace("+", "plus")
             if not args.reuse:
-                run_case(arch, method, folder)
+                run_case(arch, method, folder, args.example_bin)
             cases.setdefault(arch, {})[method] = case(arch, method, folder)
             out.write_text(json.dumps(doc, indent=None, sort_keys=True) + "\n")
     worst = max((c["max_rel_weight_diff"] for a in cases.values() for c in a.values()), default=0.0)

@@ -139,6 +139,9 @@ class Ctx:
         self.label_mismatch = 0
         self.label_rows = 0
         self.notes = []
+        # the replay's float type (float32 as the references run; float64 gives the
+        # reference loop's exact answer where float32 rounding is amplified)
+        self.dtype = next(model.parameters()).dtype
 
     # ---- building blocks
     def sgd(self, params=None):
@@ -151,7 +154,7 @@ class Ctx:
         )
 
     def inputs(self, part):
-        return self.data.batch(part["indices"], part.get("augment"))
+        return self.data.batch(part["indices"], part.get("augment")).to(self.dtype)
 
     def true_labels(self, part, check=True):
         y = self.data.true_labels(part["indices"])
@@ -489,7 +492,7 @@ def saliency(ctx, indices, batch_size):
     grads = {n: torch.zeros_like(p) for n, p in net.named_parameters()}
     for s in range(0, len(indices), batch_size):
         rows = indices[s : s + batch_size]
-        x = ctx.data.batch(rows)
+        x = ctx.data.batch(rows).to(ctx.dtype)
         y = ctx.data.true_labels(rows)
         net.zero_grad()
         loss = -F.cross_entropy(net(x), y)
@@ -594,7 +597,7 @@ def _load_mask(ctx):
         if n in params:
             if tuple(t.shape) != tuple(params[n].shape):
                 raise ValueError(f"mask {n}: shape {tuple(t.shape)} vs {tuple(params[n].shape)}")
-            mask[n] = t.to(torch.float32)
+            mask[n] = t.to(ctx.dtype)
     missing = [n for n in params if n not in mask]
     if missing:
         # _apply_mask_to_grads (RL.py:13) indexes mask[name] for every parameter
@@ -621,11 +624,12 @@ def fgsm_labels(ctx, x, pixels, y, eps):
     batch `x` (the model's own input): ∂/∂x_pix = ∂/∂x / std, std > 0, has the same sign."""
     net = ctx.original
     net.eval()
-    mean, std = ctx.data.mean_std()
+    mean, std = (t.to(ctx.dtype) for t in ctx.data.mean_std())
     xg = x.detach().clone().requires_grad_(True)
     loss = F.cross_entropy(net(xg), y)
     (grad,) = torch.autograd.grad(loss, xg)
-    x_pix = torch.from_numpy(np.ascontiguousarray(pixels)).to(torch.float32) / 255
+    # ToTensor's pixel / 255 is a float32 value; held in the replay's type
+    x_pix = (torch.from_numpy(np.ascontiguousarray(pixels)).to(torch.float32) / 255).to(ctx.dtype)
     x_adv = torch.round(torch.clamp(x_pix + grad.sign() * eps, 0.0, 1.0) * 255) / 255
     with torch.no_grad():
         return torch.argmax(net((x_adv - mean) / std), dim=1)
@@ -645,7 +649,7 @@ def replay_bs(ctx):
         lr = saliency_lr(ctx.params, int(line["epoch"]))
         ctx.check_lr(line, lr)
         pixels = ctx.data.pixels(line["indices"], line.get("augment"))
-        x = ctx.data.normalise(pixels)
+        x = ctx.data.normalise(pixels).to(ctx.dtype)
         y_true = ctx.true_labels(line, check=False)
         ours = fgsm_labels(ctx, x, pixels, y_true, eps)
         traced = ctx.traced_labels(line)
@@ -681,10 +685,10 @@ def replay_be(ctx):
     name = head_name(ctx.arch)
     old = getattr(ctx.model, name)
     c = old.out_features
-    new = nn.Linear(old.in_features, c + 1, bias=old.bias is not None)
+    new = nn.Linear(old.in_features, c + 1, bias=old.bias is not None, dtype=old.weight.dtype)
     with torch.no_grad():
         new.weight[:c] = old.weight
-        new.weight[c] = torch.tensor(shadow["weight"], dtype=torch.float32)
+        new.weight[c] = torch.tensor(shadow["weight"], dtype=torch.float32).to(old.weight.dtype)
         if old.bias is not None:
             new.bias[:c] = old.bias
             new.bias[c] = float(shadow["bias"])

@@ -48,13 +48,17 @@ def _structure(trace):
     }
 
 
-def replay(original_ckpt, data_export, record_json, trace_jsonl, forget_order=None, method=None):
+def replay(original_ckpt, data_export, record_json, trace_jsonl, forget_order=None, method=None,
+           dtype=torch.float32):
     """(final_state_dict, report) of the reference loop driven by the trace.
 
     `forget_order`: the forget rows in the order SalUn's saliency visits them (default:
-    ascending, the split manifest's order)."""
+    ascending, the split manifest's order). `dtype`: float32 (as the references run) or
+    float64 (the same loop with rounding made negligible: the reference's exact answer,
+    for runs whose float32 rounding is amplified, e.g. BatchNorm over 8 rows at 1x1)."""
     setup_torch()
     model, spec = load_model(original_ckpt)
+    model = model.to(dtype)
     export = Export(data_export)
     with open(record_json) as f:
         record = json.load(f)
@@ -70,7 +74,8 @@ def replay(original_ckpt, data_export, record_json, trace_jsonl, forget_order=No
     ctx = Ctx(model, spec, export, params, trace, trace_jsonl, forget_order)
     REPLAYS[method](ctx)
     ctx.finish()
-    state = {k: v.detach().clone() for k, v in ctx.model.state_dict().items()}
+    state = {k: (v.detach().to(torch.float32) if v.is_floating_point() else v.detach()).clone()
+             for k, v in ctx.model.state_dict().items()}
     if hasattr(ctx, "be_head"):
         name, c = ctx.be_head
         for leaf in ("weight", "bias"):
@@ -80,6 +85,7 @@ def replay(original_ckpt, data_export, record_json, trace_jsonl, forget_order=No
     report = {
         "method": method,
         "arch": spec["arch"],
+        "dtype": str(dtype).replace("torch.", ""),
         "structure": _structure(trace),
         "losses": ctx.losses,
         **ctx.report,

@@ -14,15 +14,17 @@ use std::path::PathBuf;
 fn main() {
     let mut args = std::env::args().skip(1);
     let (mut arch, mut method, mut out) = (None, None, None);
+    let mut extra = Vec::new();
     while let Some(flag) = args.next() {
         let value = args.next();
         match (flag.as_str(), value) {
             ("--arch", Some(v)) => arch = Some(v),
             ("--method", Some(v)) => method = Some(v),
             ("--out", Some(v)) => out = Some(PathBuf::from(v)),
+            ("--set", Some(v)) => extra.push(v),
             _ => {
                 eprintln!(
-                    "usage: parity_case --arch small-cnn|resnet18 --method {} --out DIR",
+                    "usage: parity_case --arch small-cnn|resnet18 --method {} --out DIR [--set key=value]...",
                     case::METHODS.join("|")
                 );
                 std::process::exit(2);
@@ -44,7 +46,7 @@ fn main() {
         eprintln!("{}: {e}", out.display());
         std::process::exit(1);
     }
-    let c = case::run_case(arch, &method);
+    let c = case::run_case_with(arch, &method, &extra);
     case::save(&c.original, &out.join("original.safetensors"));
     case::save(&c.unlearned, &out.join("unlearned.safetensors"));
     let write = |name: &str, bytes: &[u8]| {

@@ -119,10 +119,18 @@ pub struct Case {
 
 /// Runs `method` on the case's original of `arch`, traced.
 pub fn run_case(arch: Arch, method: &str) -> Case {
+    run_case_with(arch, method, &[])
+}
+
+/// [`run_case`] with `extra` `key=value` settings after the case's own (to cut a case
+/// short while looking for where two runs part).
+pub fn run_case_with(arch: Arch, method: &str, extra: &[String]) -> Case {
     let (ds, split, images) = data();
     let original = original(arch, &ds, &split);
     let recipe = Recipe::preset("quick").expect("a recipe");
-    let overrides = Overrides::new(&overrides(method), None).expect("overrides");
+    let mut sets = overrides(method);
+    sets.extend(extra.iter().cloned());
+    let overrides = Overrides::new(&sets, None).expect("overrides");
     let m = registry::build(method, "quick", &overrides).expect("the method");
     let trace = RefCell::new(Trace::new());
     let mut ctx = UnlearnContext::new(&original, &ds, &images, &split, &recipe, 0);
