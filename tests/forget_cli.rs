@@ -263,3 +263,90 @@ fn methods_lists_every_method_and_bad_sets_fail_cleanly() {
     }
     assert!(!out.exists());
 }
+
+/// `forget --trace` writes one JSON object per step with the documented fields (and
+/// SalUn's mask beside it) and changes not one byte of the checkpoint.
+#[test]
+fn tracing_leaves_the_checkpoint_bytes_unchanged() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let t = |name: &str| tmp.path().join(name);
+    ok(&unlearn(&[
+        "split",
+        "--data",
+        "embedded",
+        "--scenario",
+        "random:0.1",
+        "--out",
+        p(&t("split.json")),
+    ]));
+    ok(&unlearn(&[
+        "train",
+        "--split",
+        p(&t("split.json")),
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        p(&t("orig.safetensors")),
+    ]));
+    for method in ["rl", "salun"] {
+        let forget = |out: &str, trace: Option<&str>| {
+            let out = t(out);
+            let mut args = vec![
+                "forget",
+                "--method",
+                method,
+                "--checkpoint",
+                p(&t("orig.safetensors")),
+                "--split",
+                p(&t("split.json")),
+                "--set",
+                "epochs=1",
+                "--set",
+                "retain_budget=0.2",
+                "--quiet",
+                "--out",
+                p(&out),
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+            if let Some(trace) = trace {
+                args.extend(["--trace".to_string(), p(&t(trace)).to_string()]);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            ok(&unlearn(&args));
+            std::fs::read(out).expect("checkpoint")
+        };
+        let plain = forget(&format!("{method}.safetensors"), None);
+        let traced = forget(
+            &format!("{method}-traced.safetensors"),
+            Some(&format!("{method}.jsonl")),
+        );
+        assert!(plain == traced, "{method}: tracing changed the checkpoint");
+        let text = std::fs::read_to_string(t(&format!("{method}.jsonl"))).expect("trace");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect();
+        assert!(lines.len() > 10, "{method}: {} steps", lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            assert_eq!(line["step"], i as u64, "{method}: step numbers");
+            for key in ["stage", "indices", "labels", "augment", "lr", "loss"] {
+                assert!(line.get(key).is_some(), "{method} step {i}: no `{key}`");
+            }
+            assert_eq!(
+                line["indices"].as_array().map(Vec::len),
+                line["labels"].as_array().map(Vec::len),
+                "{method} step {i}: one label per row"
+            );
+        }
+        if method == "salun" {
+            assert_eq!(lines[0]["mask_file"], "mask.safetensors");
+            assert!(
+                t("salun.jsonl.mask.safetensors").is_file(),
+                "SalUn's mask file"
+            );
+        }
+    }
+}

@@ -46,7 +46,8 @@ fn tracing_changes_no_weight() {
     let original = case::original(Arch::SmallCnn, &ds, &split);
     let recipe = Recipe::preset("quick").expect("recipe");
     for method in case::METHODS.iter().chain(&["muda", "head-only"]) {
-        let overrides = Overrides::new(&case::overrides(method), None).expect("overrides");
+        let overrides =
+            Overrides::new(&case::overrides(Arch::SmallCnn, method), None).expect("overrides");
         let m = registry::build(method, "quick", &overrides).expect("method");
         let mut ctx = UnlearnContext::new(&original, &ds, &images, &split, &recipe, 0);
         ctx.monitor = 16;

@@ -158,6 +158,40 @@ fn fused_conv_relu_max_pool_matches_candle() {
     }
 }
 
+/// Two convolution outputs that differ by less than the rounding of `+ bias` are equal in
+/// what PyTorch's `max_pool2d(relu(conv2d(x, w, b)))` pools, and its gradient goes to the
+/// first of them (`torch.nn.functional.max_pool2d` records the first maximum). A 1×1
+/// convolution with weight 1 and bias 1e4 (float32 spacing 2^-10 there) on a window
+/// (1.0, 1.0001, 0.5, 0.25): 10001 and 10001.0001 round to the same value, so the gradient
+/// goes to element 0, not to element 1, the larger before the bias.
+#[test]
+fn fused_pool_ties_are_judged_after_the_bias_as_pytorch_does() {
+    for k in [2usize, 3] {
+        let mut vals = vec![0.25f32; k * k];
+        vals[0] = 1.0;
+        vals[1] = 1.0001;
+        vals[2] = 0.5;
+        let x =
+            Var::from_tensor(&Tensor::from_vec(vals, (1, 1, k, k), &Device::Cpu).unwrap()).unwrap();
+        let w = Tensor::ones((1, 1, 1, 1), DType::F32, &Device::Cpu).unwrap();
+        let b = Tensor::new(&[1e4f32], &Device::Cpu).unwrap();
+        let y = kernels::conv2d_relu_max_pool2d(x.as_tensor(), &w, Some(&b), 1, 0, k).unwrap();
+        let y_val = y.flatten_all().unwrap().to_vec1::<f32>().unwrap()[0];
+        assert_eq!(y_val, 1e4f32 + 1.0, "pool {k}: the pooled value");
+        let grads = y.sum_all().unwrap().backward().unwrap();
+        let gx = grads
+            .get(x.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let mut want = vec![0f32; k * k];
+        want[0] = 1.0;
+        assert_eq!(gx, want, "pool {k}: the gradient goes to the first maximum");
+    }
+}
+
 /// Candle 0.11's `max_pool2d` backward scales the gradient of a window's (unique) maximum
 /// by 1/k² (it multiplies by the window's share of maxima instead of dividing by their
 /// count); PyTorch passes it through unscaled, as these kernels do. With random inputs

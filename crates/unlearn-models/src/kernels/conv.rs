@@ -389,6 +389,12 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], b: Option<&[f32]>, pool: usize) -> (V
 
 /// ReLU + max-pool of one OH × OW plane (row length `ow`) plus bias `bv` into `out`
 /// (PH × PW), recording each window's first maximum (or [`CUT`]) in `idx`.
+///
+/// The maximum is taken over the biased values `src + bv`, as PyTorch's
+/// `max_pool2d(relu(conv2d(x, w, b)))` sees them: two outputs that differ by less than the
+/// rounding of `+ bv` tie after it, and PyTorch's gradient then goes to the first. Taking
+/// the maximum before the bias sent it to the other one (measured: SCRUB's parity case on
+/// the small CNN, once its biases had grown, parted from the PyTorch replay by 1e-2).
 fn pool_plane(
     src: &[f32],
     ow: usize,
@@ -407,15 +413,19 @@ fn pool_plane(
             let r0 = &src[2 * py * ow..2 * py * ow + 2 * pw];
             let r1 = &src[(2 * py + 1) * ow..(2 * py + 1) * ow + 2 * pw];
             for (px, (o, id)) in orow.iter_mut().zip(irow.iter_mut()).enumerate() {
-                let c = [r0[2 * px], r0[2 * px + 1], r1[2 * px], r1[2 * px + 1]];
-                let (mut best, mut bvl) = (0u8, c[0]);
-                for (i, v) in c.iter().enumerate().skip(1) {
-                    if *v > bvl {
-                        bvl = *v;
+                let c = [
+                    r0[2 * px] + bv,
+                    r0[2 * px + 1] + bv,
+                    r1[2 * px] + bv,
+                    r1[2 * px + 1] + bv,
+                ];
+                let (mut best, mut v) = (0u8, c[0]);
+                for (i, x) in c.iter().enumerate().skip(1) {
+                    if *x > v {
+                        v = *x;
                         best = i as u8;
                     }
                 }
-                let v = bvl + bv;
                 (*o, *id) = if v > 0.0 { (v, best) } else { (0.0, CUT) };
             }
         }
@@ -428,13 +438,13 @@ fn pool_plane(
         for dy in 0..k {
             let row = &src[(py * k + dy) * ow + px * k..(py * k + dy) * ow + px * k + k];
             for (dx, v) in row.iter().enumerate() {
-                if *v > bvl {
-                    bvl = *v;
+                if *v + bv > bvl {
+                    bvl = *v + bv;
                     best = dy * k + dx;
                 }
             }
         }
-        let v = bvl + bv;
+        let v = bvl;
         if v > 0.0 {
             *o = v;
             *id = best as u8;
