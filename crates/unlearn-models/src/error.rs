@@ -38,6 +38,16 @@ pub enum ModelError {
         /// Missing, unexpected and mis-shaped tensors, one per line.
         details: String,
     },
+    /// The registry file named by the environment cannot be used.
+    #[error("{var}={path} names the model registry to use instead of the built-in one, but: {source} (unset {var} to use the built-in registry)", path = path.display())]
+    RegistryEnv {
+        /// The variable (`UNLEARN_MODEL_REGISTRY`).
+        var: &'static str,
+        /// Its value.
+        path: PathBuf,
+        /// What went wrong.
+        source: Box<ModelError>,
+    },
     /// A checkpoint file that cannot be read or parsed.
     #[error("cannot read checkpoint {path}: {reason}")]
     BadCheckpoint {
