@@ -29,6 +29,10 @@ Examples:
   cargo xtask bench"
 )]
 struct Cli {
+    /// `reproduce`: use a given --original or --oracle whose provenance does not fit its
+    /// role, with a warning (as `unlearn --force`).
+    #[arg(long, global = true)]
+    force: bool,
     #[command(subcommand)]
     task: Task,
 }
@@ -55,7 +59,10 @@ enum Task {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.task {
-        Task::Reproduce(a) => reproduce(&a),
+        Task::Reproduce(mut a) => {
+            a.force = cli.force;
+            reproduce(&a)
+        }
         Task::Report(a) => {
             let out = a
                 .out

@@ -305,7 +305,10 @@ fn main() {
         Command::Metrics(a) => measure::metrics(a, on),
         Command::Forget(a) => forget::forget(a, on),
         Command::Tune(a) => tune::tune(a, on),
-        Command::Reproduce(a) => reproduce(a),
+        Command::Reproduce(mut a) => {
+            a.force = cli.force;
+            reproduce(a)
+        }
         Command::Methods(a) => forget::methods(a),
         Command::Import(a) => import::import(a),
         Command::Models(a) => models::models(a),

@@ -99,7 +99,7 @@ pub struct ReproduceArgs {
     pub normalize: Option<unlearn_models::InputNormalization>,
     /// Fraction of the training set held out for validation (default 0.1, or 0 with
     /// --original: shared models are trained on the whole training set).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub val_fraction: Option<f64>,
     /// Judge every model against an ensemble of N oracle retrains: N oracles, N originals,
     /// one run per method and original, and N held-out retrains (the `retrain` row), all
@@ -137,8 +137,8 @@ pub struct ReproduceArgs {
     pub trace: bool,
     /// Use a given --original or --oracle whose provenance does not fit its role (an oracle
     /// that trained on what its scenario forgets, an oracle that is the original), with a
-    /// warning.
-    #[arg(long)]
+    /// warning: set by the front end from its global `--force`.
+    #[arg(skip)]
     pub force: bool,
     /// Where the steps run (`--executor local --jobs N`, `--executor slurm …`).
     #[command(flatten)]
