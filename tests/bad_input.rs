@@ -9,7 +9,9 @@
 //!   `--normalize` replaces.
 //! - `reproduce`: duplicated methods or scenarios, empty lists, `--min-set-size 1`, Slurm
 //!   options with the local executor, `--cost` (writes nothing, checks the plan against the
-//!   data), a negative `--val-fraction`, and the provenance of `--original` / `--oracle`.
+//!   data), negative numbers (`--val-fraction`, `--retain-budget`, `--seeds`), and the
+//!   provenance of `--original` / `--oracle` (the original itself, the same weights, a
+//!   model retrained without another scenario, a missing file).
 
 mod common;
 
@@ -96,6 +98,17 @@ fn import_refuses_deep_huge_and_foreign_files_by_name() {
     assert_clean_failure(&o, "nests deeper than 1000 levels");
     assert_eq!(bytes(&deep), before, "the input changed");
     assert!(!out.exists(), "an output was left");
+
+    // A bare pickle (no torch.save magic number) nesting as deep: named as not a legacy
+    // torch.save file, not taken for safetensors.
+    let bare = dir.path().join("bare.pth");
+    std::fs::write(&bare, &pickle).unwrap();
+    let o = import(&bare, &out, &[]);
+    assert_clean_failure(
+        &o,
+        "a legacy torch.save file starts with the pickled magic number",
+    );
+    assert!(!out.exists());
 
     // An input shape far past any image: clap refuses it (exit 2), naming the limits.
     let plain = fixture("small-cnn-1x4x4.pth");
@@ -225,6 +238,17 @@ fn reproduce_refuses_options_that_would_do_nothing_or_twice() {
         1,
         "--val-fraction -0.000000001: expected 0 <= fraction < 1",
     );
+    // Every option takes a negative number to its own check, not "unexpected argument".
+    refused(
+        &["--retain-budget", "-0.5", "--cost"],
+        1,
+        "--retain-budget -0.5: expected a share of the retain set in (0, 1]",
+    );
+    refused(
+        &["--seeds", "-1", "--cost"],
+        2,
+        "'-1' is not a whole number of at least 1",
+    );
     // --cost checks the plan against the data as a run would: the embedded data has 10.
     refused(&["--scenarios", "class:11", "--cost"], 1, "class 11");
     // A good --cost prints the plan and writes nothing.
@@ -286,8 +310,36 @@ fn given_models_are_checked_for_provenance() {
         "{}",
         stderr(&o)
     );
-    // A proper oracle (retrained on the retain list) passes without a word.
-    let o = ok(study(&run.original, &run.retrain, &[]));
+    // A model retrained without another scenario (random:0.2) has seen class 3.
+    let o = study(&run.original, &run.retrain, &[]);
+    assert_clean_failure(
+        &o,
+        "was retrained without random:0.2 (its metadata), not without class:3",
+    );
+    // A missing file names the option that gave it.
+    let o = study(&run.original, &dir.path().join("nope.safetensors"), &[]);
+    assert_clean_failure(&o, "--oracle class:3=");
+    assert_clean_failure(&o, "nope.safetensors: No such file");
+    assert_eq!(
+        stderr(&o).matches("No such file").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+    // A proper oracle (retrained without class 3) passes without a word.
+    let class3 = dir.path().join("class3.json");
+    ok(unlearn(&[
+        "split",
+        "--scenario",
+        "class:3",
+        "--val-fraction",
+        "0.9",
+        "--out",
+        p(&class3),
+    ]));
+    let oracle = dir.path().join("oracle3.safetensors");
+    common::train_one_epoch(&class3, "retain", 0, &oracle);
+    let o = ok(study(&run.original, &oracle, &[]));
     assert!(!stderr(&o).contains("trained on"), "{}", stderr(&o));
     assert!(!out.exists(), "--cost created {}", out.display());
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{assert_clean_failure, ok, p};
+use common::{assert_clean_failure, ok, p, stderr};
 use hub_server::{resolve_path, HubServer};
 
 const REPO: &str = "jaeunglee/resnet18-cifar10-unlearning";
@@ -286,5 +286,12 @@ fn registry_entries_are_checked_against_their_files_and_errors_name_the_field() 
     // A registry path that does not exist names the variable that gave it.
     let o = run(&["models", "list"], Path::new("/nonexistent"));
     assert_clean_failure(&o, "UNLEARN_MODEL_REGISTRY=/nonexistent");
+    // ... and says what went wrong once, not again as a cause.
+    assert_eq!(
+        stderr(&o).matches("No such file").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
     drop(server);
 }

@@ -57,7 +57,13 @@ enum Task {
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    // Negative numbers reach the options' own checks (`--epochs -1` is refused by name).
+    let matches = unlearn_pipeline::args::negative_numbers_as_values(
+        <Cli as clap::CommandFactory>::command(),
+    )
+    .get_matches();
+    let cli =
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.task {
         Task::Reproduce(mut a) => {
             a.force = cli.force;

@@ -134,7 +134,7 @@ impl Dim {
         let bad = |expected: &str| MethodError::InvalidParam {
             method: method.to_string(),
             key: format!("space.{}", self.name),
-            value: format!("{:?}", self.range),
+            value: self.range.to_string(),
             expected: expected.to_string(),
         };
         match &self.range {
@@ -292,6 +292,7 @@ impl Space {
                 .join(", ")
         };
         let mut set = Vec::new();
+        let mut excluded: Vec<String> = Vec::new();
         for (key, value) in &table {
             if key == "exclude" {
                 let list = value
@@ -308,6 +309,10 @@ impl Space {
                             names()
                         )));
                     }
+                    if excluded.iter().any(|e| e == n) {
+                        return Err(cfg_err(format!("'exclude' names '{n}' twice")));
+                    }
+                    excluded.push(n.to_string());
                     self.dims.retain(|d| d.name != n);
                 }
                 continue;
@@ -332,6 +337,11 @@ impl Space {
                 None => self.dims.push(dim),
             }
             set.push(key.clone());
+        }
+        if let Some(n) = set.iter().find(|n| excluded.contains(n)) {
+            return Err(cfg_err(format!(
+                "'{n}' is both given a range and named in 'exclude': keep one"
+            )));
         }
         Ok((self, set))
     }
@@ -534,6 +544,13 @@ mod tests {
         assert!(err.contains("whole bounds ≥ 0"), "{err}");
         let err = refused("lr = { choices = [0.1], low = 1 }\n")?;
         assert!(err.contains("unknown key 'low'"), "{err}");
+        let err = refused("exclude = [\"lr\", \"lr\"]\n")?;
+        assert!(err.contains("'exclude' names 'lr' twice"), "{err}");
+        let err = refused("exclude = [\"lr\"]\nlr = { low = 0.001, high = 0.01 }\n")?;
+        assert!(
+            err.contains("'lr' is both given a range and named in 'exclude'"),
+            "{err}"
+        );
         // A real parameter with integer bounds is searched as a real.
         std::fs::write(&file, "momentum = { low = 0, high = 1 }\n")
             .map_err(|e| MethodError::Mismatch(e.to_string()))?;

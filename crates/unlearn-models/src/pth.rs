@@ -78,7 +78,10 @@ pub enum PthFormat {
 
 /// The `torch.save` format of the file at `path`, from its first bytes (one read); `None`
 /// for anything else (a safetensors file, say). A legacy file starts with its pickled magic
-/// number: PROTO 2 to 5, a FRAME from protocol 4 on, then `LONG1` of 10 bytes.
+/// number: PROTO 2 to 5, a FRAME from protocol 4 on, then `LONG1` of 10 bytes. Any other
+/// file that starts with PROTO 2 to 5 and is not safetensors (whose JSON header opens at
+/// byte 8) is taken for a legacy file too, so that the legacy reader names what it lacks
+/// (the magic number) instead of the safetensors reader its header length.
 pub fn sniff(path: &Path) -> Option<PthFormat> {
     let mut head = [0u8; 13];
     let mut file = std::fs::File::open(path).ok()?;
@@ -98,6 +101,7 @@ pub fn sniff(path: &Path) -> Option<PthFormat> {
         [0x80, 4 | 5, 0x95, rest @ ..] if rest.len() >= 10 && long1(&rest[8..]) => {
             Some(PthFormat::LegacyPickle)
         }
+        [0x80, 2..=5, ..] if head.get(8) != Some(&b'{') => Some(PthFormat::LegacyPickle),
         _ => None,
     }
 }

@@ -283,7 +283,7 @@ impl Registry {
             Some(path) => Self::from_file(Path::new(&path)).map_err(|e| ModelError::RegistryEnv {
                 var: REGISTRY_ENV,
                 path: PathBuf::from(&path),
-                source: Box::new(e),
+                cause: Box::new(e),
             }),
             None => Self::embedded(),
         }
@@ -499,16 +499,15 @@ fn check_entry(raw: RawEntry) -> std::result::Result<ModelEntry, FieldError> {
     check_path("revision", &raw.revision, false)?;
     let arch = Arch::from_str(&raw.arch).map_err(|e| ("arch", e.to_string()))?;
     let stem = check_stem(arch, raw.stem.as_deref())?;
-    if raw.input_shape.contains(&0) {
-        return Err((
-            "input_shape",
-            format!("{:?} has a zero side", raw.input_shape),
-        ));
-    }
-    if raw.num_classes < 2 {
+    crate::limits::check_input_shape(raw.input_shape).map_err(|e| ("input_shape", e))?;
+    if !(2..=crate::limits::MAX_CLASSES).contains(&raw.num_classes) {
         return Err((
             "num_classes",
-            format!("{} classes: expected at least 2", raw.num_classes),
+            format!(
+                "{} classes: expected 2..={}",
+                raw.num_classes,
+                crate::limits::MAX_CLASSES
+            ),
         ));
     }
     let normalization = InputNormalization {

@@ -99,7 +99,7 @@ pub struct ReproduceArgs {
     pub normalize: Option<unlearn_models::InputNormalization>,
     /// Fraction of the training set held out for validation (default 0.1, or 0 with
     /// --original: shared models are trained on the whole training set).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long)]
     pub val_fraction: Option<f64>,
     /// Judge every model against an ensemble of N oracle retrains: N oracles, N originals,
     /// one run per method and original, and N held-out retrains (the `retrain` row), all
@@ -222,6 +222,26 @@ fn parse_oracle(text: &str) -> std::result::Result<(Scenario, String), String> {
         .ok_or_else(|| format!("'{text}' is not SCENARIO=CHECKPOINT (e.g. class:3=model:<id>)"))?;
     let scenario: Scenario = scenario.parse().map_err(|e| format!("'{text}': {e}"))?;
     Ok((scenario, model.to_string()))
+}
+
+/// `cmd` with every option that takes a value, in every subcommand, taking a negative
+/// number as its value (`--val-fraction -0.1`, `--epochs -1`), so that the option's own
+/// check refuses it by name instead of clap's "unexpected argument '-0'". A real-valued
+/// option takes any value starting with `-` (clap does not see `-1e-9` or `-inf` as
+/// numbers; a flag given in its place is then refused as not a number, naming the
+/// option). No option of these tools is a short flag made of digits, so nothing else
+/// changes.
+pub fn negative_numbers_as_values(cmd: clap::Command) -> clap::Command {
+    use std::any::TypeId;
+    cmd.mut_args(|a| {
+        if !a.get_action().takes_values() {
+            return a;
+        }
+        let id = a.get_value_parser().type_id();
+        let real = id == TypeId::of::<f64>() || id == TypeId::of::<f32>();
+        a.allow_negative_numbers(true).allow_hyphen_values(real)
+    })
+    .mut_subcommands(negative_numbers_as_values)
 }
 
 /// The clap parser of every count that must be at least 1, in `reproduce` and in every

@@ -130,6 +130,10 @@ fn oracle_problems(
         if !meta.subset.is_empty() && meta.subset != "retain" {
             out.push(format!("{name} was trained on '{}' (its metadata), not on a retain list: it has seen the forget set of {scenario}", meta.subset));
         }
+        let forgot = meta.extra.get("forget_scenario");
+        if let Some(f) = forgot.filter(|f| f.parse::<Scenario>().ok().as_ref() != Some(scenario)) {
+            out.push(format!("{name} was retrained without {f} (its metadata), not without {scenario}: it has seen the forget set of {scenario}"));
+        }
         if !meta.dataset_fingerprint.is_empty() && meta.dataset_fingerprint != fingerprint {
             out.push(format!("{name} was trained on other data ({}, fingerprint {}) than this study's (fingerprint {})", meta.dataset, short(&meta.dataset_fingerprint), short(fingerprint)));
         }
@@ -142,6 +146,11 @@ fn oracle_problems(
         }
     }
     out
+}
+
+/// `e`, said of the option that named the model.
+fn named(option: String, e: PipelineError) -> PipelineError {
+    PipelineError::Plan(format!("{option}: {e}"))
 }
 
 fn short(hash: &str) -> &str {
@@ -167,7 +176,7 @@ pub fn given_models(
     let original = cfg
         .original
         .as_deref()
-        .map(|s| describe(s, fallback))
+        .map(|s| describe(s, fallback).map_err(|e| named(format!("--original {s}"), e)))
         .transpose()?;
     if let Some((m, o)) = &original {
         let problems = original_problems(m, o, fingerprint);
@@ -195,7 +204,8 @@ pub fn given_models(
                 "--oracle gives scenario {scenario} twice: one oracle per scenario"
             )));
         }
-        let (model, origin) = describe(spec, fallback)?;
+        let (model, origin) = describe(spec, fallback)
+            .map_err(|e| named(format!("--oracle {scenario}={spec}"), e))?;
         let problems = oracle_problems(scenario, &model, &origin, original.as_ref(), fingerprint);
         if !problems.is_empty() {
             on.apply(problems.join("; "))?;
