@@ -22,6 +22,7 @@ Into crates/unlearn-models/tests/fixtures/pth/layouts/ (tests: tests/pth_layouts
   torchscript.pt             torch.jit.trace of the same network, torch.jit.save'd
   complex.pth, bool.pth      a complex64 and a bool tensor beside a float one
   normalize-std0.pth         small-cnn-salun.pth with normalize.std = 0
+  normalize-nan.pth          small-cnn-salun.pth with normalize.std = NaN
   layouts-expected.json      the inputs and logits of the files whose weights differ from
                              small-cnn-1x4x4.pth, and the mixed file's values
 
@@ -147,6 +148,8 @@ def main():
     salun = torch.load(os.path.join(PTH, "small-cnn-salun.pth"))
     salun["state_dict"]["module.normalize.std"] = torch.zeros(1)
     torch.save(salun, path("normalize-std0.pth"))
+    salun["state_dict"]["module.normalize.std"] = torch.tensor([float("nan")])
+    torch.save(salun, path("normalize-nan.pth"))
 
     expected = {
         "inputs": want["inputs"],

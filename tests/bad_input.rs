@@ -171,6 +171,14 @@ fn import_reads_big_endian_and_protocol_4_files_and_normalize_overrides_the_file
         stderr(&o)
     );
     assert!(out.exists());
+    // A NaN std is judged as a std (not as a damaged file), and --normalize replaces it too.
+    let nan = fixture("layouts/normalize-nan.pth");
+    let o = import(&nan, &out, &[]);
+    assert_clean_failure(&o, "std NaN is not a positive finite number");
+    assert!(!stderr(&o).contains("damaged"), "{}", stderr(&o));
+    std::fs::remove_file(&out).unwrap();
+    ok(import(&nan, &out, &["--normalize", "mean=0.5,std=0.25"]));
+    assert!(out.exists());
     // A std whose inverse overflows f32 (1e-45 is subnormal): refused up front.
     let o = import(&std0, &out, &["--normalize", "mean=0.5,std=1e-45"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));

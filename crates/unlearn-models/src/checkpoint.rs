@@ -565,6 +565,7 @@ pub fn read_with(path: &Path, normalization_given: bool) -> Result<LoadedCheckpo
             )));
         }
     }
+    let own = metadata.get("format").map(String::as_str) == Some(FORMAT);
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
     let mut tensors = BTreeMap::new();
@@ -596,12 +597,16 @@ pub fn read_with(path: &Path, normalization_given: bool) -> Result<LoadedCheckpo
                 };
                 let t = Tensor::from_raw_buffer(data, dtype, &shape, &Device::Cpu)?
                     .to_dtype(DType::F32)?;
-                check_finite(
-                    &format!("checkpoint {}", path.display()),
-                    &name,
-                    &t,
-                    "the file is damaged or the model diverged before it was saved",
-                )?;
+                // A foreign file's normalisation buffers are judged by `adapt`, after
+                // `--normalize` has had the chance to replace them.
+                if own || !crate::adapt::NORMALIZATION_TENSORS.contains(&name.as_str()) {
+                    check_finite(
+                        &format!("checkpoint {}", path.display()),
+                        &name,
+                        &t,
+                        "the file is damaged or the model diverged before it was saved",
+                    )?;
+                }
                 tensors.insert(name, t);
             }
             other => {
@@ -611,7 +616,6 @@ pub fn read_with(path: &Path, normalization_given: bool) -> Result<LoadedCheckpo
             }
         }
     }
-    let own = metadata.get("format").map(String::as_str) == Some(FORMAT);
     let mut ckpt = LoadedCheckpoint {
         tensors,
         counters,

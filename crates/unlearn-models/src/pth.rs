@@ -336,12 +336,16 @@ fn collect(
             }
             DType::F32 | DType::F64 | DType::F16 | DType::BF16 => {
                 let t = t.to_dtype(DType::F32)?;
-                crate::checkpoint::check_finite(
-                    &format!("checkpoint {}", path.display()),
-                    &clean,
-                    &t,
-                    "the file is damaged or the model diverged before it was saved",
-                )?;
+                // Normalisation buffers are judged by `adapt`, after `--normalize` has had
+                // the chance to replace them.
+                if !crate::adapt::NORMALIZATION_TENSORS.contains(&clean.as_str()) {
+                    crate::checkpoint::check_finite(
+                        &format!("checkpoint {}", path.display()),
+                        &clean,
+                        &t,
+                        "the file is damaged or the model diverged before it was saved",
+                    )?;
+                }
                 out.tensors.insert(clean, t);
             }
             _ => return Err(bad(path, rebuild::unread_dtype(&name, &spec.class))),
