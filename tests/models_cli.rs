@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{assert_clean_failure, ok, p};
+use common::{assert_clean_failure, ok, p, stderr};
 use hub_server::{resolve_path, HubServer};
 
 const REPO: &str = "jaeunglee/resnet18-cifar10-unlearning";
@@ -238,4 +238,60 @@ fn models_fetch_downloads_from_a_local_hub_then_works_offline_and_refuses_a_chan
         Some(&registry),
     );
     assert_clean_failure(&o, "registry.toml");
+}
+
+#[test]
+fn registry_entries_are_checked_against_their_files_and_errors_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let registry = dir.path().join("registry.toml");
+    let full = std::fs::read(fixture("small-cnn-1x4x4.pth")).unwrap();
+    let server = HubServer::start(BTreeMap::from([(
+        resolve_path(REPO, "main", "resnet18_cifar10_full.pth"),
+        full,
+    )]));
+    let endpoint = server.endpoint();
+    let run = |args: &[&str], registry: &Path| {
+        unlearn_env(args, &cache, &endpoint, false, Some(registry))
+    };
+    // The file is a torch.save file; the entry says safetensors.
+    let pth_entry = entry("test-full", "resnet18_cifar10_full.pth", None);
+    std::fs::write(
+        &registry,
+        pth_entry.replace("format = \"pth\"", "format = \"safetensors\""),
+    )
+    .unwrap();
+    let o = run(&["models", "fetch", "test-full"], &registry);
+    assert_clean_failure(&o, "entry 'test-full', field 'format'");
+    assert_clean_failure(&o, "it says 'safetensors', but its file");
+    // The file's head has 10 rows; the entry says 7 classes.
+    std::fs::write(
+        &registry,
+        pth_entry.replace("num_classes = 10", "num_classes = 7"),
+    )
+    .unwrap();
+    let out = dir.path().join("m.safetensors");
+    let o = run(
+        &["import", "--from", "model:test-full", "--out", p(&out)],
+        &registry,
+    );
+    assert_clean_failure(&o, "entry 'test-full', field 'num_classes'");
+    assert_clean_failure(&o, "it says 7, but the file's 'fc.weight' has 10 rows");
+    assert!(!out.exists());
+    // An entry without its id names 'id', not another field.
+    std::fs::write(&registry, pth_entry.replace("id = \"test-full\"\n", "")).unwrap();
+    let o = run(&["models", "list"], &registry);
+    assert_clean_failure(&o, "field 'id'");
+    assert_clean_failure(&o, "missing field `id`");
+    // A registry path that does not exist names the variable that gave it.
+    let o = run(&["models", "list"], Path::new("/nonexistent"));
+    assert_clean_failure(&o, "UNLEARN_MODEL_REGISTRY=/nonexistent");
+    // ... and says what went wrong once, not again as a cause.
+    assert_eq!(
+        stderr(&o).matches("No such file").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+    drop(server);
 }

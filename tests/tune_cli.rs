@@ -187,3 +187,56 @@ fn tune_refuses_bad_requests_before_any_work() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("expected avg_gap_output"));
 }
+
+#[test]
+fn a_search_space_is_checked_whole_before_trial_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = small_run(tmp.path());
+    let out = tmp.path().join("t");
+    let space = tmp.path().join("space.toml");
+    let refused = |text: &str, needles: &[&str]| {
+        std::fs::write(&space, text).unwrap();
+        let before = std::fs::read(&space).unwrap();
+        let o = tune(&run, &out, &["--space", p(&space)]);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{text}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{text}: expected '{n}' in {err}");
+        }
+        assert!(!out.exists(), "{text}: {} was left", out.display());
+        assert_eq!(std::fs::read(&space).unwrap(), before);
+    };
+    refused(
+        "lr = { low = 0.001, high = 0.01, logg = true }\n",
+        &["'lr': unknown key 'logg'"],
+    );
+    refused("exclude = [\"nope\"]\n", &["'exclude' names 'nope'"]);
+    refused(
+        "batch_size = { low = 0, high = 0 }\n",
+        &[
+            "batch_size = 0 (its low end",
+            "a whole number ≥ 1",
+            "nothing was run",
+        ],
+    );
+    refused(
+        "momentum = { low = -0.5, high = 0.5 }\n",
+        &["momentum = -0.5 (its low end", "a number in [0, 1)"],
+    );
+    refused(
+        "momentum = { low = 0.5, high = 1.5 }\n",
+        &["momentum = 1.5 (its high end"],
+    );
+    refused(
+        "lr = { low = 1e-3, high = 1e-2 }\nepochs = { low = 0.5, high = 3.7 }\n",
+        &["'epochs': a whole-number parameter takes whole bounds"],
+    );
+    // An entry for a parameter that --set fixes is dropped, with a warning (epochs=1 is set).
+    std::fs::write(&space, "epochs = { low = 1, high = 3 }\n").unwrap();
+    let o = ok(tune(&run, &out, &["--space", p(&space)]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("searches 'epochs', but --set epochs=1 fixes it: that entry is dropped"),
+        "{err}"
+    );
+}

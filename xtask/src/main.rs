@@ -29,6 +29,10 @@ Examples:
   cargo xtask bench"
 )]
 struct Cli {
+    /// `reproduce`: use a given --original or --oracle whose provenance does not fit its
+    /// role, with a warning (as `unlearn --force`).
+    #[arg(long, global = true)]
+    force: bool,
     #[command(subcommand)]
     task: Task,
 }
@@ -53,9 +57,18 @@ enum Task {
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    // Negative numbers reach the options' own checks (`--epochs -1` is refused by name).
+    let matches = unlearn_pipeline::args::negative_numbers_as_values(
+        <Cli as clap::CommandFactory>::command(),
+    )
+    .get_matches();
+    let cli =
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.task {
-        Task::Reproduce(a) => reproduce(&a),
+        Task::Reproduce(mut a) => {
+            a.force = cli.force;
+            reproduce(&a)
+        }
         Task::Report(a) => {
             let out = a
                 .out

@@ -60,7 +60,10 @@ fn parse_shape(text: &str) -> std::result::Result<[usize; 3], String> {
         .collect::<std::result::Result<_, _>>()
         .map_err(|_| format!("'{text}' is not C,H,W (three whole numbers, e.g. 3,32,32)"))?;
     match dims[..] {
-        [c, h, w] if c > 0 && h > 0 && w > 0 => Ok([c, h, w]),
+        [c, h, w] if c > 0 && h > 0 && w > 0 => {
+            unlearn_models::limits::check_input_shape([c, h, w])?;
+            Ok([c, h, w])
+        }
         _ => Err(format!(
             "'{text}' is not C,H,W (three positive numbers, e.g. 3,32,32)"
         )),

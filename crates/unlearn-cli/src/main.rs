@@ -293,7 +293,13 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
+    // Negative numbers reach the options' own checks (`--epochs -1` is refused by name).
+    let matches = unlearn_pipeline::args::negative_numbers_as_values(
+        <Cli as clap::CommandFactory>::command(),
+    )
+    .get_matches();
+    let cli =
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let on = OnMismatch::from_force(cli.force);
     let result = match cli.command {
         Command::Data(DataCommand::Info { data, json }) => data_info(&data, json),
@@ -305,15 +311,32 @@ fn main() {
         Command::Metrics(a) => measure::metrics(a, on),
         Command::Forget(a) => forget::forget(a, on),
         Command::Tune(a) => tune::tune(a, on),
-        Command::Reproduce(a) => reproduce(a),
+        Command::Reproduce(mut a) => {
+            a.force = cli.force;
+            reproduce(a)
+        }
         Command::Methods(a) => forget::methods(a),
         Command::Import(a) => import::import(a),
         Command::Models(a) => models::models(a),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", error_text(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes joined by ": " (as `{:#}` does), leaving out a cause the text
+/// already says: many errors quote their source in their own message (`{path}: {source}`).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 fn data_info(spec: &str, as_json: bool) -> Result<()> {

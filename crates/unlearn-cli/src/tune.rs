@@ -85,7 +85,10 @@ pub fn tune(a: TuneArgs, on: unlearn_pipeline::ops::OnMismatch) -> Result<()> {
     if a.trials == 0 {
         bail!("--trials must be at least 1");
     }
-    let _claim = unlearn_io::Claim::new()
+    // A search refused before its first trial leaves no folder that it made.
+    let fresh = !a.out.exists();
+    let out_dir = a.out.clone();
+    let claim = unlearn_io::Claim::new()
         .inputs(
             "--checkpoint",
             crate::files::local_checkpoint(&a.checkpoint),
@@ -116,7 +119,17 @@ pub fn tune(a: TuneArgs, on: unlearn_pipeline::ops::OnMismatch) -> Result<()> {
         on_mismatch: on,
         quiet: a.quiet,
     };
-    let outcome = tune::tune(&cfg)?;
+    let outcome = match tune::tune(&cfg) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            drop(claim);
+            if fresh {
+                // Only an empty folder goes: trials already written stay for a resume.
+                let _ = std::fs::remove_dir(&out_dir);
+            }
+            return Err(e.into());
+        }
+    };
     match outcome.best {
         Some(b) => {
             let t = &outcome.trials[b];

@@ -11,16 +11,23 @@
 //! declared ones:
 //! ```toml
 //! lr = { low = 1e-4, high = 0.1, log = true }
-//! epochs = { low = 1, high = 4 }            # whole numbers when both ends are integers
+//! epochs = { low = 1, high = 4 }            # a whole-number parameter takes whole bounds
 //! stop_target = { choices = ["auto", "val"] }
 //! exclude = ["lambda_da"]                    # not searched: the default stays
 //! ```
+//! The file is checked as a whole before anything runs: a key other than `low`, `high`,
+//! `log` and `choices` (a typo such as `logg`) is an error, as is a name in `exclude` that is
+//! not a parameter of the method; a range must fit its parameter's type (whole-number
+//! parameters take whole bounds ≥ 0, real ones are searched as reals even with integer
+//! bounds, switches and choices take `choices`). [`Dim::probes`] gives the values a caller
+//! then tries against the method's own checks (`batch_size ≥ 1`, `momentum < 1`, …).
 
 use std::path::Path;
 
 use serde::Serialize;
 
 use crate::error::{MethodError, Result};
+use crate::params::ParamInfo;
 
 /// The range of one declared dimension (static form, for [`crate::Params::SPACE`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,6 +66,22 @@ pub enum Range {
     },
     /// One of these texts.
     Choice(Vec<String>),
+}
+
+impl std::fmt::Display for Range {
+    /// The range as the `--space` file writes it: `{ low = 0.5, high = 1.5 }`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let log = |log: bool| if log { ", log = true" } else { "" };
+        match self {
+            Range::Real { low, high, log: l } => {
+                write!(f, "{{ low = {low}, high = {high}{} }}", log(*l))
+            }
+            Range::Whole { low, high, log: l } => {
+                write!(f, "{{ low = {low}, high = {high}{} }}", log(*l))
+            }
+            Range::Choice(c) => write!(f, "{{ choices = {c:?} }}"),
+        }
+    }
 }
 
 /// One searched parameter.
@@ -111,7 +134,7 @@ impl Dim {
         let bad = |expected: &str| MethodError::InvalidParam {
             method: method.to_string(),
             key: format!("space.{}", self.name),
-            value: format!("{:?}", self.range),
+            value: self.range.to_string(),
             expected: expected.to_string(),
         };
         match &self.range {
@@ -199,6 +222,24 @@ impl Dim {
         }
     }
 
+    /// The values to try against the method before a search: both ends and the middle of a
+    /// real range (as [`Dim::value_at`] writes them), both ends of a whole one, every choice;
+    /// each with where it lies.
+    pub fn probes(&self) -> Vec<(&'static str, String)> {
+        match &self.range {
+            Range::Real { .. } => vec![
+                ("its low end", self.value_at(0.0)),
+                ("its high end", self.value_at(1.0)),
+                ("its middle", self.value_at(0.5)),
+            ],
+            Range::Whole { low, high, .. } => vec![
+                ("its low end", low.to_string()),
+                ("its high end", high.to_string()),
+            ],
+            Range::Choice(c) => c.iter().map(|v| ("a choice", v.clone())).collect(),
+        }
+    }
+
     /// The number of choices, for a [`Range::Choice`].
     pub fn choices(&self) -> Option<usize> {
         match &self.range {
@@ -228,9 +269,11 @@ impl Space {
     }
 
     /// This space with the dimensions of a `--space` TOML file replacing, adding or
-    /// (`exclude = [...]`) dropping declared ones. `known` are the method's parameters: a
-    /// dimension of another name is an error that lists them.
-    pub fn with_file(mut self, path: &Path, known: &[String]) -> Result<Self> {
+    /// (`exclude = [...]`) dropping declared ones; also returns the names the file sets.
+    /// `params` are the method's parameters: a dimension or an `exclude` entry of another
+    /// name is an error that lists them, and each range must fit its parameter's type (see
+    /// the module documentation).
+    pub fn with_file(mut self, path: &Path, params: &[ParamInfo]) -> Result<(Self, Vec<String>)> {
         let cfg_err = |reason: String| MethodError::Config {
             path: path.to_path_buf(),
             reason,
@@ -241,37 +284,66 @@ impl Space {
         let table: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| cfg_err(format!("not valid TOML: {}", e.message())))?;
+        let names = || {
+            params
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut set = Vec::new();
+        let mut excluded: Vec<String> = Vec::new();
         for (key, value) in &table {
             if key == "exclude" {
-                let names = value
+                let list = value
                     .as_array()
                     .ok_or_else(|| cfg_err("'exclude' must be a list of parameter names".into()))?;
-                for n in names {
+                for n in list {
                     let n = n
                         .as_str()
                         .ok_or_else(|| cfg_err("'exclude' must list parameter names".into()))?;
+                    if !params.iter().any(|p| p.name == n) {
+                        return Err(cfg_err(format!(
+                            "'exclude' names '{n}', which is not a parameter of {} (its parameters: {})",
+                            self.method,
+                            names()
+                        )));
+                    }
+                    if excluded.iter().any(|e| e == n) {
+                        return Err(cfg_err(format!("'exclude' names '{n}' twice")));
+                    }
+                    excluded.push(n.to_string());
                     self.dims.retain(|d| d.name != n);
                 }
                 continue;
             }
-            if !known.iter().any(|k| k == key) {
+            let Some(param) = params.iter().find(|p| p.name == *key) else {
                 return Err(cfg_err(format!(
                     "'{key}' is not a parameter of {} (its parameters: {})",
                     self.method,
-                    known.join(", ")
+                    names()
                 )));
-            }
+            };
+            let range = range_of(value)
+                .and_then(|r| typed(r, &param.default))
+                .map_err(|r| cfg_err(format!("'{key}': {r}")))?;
             let dim = Dim {
                 name: key.clone(),
-                range: range_of(value).map_err(|r| cfg_err(format!("'{key}': {r}")))?,
+                range,
             };
             dim.check(&self.method)?;
             match self.dims.iter_mut().find(|d| d.name == *key) {
                 Some(d) => *d = dim,
                 None => self.dims.push(dim),
             }
+            set.push(key.clone());
         }
-        Ok(self)
+        if let Some(n) = set.iter().find(|n| excluded.contains(n)) {
+            return Err(cfg_err(format!(
+                "'{n}' is both given a range and named in 'exclude': keep one"
+            )));
+        }
+        Ok((self, set))
     }
 
     /// Checks every dimension's range.
@@ -280,11 +352,65 @@ impl Space {
     }
 }
 
-/// A dimension's range from its TOML form.
+/// A range fitted to its parameter's type, from the parameter's default: a whole-number
+/// parameter takes whole bounds ≥ 0, a real one is searched as a real even when both bounds
+/// are integers, a switch or a choice takes `choices`.
+fn typed(range: Range, default: &serde_json::Value) -> std::result::Result<Range, String> {
+    use serde_json::Value;
+    match (range, default) {
+        (Range::Real { low, high, log }, Value::Number(n)) if n.is_u64() => {
+            let whole = |v: f64| v >= 0.0 && v.fract() == 0.0 && v < u64::MAX as f64;
+            if !(whole(low) && whole(high)) {
+                return Err(format!(
+                    "a whole-number parameter takes whole bounds ≥ 0 (e.g. low = 1, high = 4), not {low} and {high}"
+                ));
+            }
+            Ok(Range::Whole {
+                low: low as u64,
+                high: high as u64,
+                log,
+            })
+        }
+        (Range::Whole { low, high, log }, Value::Number(n)) if !n.is_u64() => Ok(Range::Real {
+            low: low as f64,
+            high: high as f64,
+            log,
+        }),
+        (r @ (Range::Real { .. } | Range::Whole { .. }), Value::Bool(_) | Value::String(_)) => {
+            Err(format!(
+                "{r} is a number range, but the parameter is a {}: give {{ choices = [...] }}",
+                if default.is_boolean() {
+                    "switch (true/false)"
+                } else {
+                    "choice"
+                }
+            ))
+        }
+        (r, _) => Ok(r),
+    }
+}
+
+/// A dimension's range from its TOML form; any key besides `low`, `high`, `log` (or
+/// `choices` alone) is an error.
 fn range_of(value: &toml::Value) -> std::result::Result<Range, String> {
     let t = value
         .as_table()
         .ok_or("expected { low = …, high = …[, log = true] } or { choices = [...] }")?;
+    let allowed: &[&str] = if t.contains_key("choices") {
+        &["choices"]
+    } else {
+        &["low", "high", "log"]
+    };
+    if let Some(k) = t.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(format!(
+            "unknown key '{k}' (expected {})",
+            if allowed.len() == 1 {
+                "only 'choices' in a list of choices".to_string()
+            } else {
+                "'low', 'high' and optionally 'log', or 'choices'".to_string()
+            }
+        ));
+    }
     if let Some(c) = t.get("choices") {
         let list = c.as_array().ok_or("'choices' must be a list")?;
         let texts = list
@@ -362,15 +488,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("unlearn-space-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| MethodError::Mismatch(e.to_string()))?;
         let file = dir.join("space.toml");
-        let known: Vec<String> = ["epochs", "lr", "momentum", "weight_decay", "batch_size"]
-            .map(String::from)
-            .to_vec();
+        let known = crate::registry::info("ga", "quick")?.params;
         std::fs::write(
             &file,
             "lr = { low = 1e-3, high = 1e-2, log = true }\nmomentum = { choices = [0.0, 0.9] }\nexclude = [\"epochs\"]\n",
         )
         .map_err(|e| MethodError::Mismatch(e.to_string()))?;
-        let space = Space::declared("ga")?.with_file(&file, &known)?;
+        let (space, set) = Space::declared("ga")?.with_file(&file, &known)?;
+        assert_eq!(set, ["lr", "momentum"]);
         let names: Vec<&str> = space.dims.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["lr", "momentum"]);
         assert_eq!(
@@ -394,6 +519,50 @@ mod tests {
         let err = Space::declared("ga")?.with_file(&file, &known).unwrap_err();
         assert!(err.to_string().contains("low > 0"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_keys_and_names_and_ill_typed_ranges_are_refused() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| MethodError::Mismatch(e.to_string()))?;
+        let file = dir.path().join("space.toml");
+        let params = crate::registry::info("ga", "quick")?.params;
+        let refused = |text: &str| -> Result<String> {
+            std::fs::write(&file, text).map_err(|e| MethodError::Mismatch(e.to_string()))?;
+            Ok(Space::declared("ga")?
+                .with_file(&file, &params)
+                .unwrap_err()
+                .to_string())
+        };
+        let err = refused("lr = { low = 0.001, high = 0.01, logg = true }\n")?;
+        assert!(err.contains("'lr': unknown key 'logg'"), "{err}");
+        let err = refused("exclude = [\"nope\"]\n")?;
+        assert!(err.contains("'exclude' names 'nope'"), "{err}");
+        let err = refused("epochs = { low = 0.5, high = 3.7 }\n")?;
+        assert!(err.contains("whole bounds"), "{err}");
+        let err = refused("epochs = { low = -1, high = 3 }\n")?;
+        assert!(err.contains("whole bounds ≥ 0"), "{err}");
+        let err = refused("lr = { choices = [0.1], low = 1 }\n")?;
+        assert!(err.contains("unknown key 'low'"), "{err}");
+        let err = refused("exclude = [\"lr\", \"lr\"]\n")?;
+        assert!(err.contains("'exclude' names 'lr' twice"), "{err}");
+        let err = refused("exclude = [\"lr\"]\nlr = { low = 0.001, high = 0.01 }\n")?;
+        assert!(
+            err.contains("'lr' is both given a range and named in 'exclude'"),
+            "{err}"
+        );
+        // A real parameter with integer bounds is searched as a real.
+        std::fs::write(&file, "momentum = { low = 0, high = 1 }\n")
+            .map_err(|e| MethodError::Mismatch(e.to_string()))?;
+        let (space, _) = Space::declared("ga")?.with_file(&file, &params)?;
+        let m = space
+            .dims
+            .iter()
+            .find(|d| d.name == "momentum")
+            .expect("momentum");
+        assert_eq!(m.probes()[1], ("its high end", "1".to_string()));
+        assert_eq!(m.range.to_string(), "{ low = 0, high = 1 }");
+        assert!(matches!(m.range, Range::Real { .. }));
         Ok(())
     }
 

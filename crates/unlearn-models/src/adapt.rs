@@ -31,6 +31,10 @@ pub const NORMALIZATION_TENSORS: [&str; 2] = ["normalize.mean", "normalize.std"]
 /// Why the normalisation tensors are listed in [`LoadedCheckpoint::dropped`].
 pub const NORMALIZATION_REASON: &str = "input normalisation";
 
+/// Why they are listed when the caller gives the normalisation (`--normalize`), which then
+/// replaces the file's without its values being judged.
+pub const NORMALIZATION_REPLACED: &str = "input normalisation, replaced by --normalize";
+
 /// The naming scheme of `names`: kuangliu if any has a `.shortcut.` part or is
 /// `linear.weight`, torchvision otherwise.
 pub fn detect<'a>(mut names: impl Iterator<Item = &'a str>) -> Naming {
@@ -82,6 +86,17 @@ fn values(path: &Path, name: &str, t: &Tensor) -> Result<Vec<f32>> {
 /// a positive std per channel); a file with one of the two tensors but not the other is
 /// refused.
 pub fn adapt(ckpt: &mut LoadedCheckpoint, path: &Path) -> Result<Naming> {
+    adapt_with(ckpt, path, false)
+}
+
+/// [`adapt`]; with `normalization_given` (the caller has `--normalize`), the file's
+/// normalisation tensors are taken out and listed as replaced, without judging their values
+/// (a file whose `normalize.std` is 0 loads when `--normalize` overrides it).
+pub fn adapt_with(
+    ckpt: &mut LoadedCheckpoint,
+    path: &Path,
+    normalization_given: bool,
+) -> Result<Naming> {
     let bad = |reason: String| ModelError::BadCheckpoint {
         path: path.to_path_buf(),
         reason,
@@ -92,6 +107,15 @@ pub fn adapt(ckpt: &mut LoadedCheckpoint, path: &Path) -> Result<Naming> {
         ckpt.tensors.remove(std_name),
     ) {
         (None, None) => {}
+        (mean, std) if normalization_given => {
+            for (name, t) in [(mean_name, mean), (std_name, std)] {
+                if t.is_some() {
+                    let file_name = take_file_name(&mut ckpt.renamed, name);
+                    ckpt.dropped
+                        .push((file_name, NORMALIZATION_REPLACED.to_string()));
+                }
+            }
+        }
         (Some(mean), Some(std)) => {
             let n = InputNormalization {
                 mean: values(path, mean_name, &mean)?,

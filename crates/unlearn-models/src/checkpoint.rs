@@ -15,10 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::arch::{Arch, Model, ModelSpec};
 use crate::error::{ModelError, Result};
 
-/// The most input channels, image side and classes a checkpoint's metadata may name.
-const MAX_CHANNELS: usize = 16;
-const MAX_SIDE: usize = 4096;
-const MAX_CLASSES: usize = 100_000;
+use crate::limits::{MAX_CHANNELS, MAX_CLASSES, MAX_SIDE};
 
 /// The format tag written into every checkpoint.
 pub const FORMAT: &str = "unlearn-checkpoint/1";
@@ -59,6 +56,13 @@ impl InputNormalization {
         }
         if let Some(v) = self.std.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
             return Err(format!("std {v} is not a positive finite number"));
+        }
+        // Inputs are multiplied by 1/std in f32: a std below ~2.9e-39 makes that infinite.
+        if let Some(v) = self.std.iter().find(|v| !(1.0 / **v).is_finite()) {
+            return Err(format!(
+                "std {v:e} is too small: 1/std is not a finite f32 (expected std >= {:e})",
+                1.0 / f32::MAX
+            ));
         }
         Ok(())
     }
@@ -515,6 +519,13 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>> {
 /// float dtype is converted to f32). Every float tensor must
 /// be finite ([`ModelError::NonFinite`] names the first that is not).
 pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
+    read_with(path, false)
+}
+
+/// [`read`]; with `normalization_given` (the caller has `--normalize`) a foreign file's own
+/// normalisation buffers are replaced without their values being judged
+/// ([`crate::adapt::adapt_with`]).
+pub fn read_with(path: &Path, normalization_given: bool) -> Result<LoadedCheckpoint> {
     if let Some(format) = crate::pth::sniff(path) {
         // A PyTorch checkpoint: read without running its pickle (`pth`); it has none of
         // this toolkit's metadata, so it loads with an explicit architecture.
@@ -528,7 +539,7 @@ pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
             dropped: Vec::new(),
             naming: crate::adapt::Naming::Torchvision,
         };
-        crate::adapt::adapt(&mut ckpt, path)?;
+        crate::adapt::adapt_with(&mut ckpt, path, normalization_given)?;
         return Ok(ckpt);
     }
     let bad = |reason: String| ModelError::BadCheckpoint {
@@ -554,6 +565,7 @@ pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
             )));
         }
     }
+    let own = metadata.get("format").map(String::as_str) == Some(FORMAT);
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
     let mut tensors = BTreeMap::new();
@@ -585,12 +597,16 @@ pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
                 };
                 let t = Tensor::from_raw_buffer(data, dtype, &shape, &Device::Cpu)?
                     .to_dtype(DType::F32)?;
-                check_finite(
-                    &format!("checkpoint {}", path.display()),
-                    &name,
-                    &t,
-                    "the file is damaged or the model diverged before it was saved",
-                )?;
+                // A foreign file's normalisation buffers are judged by `adapt`, after
+                // `--normalize` has had the chance to replace them.
+                if own || !crate::adapt::NORMALIZATION_TENSORS.contains(&name.as_str()) {
+                    check_finite(
+                        &format!("checkpoint {}", path.display()),
+                        &name,
+                        &t,
+                        "the file is damaged or the model diverged before it was saved",
+                    )?;
+                }
                 tensors.insert(name, t);
             }
             other => {
@@ -600,7 +616,6 @@ pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
             }
         }
     }
-    let own = metadata.get("format").map(String::as_str) == Some(FORMAT);
     let mut ckpt = LoadedCheckpoint {
         tensors,
         counters,
@@ -612,7 +627,7 @@ pub fn read(path: &Path) -> Result<LoadedCheckpoint> {
     };
     if !own {
         // A safetensors file from elsewhere: the same adaptation as a `.pth` file.
-        crate::adapt::adapt(&mut ckpt, path)?;
+        crate::adapt::adapt_with(&mut ckpt, path, normalization_given)?;
     }
     Ok(ckpt)
 }

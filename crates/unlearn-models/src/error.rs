@@ -38,6 +38,17 @@ pub enum ModelError {
         /// Missing, unexpected and mis-shaped tensors, one per line.
         details: String,
     },
+    /// The registry file named by the environment cannot be used.
+    #[error("{var}={path} names the model registry to use instead of the built-in one, but: {cause} (unset {var} to use the built-in registry)", path = path.display())]
+    RegistryEnv {
+        /// The variable (`UNLEARN_MODEL_REGISTRY`).
+        var: &'static str,
+        /// Its value.
+        path: PathBuf,
+        /// What went wrong (in the message, not as a `source`: the front ends print the
+        /// chain, and it would be said twice).
+        cause: Box<ModelError>,
+    },
     /// A checkpoint file that cannot be read or parsed.
     #[error("cannot read checkpoint {path}: {reason}")]
     BadCheckpoint {

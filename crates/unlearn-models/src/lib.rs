@@ -59,6 +59,7 @@ pub mod error;
 pub mod hub;
 pub mod kernels;
 pub mod layers;
+pub mod limits;
 pub mod pth;
 pub mod registry;
 pub mod store;

@@ -6,14 +6,18 @@
 //! checked. (The `zip` crate refused valid torch archives whose root folder name is 21
 //! characters long, such as the Machine-Unlearning-Comparator's `resnet18_cifar10_full.pth`.)
 //!
-//! The pickle inside (`<root>/data.pkl`) is interpreted by candle's data-only pickle
-//! machine ([`candle_core::pickle::Stack`]), and every class it names must be on an
-//! allow-list of tensor rebuilders, storages and plain containers. Anything else (a pickled
-//! `nn.Module`, `os.system`, any other callable) is refused by name before a tensor is read.
+//! The pickle inside (`<root>/data.pkl`, any pickle protocol from 0 to 5) is interpreted by
+//! this crate's data-only pickle machine ([`machine`]: bounded in depth and size, no
+//! recursion while it runs), and every class it names must be on an allow-list of tensor
+//! rebuilders, storages and plain containers. Anything else (a pickled `nn.Module`,
+//! `os.system`, any other callable) is refused by name before a tensor is read. A TorchScript
+//! archive (`torch.jit.save`) is recognised and refused with what to save instead. The
+//! archive's `byteorder` record is honoured: `big` storages are byte-swapped, an unknown
+//! value is refused.
 //! The state dict is unwrapped from `state_dict`, `model`, `net` or `model_state_dict`, and
 //! the `module.` (DataParallel) and `model.` prefixes are stripped. Each tensor is rebuilt
-//! from its `_rebuild_tensor_v2` call ([`rebuild`]: dtype from the storage class, contiguous
-//! or Fortran-order strides only) from exactly the bytes it needs of `<root>/data/<key>`,
+//! from its `_rebuild_tensor_v2` call ([`rebuild`]: dtype from the storage class, any strides
+//! that stay inside the storage) from exactly the bytes it needs of `<root>/data/<key>`,
 //! whose size must match the storage's persistent id. The legacy (non-zip) format is read the
 //! same way ([`legacy`]: its pickles through the same machine and allow-list, its storages
 //! bounded by the file's size, its tensors through the same rebuild path).
@@ -22,15 +26,19 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-use candle_core::pickle::{Object, Stack};
+use candle_core::pickle::Object;
 use candle_core::{DType, Tensor};
 
 use crate::error::{ModelError, Result};
 
 mod archive;
 mod legacy;
+mod machine;
 mod opcodes;
 mod rebuild;
+
+pub use machine::{MAX_DEPTH, MAX_OBJECTS, MAX_TREE_BYTES};
+pub use rebuild::{MAX_EXPANDED_ELEMENTS, MAX_EXPANDED_TOTAL, MAX_TENSOR_ELEMENTS};
 
 /// The classes a checkpoint's pickle may name: tensor rebuilders, storages, containers.
 const ALLOWED: &[(&str, &str)] = &[
@@ -63,23 +71,38 @@ const PREFIXES: &[&str] = &["module.", "model."];
 pub enum PthFormat {
     /// A zip archive (`torch.save`'s format since PyTorch 1.6).
     Zip,
-    /// A legacy pickle (protocol 2, before 1.6).
+    /// A legacy pickle (before PyTorch 1.6, or `_use_new_zipfile_serialization=False`), of
+    /// any pickle protocol from 2 to 5.
     LegacyPickle,
 }
 
-/// The `torch.save` format of the file at `path`, from its first four bytes (one read);
-/// `None` for anything else (a safetensors file, say).
+/// The `torch.save` format of the file at `path`, from its first bytes (one read); `None`
+/// for anything else (a safetensors file, say). A legacy file starts with its pickled magic
+/// number: PROTO 2 to 5, a FRAME from protocol 4 on, then `LONG1` of 10 bytes. Any other
+/// file that starts with PROTO 2 to 5 and is not safetensors (whose JSON header opens at
+/// byte 8) is taken for a legacy file too, so that the legacy reader names what it lacks
+/// (the magic number) instead of the safetensors reader its header length.
 pub fn sniff(path: &Path) -> Option<PthFormat> {
-    let mut head = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .ok()?;
-    if head == *b"PK\x03\x04" {
-        Some(PthFormat::Zip)
-    } else if head[..2] == [0x80, 0x02] {
-        Some(PthFormat::LegacyPickle)
-    } else {
-        None
+    let mut head = [0u8; 13];
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut got = 0;
+    while got < head.len() {
+        match file.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(_) => return None,
+        }
+    }
+    let head = &head[..got];
+    let long1 = |rest: &[u8]| rest.starts_with(&[0x8a, 0x0a]);
+    match head {
+        [b'P', b'K', 3, 4, ..] => Some(PthFormat::Zip),
+        [0x80, 2..=5, rest @ ..] if long1(rest) => Some(PthFormat::LegacyPickle),
+        [0x80, 4 | 5, 0x95, rest @ ..] if rest.len() >= 10 && long1(&rest[8..]) => {
+            Some(PthFormat::LegacyPickle)
+        }
+        [0x80, 2..=5, ..] if head.get(8) != Some(&b'{') => Some(PthFormat::LegacyPickle),
+        _ => None,
     }
 }
 
@@ -110,9 +133,12 @@ fn foreign_classes(obj: &Object, found: &mut Vec<String>) {
             module_name,
             class_name,
         } => {
+            // Every storage class is data (an unread dtype is refused by name where its
+            // tensor is read).
             let allowed = ALLOWED
                 .iter()
-                .any(|(m, c)| m == module_name && c == class_name);
+                .any(|(m, c)| m == module_name && c == class_name)
+                || (module_name == "torch" && class_name.ends_with("Storage"));
             let name = format!("{module_name}.{class_name}");
             if !allowed && !found.contains(&name) {
                 found.push(name);
@@ -139,18 +165,38 @@ fn read_pickle(path: &Path, zip: &mut archive::Archive, root: &str) -> Result<Ob
     let name = format!("{root}data.pkl");
     let size = zip.entry(&name).map_or(0, |e| e.size);
     let bytes = zip.read(&name, 0, size)?;
-    let bytes = opcodes::read_checked(&mut bytes.as_slice(), bytes.len() as u64)
-        .map_err(|why| bad(path, format!("{name}: {why}")))?;
-    let mut stack = Stack::empty();
-    stack.read_loop(&mut bytes.as_slice()).map_err(|e| {
+    machine::load(&bytes).map_err(|why| {
         bad(
             path,
-            format!("{name} is not a pickle this reader accepts ({e})"),
+            format!("{name} is not a pickle this reader accepts: {why}"),
         )
-    })?;
-    stack
-        .finalize()
-        .map_err(|e| bad(path, format!("{name}: {e}")))
+    })
+}
+
+/// Whether the archive's storages are big-endian: its `<root>/byteorder` record says
+/// `little` (or is absent, as before PyTorch 1.13) or `big`; anything else is refused.
+fn big_endian(path: &Path, zip: &mut archive::Archive, root: &str) -> Result<bool> {
+    let name = format!("{root}byteorder");
+    let Some(entry) = zip.entry(&name) else {
+        return Ok(false);
+    };
+    let bytes = if entry.size <= 16 {
+        zip.read(&name, 0, entry.size)?
+    } else {
+        Vec::new()
+    };
+    match String::from_utf8_lossy(&bytes).trim() {
+        "little" => Ok(false),
+        "big" => Ok(true),
+        other => Err(bad(
+            path,
+            format!(
+                "its '{name}' record says '{}' ({} bytes): expected 'little' or 'big'",
+                other.chars().take(16).collect::<String>(),
+                entry.size
+            ),
+        )),
+    }
 }
 
 /// The state dict's tensors of an archive, each read from `<root>/data/<key>`.
@@ -160,7 +206,8 @@ fn archive_tensors(
     root: &str,
     obj: &Object,
     key: Option<&str>,
-) -> Result<Vec<(String, Tensor)>> {
+) -> Result<Vec<(rebuild::Spec, Tensor)>> {
+    let big = big_endian(path, zip, root)?;
     let specs = rebuild::specs(path, rebuild::state_dict(path, obj, key)?)?;
     specs
         .into_iter()
@@ -190,7 +237,8 @@ fn archive_tensors(
             }
             let (start, len) = spec.byte_range(path, entry.size)?;
             let bytes = zip.read(&entry_name, start, len)?;
-            Ok((spec.name.clone(), rebuild::tensor(&spec, &bytes)?))
+            let t = rebuild::tensor(&spec, &bytes, big)?;
+            Ok((spec, t))
         })
         .collect()
 }
@@ -234,7 +282,7 @@ fn wrapper_key(obj: &Object) -> Option<String> {
 
 /// [`read`] of a file whose format [`sniff`] already gave (no second look at its head).
 pub fn read_as(path: &Path, format: Option<PthFormat>) -> Result<PthCheckpoint> {
-    let raw: Vec<(String, Tensor)>;
+    let raw: Vec<(rebuild::Spec, Tensor)>;
     let unwrapped_from;
     if format == Some(PthFormat::LegacyPickle) {
         let file = legacy::open(path)?;
@@ -255,7 +303,7 @@ pub fn read_as(path: &Path, format: Option<PthFormat>) -> Result<PthCheckpoint> 
 /// Sorts the file's tensors into float tensors and counters under their cleaned names.
 fn collect(
     path: &Path,
-    mut raw: Vec<(String, Tensor)>,
+    mut raw: Vec<(rebuild::Spec, Tensor)>,
     unwrapped_from: Option<String>,
 ) -> Result<PthCheckpoint> {
     let mut out = PthCheckpoint {
@@ -264,8 +312,9 @@ fn collect(
         unwrapped_from,
         renamed: Vec::new(),
     };
-    raw.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, t) in raw {
+    raw.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    for (spec, t) in raw {
+        let name = spec.name;
         let mut clean = name.as_str();
         while let Some(rest) = PREFIXES.iter().find_map(|p| clean.strip_prefix(p)) {
             clean = rest;
@@ -287,20 +336,19 @@ fn collect(
             }
             DType::F32 | DType::F64 | DType::F16 | DType::BF16 => {
                 let t = t.to_dtype(DType::F32)?;
-                crate::checkpoint::check_finite(
-                    &format!("checkpoint {}", path.display()),
-                    &clean,
-                    &t,
-                    "the file is damaged or the model diverged before it was saved",
-                )?;
+                // Normalisation buffers are judged by `adapt`, after `--normalize` has had
+                // the chance to replace them.
+                if !crate::adapt::NORMALIZATION_TENSORS.contains(&clean.as_str()) {
+                    crate::checkpoint::check_finite(
+                        &format!("checkpoint {}", path.display()),
+                        &clean,
+                        &t,
+                        "the file is damaged or the model diverged before it was saved",
+                    )?;
+                }
                 out.tensors.insert(clean, t);
             }
-            other => {
-                return Err(bad(
-                    path,
-                    format!("tensor '{name}' has dtype {other:?}; expected a float tensor"),
-                ))
-            }
+            _ => return Err(bad(path, rebuild::unread_dtype(&name, &spec.class))),
         }
     }
     Ok(out)

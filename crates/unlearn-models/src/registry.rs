@@ -280,7 +280,11 @@ impl Registry {
     /// The registry in use: the file `$UNLEARN_MODEL_REGISTRY` when set, else the embedded one.
     pub fn load_default() -> Result<Registry> {
         match std::env::var_os(REGISTRY_ENV).filter(|v| !v.is_empty()) {
-            Some(path) => Self::from_file(Path::new(&path)),
+            Some(path) => Self::from_file(Path::new(&path)).map_err(|e| ModelError::RegistryEnv {
+                var: REGISTRY_ENV,
+                path: PathBuf::from(&path),
+                cause: Box::new(e),
+            }),
             None => Self::embedded(),
         }
     }
@@ -378,8 +382,15 @@ fn raw_entry(table: toml::Table) -> std::result::Result<RawEntry, (Option<String
     // Through text, so that the error's span points at the key (a `Value` has no spans).
     let text = toml::to_string(&table).map_err(|e| (None, e.to_string()))?;
     toml::from_str::<RawEntry>(&text).map_err(|e| {
+        // A missing field has no line of its own: the span points at the table, so the key
+        // on that line would be blamed; name the field the message names instead.
+        let missing = e
+            .message()
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_string);
         (
-            e.span().and_then(|s| key_at(&text, s.start)),
+            missing.or_else(|| e.span().and_then(|s| key_at(&text, s.start))),
             e.message().to_string(),
         )
     })
@@ -488,16 +499,15 @@ fn check_entry(raw: RawEntry) -> std::result::Result<ModelEntry, FieldError> {
     check_path("revision", &raw.revision, false)?;
     let arch = Arch::from_str(&raw.arch).map_err(|e| ("arch", e.to_string()))?;
     let stem = check_stem(arch, raw.stem.as_deref())?;
-    if raw.input_shape.contains(&0) {
-        return Err((
-            "input_shape",
-            format!("{:?} has a zero side", raw.input_shape),
-        ));
-    }
-    if raw.num_classes < 2 {
+    crate::limits::check_input_shape(raw.input_shape).map_err(|e| ("input_shape", e))?;
+    if !(2..=crate::limits::MAX_CLASSES).contains(&raw.num_classes) {
         return Err((
             "num_classes",
-            format!("{} classes: expected at least 2", raw.num_classes),
+            format!(
+                "{} classes: expected 2..={}",
+                raw.num_classes,
+                crate::limits::MAX_CLASSES
+            ),
         ));
     }
     let normalization = InputNormalization {
@@ -620,15 +630,75 @@ pub fn resolve(spec: &str) -> Option<Result<ResolvedModel>> {
     Some(Registry::load_default().and_then(|r| r.get(id).and_then(resolve_entry)))
 }
 
-/// Downloads (or finds in the hub cache) the file of `entry` and checks its SHA-256.
+/// Downloads (or finds in the hub cache) the file of `entry` and checks its SHA-256 and
+/// its format ([`check_format`]).
 pub fn resolve_entry(entry: &ModelEntry) -> Result<ResolvedModel> {
     let path = hub::resolve(&entry.hub_file())?;
     let sha256 = verify_sha256(entry, &path, &hub::cache_dir())?;
+    check_format(entry, &path)?;
     Ok(ResolvedModel {
         path,
         entry: entry.clone(),
         sha256,
     })
+}
+
+fn entry_error(entry: &ModelEntry, field: &str, reason: String) -> ModelError {
+    ModelError::BadRegistry {
+        registry: match std::env::var_os(REGISTRY_ENV).filter(|v| !v.is_empty()) {
+            Some(p) => Path::new(&p).display().to_string(),
+            None => EMBEDDED_NAME.to_string(),
+        },
+        place: format!("entry '{}', field '{field}'", entry.id),
+        reason,
+    }
+}
+
+/// Checks that the file at `path` is in the format `entry` says (`pth`: a `torch.save`
+/// file, `safetensors`: anything else, which the reader then checks).
+pub fn check_format(entry: &ModelEntry, path: &Path) -> Result<()> {
+    let is_pth = crate::pth::sniff(path).is_some();
+    let says_pth = entry.format == Format::Pth;
+    if is_pth != says_pth {
+        let (said, found) = if says_pth {
+            (
+                "pth",
+                "not a torch.save file (a safetensors file, or another format)",
+            )
+        } else {
+            ("safetensors", "a torch.save (.pth) file")
+        };
+        return Err(entry_error(
+            entry,
+            "format",
+            format!(
+                "it says '{said}', but its file {} is {found}",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that the checkpoint read from the file of `entry` has the classes `entry` says:
+/// its head's weight (`fc.weight`, `classifier.weight`) has `num_classes` rows.
+pub fn check_classes(entry: &ModelEntry, ckpt: &crate::checkpoint::LoadedCheckpoint) -> Result<()> {
+    let head = format!("{}.weight", entry.arch.head_prefix());
+    let rows = ckpt
+        .tensors
+        .get(&head)
+        .and_then(|t| t.dims().first().copied());
+    match rows {
+        Some(n) if n != entry.num_classes => Err(entry_error(
+            entry,
+            "num_classes",
+            format!(
+                "it says {}, but the file's '{head}' has {n} rows: the model predicts {n} classes",
+                entry.num_classes
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Where the first resolve of `entry` records its file's digest, under the hub cache `cache`.

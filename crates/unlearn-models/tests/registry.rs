@@ -153,6 +153,14 @@ fn malformed_registries_are_refused_naming_the_entry_and_field() {
             ],
         ),
         (
+            base.replacen(
+                "input_shape = [1, 4, 4]",
+                "input_shape = [1, 100000, 100000]",
+                1,
+            ),
+            vec!["entry 'test-full'", "field 'input_shape'", "sides 1..=4096"],
+        ),
+        (
             test_registry("colour = \"blue\"\n"),
             vec!["entry 'test-no-3'", "unknown field", "colour"],
         ),

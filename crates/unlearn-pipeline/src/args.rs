@@ -81,7 +81,7 @@ pub struct ReproduceArgs {
     pub objective: crate::tune::Objective,
     /// The fewest samples each retain, forget and test set needs for any metric (tiny
     /// smoke data may lower it; at least 2).
-    #[arg(long, default_value_t = unlearn_metrics::MIN_SET_SIZE, value_parser = positive_count)]
+    #[arg(long, default_value_t = unlearn_metrics::MIN_SET_SIZE, value_parser = at_least_two)]
     pub min_set_size: usize,
     /// Start from this original instead of training one (every seed): a toolkit
     /// checkpoint, a PyTorch .pth or safetensors state dict, hf://… or model:<id>. A foreign
@@ -117,7 +117,8 @@ pub struct ReproduceArgs {
     /// --oracles; at least 20).
     #[arg(long, default_value_t = unlearn_metrics::oracle::DEFAULT_PERMUTATIONS, requires = "ensemble")]
     pub permutations: usize,
-    /// Print what the study trains and its estimated time, then stop.
+    /// Print what the study trains and its estimated time, then stop (writes nothing; the
+    /// plan is checked against the data as a run would).
     #[arg(long)]
     pub cost: bool,
     /// The architecture of every trained model (default: the preset's: small-cnn for
@@ -134,6 +135,11 @@ pub struct ReproduceArgs {
     /// are not rerun).
     #[arg(long)]
     pub trace: bool,
+    /// Use a given --original or --oracle whose provenance does not fit its role (an oracle
+    /// that trained on what its scenario forgets, an oracle that is the original), with a
+    /// warning: set by the front end from its global `--force`.
+    #[arg(skip)]
+    pub force: bool,
     /// Where the steps run (`--executor local --jobs N`, `--executor slurm …`).
     #[command(flatten)]
     pub cluster: crate::cluster::ClusterArgs,
@@ -149,6 +155,7 @@ pub fn run_reproduce(
 ) -> Result<Option<StudyOutcome>> {
     use crate::cluster::{self, pool::LocalPool, slurm, ExecutorKind, WorkerCommand};
     let cfg = a.to_config(target_dir)?;
+    a.cluster.check()?;
     // The command as the report records it: without a worker's own arguments.
     let mut words: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = words.iter().position(|w| w == "--run-step") {
@@ -158,6 +165,13 @@ pub fn run_reproduce(
         .chain(words)
         .collect::<Vec<_>>()
         .join(" ");
+    if a.cost && a.cluster.run_step.is_none() && !a.cluster.status {
+        // Nothing is written: the store is only read, for what is done and measured.
+        let (_, plan, steps, _) = Study::plan(&cfg)?;
+        let store = crate::store::Store::view(&cfg.out);
+        print!("{}", crate::cost::estimate(&plan, &steps, &store).render());
+        return Ok(None);
+    }
     let study = Study::prepare(&cfg)?;
     let opts = &a.cluster;
     if let Some(what) = &opts.run_step {
@@ -166,13 +180,6 @@ pub fn run_reproduce(
     }
     if opts.status {
         print!("{}", cluster::status(&study));
-        return Ok(None);
-    }
-    if a.cost {
-        print!(
-            "{}",
-            crate::cost::estimate(&study.plan, &study.steps, &study.store).render()
-        );
         return Ok(None);
     }
     match opts.executor {
@@ -217,6 +224,26 @@ fn parse_oracle(text: &str) -> std::result::Result<(Scenario, String), String> {
     Ok((scenario, model.to_string()))
 }
 
+/// `cmd` with every option that takes a value, in every subcommand, taking a negative
+/// number as its value (`--val-fraction -0.1`, `--epochs -1`), so that the option's own
+/// check refuses it by name instead of clap's "unexpected argument '-0'". A real-valued
+/// option takes any value starting with `-` (clap does not see `-1e-9` or `-inf` as
+/// numbers; a flag given in its place is then refused as not a number, naming the
+/// option). No option of these tools is a short flag made of digits, so nothing else
+/// changes.
+pub fn negative_numbers_as_values(cmd: clap::Command) -> clap::Command {
+    use std::any::TypeId;
+    cmd.mut_args(|a| {
+        if !a.get_action().takes_values() {
+            return a;
+        }
+        let id = a.get_value_parser().type_id();
+        let real = id == TypeId::of::<f64>() || id == TypeId::of::<f32>();
+        a.allow_negative_numbers(true).allow_hyphen_values(real)
+    })
+    .mut_subcommands(negative_numbers_as_values)
+}
+
 /// The clap parser of every count that must be at least 1, in `reproduce` and in every
 /// `unlearn` command (`--seeds`, `--epochs`, `--batch-size`, `--trials`, …): one rule and
 /// one message.
@@ -228,11 +255,29 @@ pub fn positive_count(text: &str) -> std::result::Result<usize, String> {
     }
 }
 
+/// The parser of `--min-set-size`: a whole number of at least 2 (a standard deviation, an
+/// AUC or a cluster score needs two samples).
+pub fn at_least_two(text: &str) -> std::result::Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 2 => Ok(n),
+        Ok(n) => Err(format!(
+            "{n} is not allowed: expected a whole number of at least 2 (every metric needs two samples of each set)"
+        )),
+        Err(_) => Err(format!("'{text}' is not a whole number of at least 2")),
+    }
+}
+
 /// A parsed `--scenarios` list.
 #[derive(Clone, Debug)]
 pub struct ScenarioList(pub Vec<Scenario>);
 
 fn parse_scenarios(s: &str) -> std::result::Result<ScenarioList, String> {
+    if s.trim().trim_matches(',').trim().is_empty() {
+        return Err(
+            "the list is empty: give at least one scenario (e.g. random:0.1,class:3), or leave out --scenarios for the preset's"
+                .into(),
+        );
+    }
     Scenario::parse_list(s)
         .map(ScenarioList)
         .map_err(|e| e.to_string())
@@ -255,6 +300,11 @@ impl ReproduceArgs {
                 .filter(|s| !s.is_empty())
                 .collect()
         });
+        if cfg.methods.as_ref().is_some_and(|m| m.is_empty()) {
+            return Err(crate::error::PipelineError::Plan(
+                "--methods lists no method: give at least one (e.g. ft,muda), or leave it out for every method".into(),
+            ));
+        }
         cfg.seeds = self.seeds as u64;
         cfg.device = self.device.clone();
         cfg.epochs_cap = self.epochs;
@@ -273,6 +323,7 @@ impl ReproduceArgs {
         cfg.arch = self.arch;
         cfg.retain_budget = self.retain_budget;
         cfg.trace = self.trace;
+        cfg.force = self.force;
         Ok(cfg)
     }
 }

@@ -66,6 +66,9 @@ pub struct StudyConfig {
     pub retain_budget: f64,
     /// Write each unlearning run's step trace next to its record (`<method>.trace.jsonl`).
     pub trace: bool,
+    /// `--force`: a given model whose provenance does not fit its role is used with a
+    /// warning instead of refused.
+    pub force: bool,
 }
 
 impl StudyConfig {
@@ -93,6 +96,7 @@ impl StudyConfig {
             arch: None,
             retain_budget: 1.0,
             trace: false,
+            force: false,
         }
     }
 }
@@ -346,6 +350,12 @@ impl Plan {
                 .chain(ABLATIONS.iter().map(|a| a.name.to_string()))
                 .collect(),
         };
+        if cfg.methods.as_ref().is_some_and(|m| m.is_empty()) {
+            return Err(PipelineError::Plan(
+                "--methods lists no method: give at least one".into(),
+            ));
+        }
+        refuse_duplicates("--methods", &names)?;
         let methods = names
             .iter()
             .map(|n| MethodRun::resolve(n, cfg.preset, cfg.epochs_cap, cfg.retain_budget))
@@ -355,7 +365,11 @@ impl Plan {
         } else {
             cfg.scenarios.clone()
         };
-        let given = crate::ops::given_models(cfg, &scenarios)?;
+        refuse_duplicates(
+            "--scenarios",
+            &scenarios.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )?;
+        let given = crate::ops::given_models(cfg, &scenarios, fingerprint)?;
         let val_fraction =
             cfg.val_fraction
                 .unwrap_or(if given.original.is_some() { 0.0 } else { 0.1 });
@@ -407,6 +421,23 @@ impl Plan {
     pub fn arch_name(&self) -> &'static str {
         self.arch.map_or("default", |a| a.name())
     }
+}
+
+/// Refuses a list that names an item twice (each would run, and be reported, twice).
+fn refuse_duplicates(option: &str, items: &[String]) -> Result<()> {
+    let mut twice: Vec<&str> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if items[..i].contains(item) && !twice.contains(&item.as_str()) {
+            twice.push(item);
+        }
+    }
+    if twice.is_empty() {
+        return Ok(());
+    }
+    Err(PipelineError::Plan(format!(
+        "{option} lists {} more than once: each is run once per seed, so name it once",
+        twice.join(", ")
+    )))
 }
 
 /// The ensemble of `--oracles N`, checked against the rest of the request.

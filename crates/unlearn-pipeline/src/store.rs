@@ -21,8 +21,9 @@ use crate::error::{PipelineError, Result};
 #[derive(Debug)]
 pub struct Store {
     root: PathBuf,
-    /// Held (shared) for the store's lifetime in this process.
-    presence: FileLock,
+    /// Held (shared) for the store's lifetime in this process; `None` for a view that
+    /// only reads ([`Store::view`]).
+    presence: Option<FileLock>,
 }
 
 /// An exclusive lock on one step, released when dropped.
@@ -42,9 +43,21 @@ impl Store {
         let locks = root.join(".locks");
         std::fs::create_dir_all(&locks).map_err(|e| PipelineError::io(&locks, e))?;
         let presence = unlearn_io::lock_shared(&locks.join("store.lock"))?;
-        let store = Store { root, presence };
+        let store = Store {
+            root,
+            presence: Some(presence),
+        };
         store.sweep_if_alone()?;
         Ok(store)
+    }
+
+    /// The store at `root` as it is, for reading only (`reproduce --cost`): nothing is
+    /// created, locked or swept; a missing folder reads as a store with nothing done.
+    pub fn view(root: impl Into<PathBuf>) -> Store {
+        Store {
+            root: root.into(),
+            presence: None,
+        }
     }
 
     /// The store's folder.
@@ -86,17 +99,19 @@ impl Store {
     /// when this process is the store's only user; returns how many.
     pub fn sweep_if_alone(&self) -> Result<usize> {
         let lock = self.root.join(".locks/store.lock");
+        let Some(presence) = &self.presence else {
+            return Ok(0);
+        };
         // Try to take the presence lock exclusively without waiting: only then is nobody
         // else writing. Then return to the shared lock.
-        if !self
-            .presence
+        if !presence
             .try_convert(true)
             .map_err(|e| PipelineError::io(&lock, e))?
         {
             return Ok(0);
         }
         let removed = sweep_temp_files(&self.root);
-        self.presence
+        presence
             .make_shared()
             .map_err(|e| PipelineError::io(&lock, e))?;
         Ok(removed)

@@ -47,13 +47,7 @@ impl Study {
     /// Loads the data, resolves the plan, expands it, opens the store and writes
     /// `plan.json` into it (what a worker of another executor reads).
     pub fn prepare(cfg: &StudyConfig) -> Result<Study> {
-        let data_spec = cfg
-            .data
-            .clone()
-            .unwrap_or_else(|| cfg.preset.default_data().to_string());
-        let data = ops::load_dataset(&data_spec)?;
-        let plan = Plan::resolve(cfg, &data.fingerprint)?;
-        let (steps, cells) = Steps::of(&plan);
+        let (data, plan, steps, cells) = Self::plan(cfg)?;
         let store = Store::open(&cfg.out)?;
         let text = serde_json::to_string_pretty(&serde_json::json!({
             "plan": &plan, "steps": &steps, "cells": &cells,
@@ -71,6 +65,23 @@ impl Study {
             data,
             quiet: cfg.quiet,
         })
+    }
+
+    /// Loads the data, resolves the plan and checks it against the data as a run would
+    /// (every scenario's classes and backdoor target exist), then expands it; the store is
+    /// not touched (what `--cost` prints from, writing nothing).
+    pub fn plan(cfg: &StudyConfig) -> Result<(Dataset, Plan, Steps, Vec<CellSteps>)> {
+        let data_spec = cfg
+            .data
+            .clone()
+            .unwrap_or_else(|| cfg.preset.default_data().to_string());
+        let data = ops::load_dataset(&data_spec)?;
+        let plan = Plan::resolve(cfg, &data.fingerprint)?;
+        for scenario in &plan.scenarios {
+            scenario.validate(data.num_classes)?;
+        }
+        let (steps, cells) = Steps::of(&plan);
+        Ok((data, plan, steps, cells))
     }
 
     /// Runs the one step `id` in this process (what a worker of another executor does).

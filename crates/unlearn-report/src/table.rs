@@ -154,9 +154,14 @@ fn methods<'a>(rows: &[&'a ResultRecord]) -> Vec<MethodRuns<'a>> {
                 methods.len() - 1
             }
         };
+        // One run per seed: a record repeated for a seed (a study that listed a method or
+        // scenario twice) replaces the earlier one, so one seed never shows a spread.
+        let m = &mut methods[idx];
+        m.ok.retain(|o| o.seed != r.seed);
+        m.failed.retain(|(s, _)| *s != r.seed);
         match &r.failure {
-            Some(f) => methods[idx].failed.push((r.seed, f.clone())),
-            None => methods[idx].ok.push(r),
+            Some(f) => m.failed.push((r.seed, f.clone())),
+            None => m.ok.push(r),
         }
     }
     methods.sort_by_key(|m| match m.name.as_str() {
@@ -442,6 +447,21 @@ pub(crate) mod tests {
         );
         let csv = crate::csv(&records);
         assert!(csv.contains(",\"diverged, NaN\"\n"), "{csv}");
+    }
+
+    #[test]
+    fn a_repeated_seed_is_one_value_and_shows_no_spread() {
+        // A study that listed ft twice wrote its seed-0 record twice.
+        let records = vec![
+            rec("random:0.1", 0, "retrain", 0.0, 0.0, 0.936),
+            rec("random:0.1", 0, "ft", 1.5, 4.0, 0.90),
+            rec("random:0.1", 0, "ft", 1.5, 4.0, 0.90),
+        ];
+        let sc = group(&records, &[]);
+        assert_eq!(sc[0].method("ft").map(|m| m.ok.len()), Some(1));
+        let md = render_md(&[Block::Table(table(&sc[0]))]);
+        assert!(!md.contains('±'), "{md}");
+        assert!(md.contains("| ft | **11.50** |"), "{md}");
     }
 
     #[test]

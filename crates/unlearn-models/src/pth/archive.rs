@@ -271,6 +271,23 @@ fn data_offset(path: &Path, file: &mut File, size: u64, c: &Central) -> Result<u
     Ok(name_at + u64::from(name_len) + u64::from(extra_len))
 }
 
+/// Why an archive with these entries is TorchScript (`torch.jit.save`: a `code/` folder
+/// and `constants.pkl` beside `data.pkl`), `None` for any other archive.
+fn torchscript(records: &[Central]) -> Option<String> {
+    let has = |part: &str| {
+        records.iter().find_map(|c| {
+            let mut parts = c.name.splitn(2, '/');
+            let (_root, rest) = (parts.next()?, parts.next()?);
+            (rest == part || rest.starts_with(&format!("{part}/"))).then(|| c.name.clone())
+        })
+    };
+    let code = has("code")?;
+    let constants = has("constants.pkl")?;
+    Some(format!(
+        "this is a TorchScript archive (torch.jit.save: it holds '{code}' and '{constants}'), which is compiled code, not a state dict; in Python, load it and save its tensors: torch.save(torch.jit.load(f).state_dict(), 'model.pth')"
+    ))
+}
+
 /// Reads the central directory of the archive at `path` (see the module documentation).
 pub(super) fn open(path: &Path) -> Result<Archive> {
     let (mut file, size) = unlearn_io::open_regular(path, "checkpoint")?;
@@ -287,8 +304,9 @@ pub(super) fn open(path: &Path) -> Result<Archive> {
     let mut f = fields(&cd);
     let mut spans: Vec<(u64, u64, String)> = Vec::new();
     let mut entries = BTreeMap::new();
+    let mut records = Vec::new();
     for i in 0..count {
-        let c = match central(&mut f) {
+        records.push(match central(&mut f) {
             Some(Ok(c)) => c,
             Some(Err(why)) => return Err(bad(path, format!("central directory entry {i}: {why}"))),
             None => {
@@ -297,7 +315,12 @@ pub(super) fn open(path: &Path) -> Result<Archive> {
                     format!("its central directory ends inside entry {i} of {count}"),
                 ))
             }
-        };
+        });
+    }
+    if let Some(why) = torchscript(&records) {
+        return Err(bad(path, why));
+    }
+    for c in records {
         if c.method != 0 {
             return Err(bad(
                 path,

@@ -4,26 +4,28 @@
 //! system information, the saved object (its tensors name their storages by persistent id
 //! `('storage', <class>, key, location, numel, view)`), and the sorted list of storage keys.
 //! Each storage's bytes follow in that order: an 8-byte little-endian element count, then
-//! the elements. The magic number and version are compared byte for byte; the other pickles
-//! go through candle's data-only [`Stack`]. Every storage size is checked against its
-//! persistent id and against what is left of the file before anything is allocated.
+//! the elements. Any pickle protocol from 2 to 5 is read. The magic number is compared as
+//! the 10-byte integer it is; the other pickles go through the data-only [`machine`]. Every
+//! storage size is checked against its persistent id and against what is left of the file
+//! before anything is allocated.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::Path;
 
-use candle_core::pickle::{Object, Stack};
+use candle_core::pickle::Object;
 use candle_core::Tensor;
 
-use super::{bad, rebuild};
+use super::{bad, machine, rebuild};
 use crate::error::{ModelError, Result};
 
-/// `pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2)`.
+/// The end of `pickle.dumps(0x1950a86a20f9469cfc6c)` in any protocol: `LONG1` of 10 bytes,
+/// then STOP.
 const MAGIC: &[u8] = &[
-    0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e,
+    0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e,
 ];
-/// `pickle.dumps(1001, protocol=2)`: the legacy protocol version.
-const VERSION: &[u8] = &[0x80, 0x02, 0x4d, 0xe9, 0x03, 0x2e];
+/// The legacy protocol version.
+const VERSION: i32 = 1001;
 
 /// The saved object of a legacy file and a reader positioned at its storages.
 pub(super) struct Legacy {
@@ -45,33 +47,31 @@ fn pickle(path: &Path, r: &mut impl BufRead, size: u64, what: &str) -> Result<Ob
     // Every announced length is checked against the file before candle allocates it.
     let bytes = super::opcodes::read_checked(r, size)
         .map_err(|why| bad(path, format!("its {what}: {why}")))?;
-    let mut stack = Stack::empty();
-    stack
-        .read_loop(&mut bytes.as_slice())
-        .and_then(|_| stack.finalize())
-        .map_err(|e| {
-            bad(
-                path,
-                format!("its {what} is not a pickle this reader accepts ({e})"),
-            )
-        })
+    machine::load(&bytes).map_err(|why| {
+        bad(
+            path,
+            format!("its {what} is not a pickle this reader accepts: {why}"),
+        )
+    })
 }
 
 /// Reads the pickles of the legacy file at `path`, leaving its storages unread.
 pub(super) fn open(path: &Path) -> Result<Legacy> {
     let (file, size) = unlearn_io::open_regular(path, "checkpoint")?;
     let mut reader = BufReader::new(file);
-    for (want, what) in [(MAGIC, "magic number"), (VERSION, "protocol version 1001")] {
-        let mut got = vec![0u8; want.len()];
-        reader.read_exact(&mut got).map_err(|e| io(path, e))?;
-        if got != want {
-            return Err(bad(
-                path,
-                format!(
-                    "a legacy torch.save file starts with the pickled {what}; this one does not"
-                ),
-            ));
-        }
+    let starts = |what: &str| {
+        bad(
+            path,
+            format!("a legacy torch.save file starts with the pickled {what}; this one does not"),
+        )
+    };
+    let magic = super::opcodes::read_checked(&mut reader, size.min(64))
+        .map_err(|_| starts("magic number"))?;
+    if !magic.ends_with(MAGIC) {
+        return Err(starts("magic number"));
+    }
+    if pickle(path, &mut reader, size, "protocol version")? != Object::Int(VERSION) {
+        return Err(starts("protocol version 1001"));
     }
     let info = pickle(path, &mut reader, size, "system information")?;
     let little = matches!(&info, Object::Dict(pairs) if pairs.iter().any(|(k, v)|
@@ -117,7 +117,8 @@ fn storages(path: &Path, obj: &Object, out: &mut BTreeMap<String, (usize, u64)>)
                     bad(
                         path,
                         format!(
-                            "storage '{key}' is a {class}, not a storage class this reader knows"
+                            "storage '{key}' holds {} elements (storage class {class}); only float tensors (float32, float64, float16, bfloat16) and int64 counters are read",
+                            rebuild::torch_dtype(&class)
                         ),
                     )
                 })?;
@@ -145,7 +146,7 @@ pub(super) fn tensors(
     path: &Path,
     mut legacy: Legacy,
     key: Option<&str>,
-) -> Result<Vec<(String, Tensor)>> {
+) -> Result<Vec<(rebuild::Spec, Tensor)>> {
     let mut wanted = BTreeMap::new();
     storages(path, &legacy.object, &mut wanted)?;
     let specs = rebuild::specs(path, rebuild::state_dict(path, &legacy.object, key)?)?;
@@ -174,7 +175,8 @@ pub(super) fn tensors(
                         format!("tensor '{}' reaches past its storage", spec.name),
                     )
                 })?;
-            Ok((spec.name.clone(), rebuild::tensor(&spec, slice)?))
+            let t = rebuild::tensor(&spec, slice, false)?;
+            Ok((spec, t))
         })
         .collect()
 }

@@ -70,6 +70,39 @@ pub struct ClusterArgs {
     pub run_step: Option<String>,
 }
 
+impl ClusterArgs {
+    /// Refuses options that do nothing with the chosen executor: the Slurm options with
+    /// `--executor local`, `--jobs` with `--executor slurm`.
+    pub fn check(&self) -> Result<()> {
+        let slurm_only: Vec<&str> = [
+            ("--partition", self.partition.is_some()),
+            ("--gpus-per-task", self.gpus_per_task.is_some()),
+            ("--cpus-per-task", self.cpus_per_task.is_some()),
+            ("--max-concurrent", self.max_concurrent.is_some()),
+            ("--time", self.time.is_some()),
+            ("--sbatch-arg", !self.sbatch_args.is_empty()),
+            ("--wait", self.wait),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect();
+        match self.executor {
+            ExecutorKind::Local if !slurm_only.is_empty() => Err(PipelineError::Plan(format!(
+                "{} {} only for --executor slurm; with --executor local (the default) {} nothing: add --executor slurm, or drop {}",
+                slurm_only.join(", "),
+                if slurm_only.len() == 1 { "is" } else { "are" },
+                if slurm_only.len() == 1 { "it does" } else { "they do" },
+                if slurm_only.len() == 1 { "it" } else { "them" }
+            ))),
+            ExecutorKind::Slurm if self.jobs != 1 => Err(PipelineError::Plan(format!(
+                "--jobs {} is for --executor local; with --executor slurm every step is its own task (use --max-concurrent to limit them)",
+                self.jobs
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// How to start a worker: this binary and its arguments (to which `--run-step <id>` is
 /// appended).
 #[derive(Clone, Debug)]

@@ -2,10 +2,13 @@
 //! `--oracle class:3=…`): each is described once when the plan is made (file, SHA-256,
 //! architecture, input normalisation), and the study adopts their normalisation.
 
+use sha2::{Digest, Sha256};
 use unlearn_data::Scenario;
+use unlearn_models::registry::{self, ModelEntry};
 use unlearn_models::{checkpoint, CheckpointMeta, InputNormalization};
 
 use super::load::{file_sha256, resolve_source};
+use super::provenance::OnMismatch;
 use crate::error::{PipelineError, Result};
 use crate::plan::{GivenModel, StudyConfig};
 
@@ -20,12 +23,26 @@ pub struct GivenModels {
     pub normalization: Option<InputNormalization>,
 }
 
+/// What a given model's file says about where it came from, for the provenance checks.
+struct Origin {
+    /// The toolkit metadata, when the file has it.
+    meta: Option<CheckpointMeta>,
+    /// The registry entry it is, or was imported from (`x.imported_from = model:<id>`).
+    entry: Option<ModelEntry>,
+    /// SHA-256 of its tensors' names and values (the same weights in two files match).
+    weights: Vec<u8>,
+}
+
 /// Describes the model `spec` names: resolves it (a download for `hf://` and `model:`),
 /// hashes the file and reads what it says about its architecture and normalisation.
 /// `fallback` is the normalisation used when it records none (`--normalize`).
 pub fn describe_given(spec: &str, fallback: Option<&InputNormalization>) -> Result<GivenModel> {
+    Ok(describe(spec, fallback)?.0)
+}
+
+fn describe(spec: &str, fallback: Option<&InputNormalization>) -> Result<(GivenModel, Origin)> {
     let source = resolve_source(spec)?;
-    let ckpt = checkpoint::read(&source.path)?;
+    let ckpt = source.read(false)?;
     let meta = (ckpt.metadata.get("format").map(String::as_str) == Some(checkpoint::FORMAT))
         .then(|| CheckpointMeta::from_map(&ckpt.metadata, &source.path))
         .transpose()?;
@@ -35,25 +52,140 @@ pub fn describe_given(spec: &str, fallback: Option<&InputNormalization>) -> Resu
         .or_else(|| meta.as_ref().and_then(|m| m.normalization.clone()))
         .or_else(|| source.normalization.clone())
         .or_else(|| fallback.cloned());
-    Ok(GivenModel {
+    let imported = meta
+        .as_ref()
+        .and_then(|m| m.extra.get("imported_from"))
+        .and_then(|f| f.strip_prefix(registry::SPEC_PREFIX))
+        .and_then(|id| {
+            registry::Registry::load_default()
+                .ok()?
+                .get(id)
+                .ok()
+                .cloned()
+        });
+    let mut digest = Sha256::new();
+    for (name, t) in &ckpt.tensors {
+        digest.update(name.as_bytes());
+        for v in t.flatten_all()?.to_vec1::<f32>()? {
+            digest.update(v.to_le_bytes());
+        }
+    }
+    let origin = Origin {
+        entry: source.entry.clone().or(imported),
+        weights: digest.finalize().to_vec(),
+        meta: meta.clone(),
+    };
+    let model = GivenModel {
         spec: spec.to_string(),
         sha256: file_sha256(&source.path, "checkpoint")?,
         arch: source.arch.or(meta.map(|m| m.arch)),
         normalization,
-    })
+    };
+    Ok((model, origin))
+}
+
+/// Problems with a given original: a retrained model, a registry oracle, other data.
+fn original_problems(m: &GivenModel, o: &Origin, fingerprint: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(meta) = &o.meta {
+        if meta.subset == "retain" {
+            out.push(format!("--original {} is a retrained model (its metadata says it was trained on a retain list), not an original: unlearning it would start from a model that never saw the forget set", m.spec));
+        }
+        if !meta.dataset_fingerprint.is_empty() && meta.dataset_fingerprint != fingerprint {
+            out.push(format!("--original {} was trained on other data ({}, fingerprint {}) than this study's (fingerprint {})", m.spec, meta.dataset, short(&meta.dataset_fingerprint), short(fingerprint)));
+        }
+    }
+    if let Some(forget) = o
+        .entry
+        .as_ref()
+        .and_then(|e| e.forget.as_ref().map(|f| (e, f)))
+    {
+        out.push(format!(
+            "--original {} is registry entry '{}', an oracle retrained without {}, not an original",
+            m.spec, forget.0.id, forget.1
+        ));
+    }
+    out
+}
+
+/// Problems with the oracle of `scenario`: it is the original, or it trained on what the
+/// scenario forgets (by its metadata's subset and data, or its registry entry's `forget`).
+fn oracle_problems(
+    scenario: &Scenario,
+    m: &GivenModel,
+    o: &Origin,
+    original: Option<&(GivenModel, Origin)>,
+    fingerprint: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let name = format!("--oracle {scenario}={}", m.spec);
+    if let Some((orig, orig_origin)) = original {
+        if orig.sha256 == m.sha256 {
+            out.push(format!("{name} is the --original itself (the same file, SHA-256 {}): an oracle must be retrained without the forget set, and the original was trained on it", short(&m.sha256)));
+        } else if orig_origin.weights == o.weights {
+            out.push(format!("{name} has the same weights as --original {} (another file, the same tensors): an oracle must be retrained without the forget set", orig.spec));
+        }
+    }
+    if let Some(meta) = &o.meta {
+        if !meta.subset.is_empty() && meta.subset != "retain" {
+            out.push(format!("{name} was trained on '{}' (its metadata), not on a retain list: it has seen the forget set of {scenario}", meta.subset));
+        }
+        let forgot = meta.extra.get("forget_scenario");
+        if let Some(f) = forgot.filter(|f| f.parse::<Scenario>().ok().as_ref() != Some(scenario)) {
+            out.push(format!("{name} was retrained without {f} (its metadata), not without {scenario}: it has seen the forget set of {scenario}"));
+        }
+        if !meta.dataset_fingerprint.is_empty() && meta.dataset_fingerprint != fingerprint {
+            out.push(format!("{name} was trained on other data ({}, fingerprint {}) than this study's (fingerprint {})", meta.dataset, short(&meta.dataset_fingerprint), short(fingerprint)));
+        }
+    }
+    if let Some(e) = &o.entry {
+        match &e.forget {
+            None => out.push(format!("{name} is registry entry '{}', an original trained on all of its data (no 'forget'): it has seen the forget set of {scenario}", e.id)),
+            Some(f) if f.parse::<Scenario>().ok().as_ref() != Some(scenario) => out.push(format!("{name} is registry entry '{}', retrained without {f}, not without {scenario}", e.id)),
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+/// `e`, said of the option that named the model.
+fn named(option: String, e: PipelineError) -> PipelineError {
+    PipelineError::Plan(format!("{option}: {e}"))
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
 }
 
 /// Resolves `cfg.original` and `cfg.oracles` against the study's `scenarios`: every
 /// oracle's scenario must be one of them (once), and the models must agree on their input
 /// normalisation, which the whole study then uses.
-pub fn given_models(cfg: &StudyConfig, scenarios: &[Scenario]) -> Result<GivenModels> {
+///
+/// Their provenance is checked as the other artefacts' are (refused, or with `cfg.force` a
+/// warning): an original that is a retrained model, an oracle that is the original (same
+/// file or same weights), an oracle that trained on what its scenario forgets (its metadata
+/// says it trained on the whole training set, its registry entry forgets something else or
+/// nothing), and a model trained on data other than the study's (`fingerprint`).
+pub fn given_models(
+    cfg: &StudyConfig,
+    scenarios: &[Scenario],
+    fingerprint: &str,
+) -> Result<GivenModels> {
     let fallback = cfg.normalization.as_ref();
+    let on = OnMismatch::from_force(cfg.force);
+    let original = cfg
+        .original
+        .as_deref()
+        .map(|s| describe(s, fallback).map_err(|e| named(format!("--original {s}"), e)))
+        .transpose()?;
+    if let Some((m, o)) = &original {
+        let problems = original_problems(m, o, fingerprint);
+        if !problems.is_empty() {
+            on.apply(problems.join("; "))?;
+        }
+    }
     let mut given = GivenModels {
-        original: cfg
-            .original
-            .as_deref()
-            .map(|s| describe_given(s, fallback))
-            .transpose()?,
+        original: original.as_ref().map(|(m, _)| m.clone()),
         ..Default::default()
     };
     for (scenario, spec) in &cfg.oracles {
@@ -72,7 +204,13 @@ pub fn given_models(cfg: &StudyConfig, scenarios: &[Scenario]) -> Result<GivenMo
                 "--oracle gives scenario {scenario} twice: one oracle per scenario"
             )));
         }
-        given.oracles.push((index, describe_given(spec, fallback)?));
+        let (model, origin) = describe(spec, fallback)
+            .map_err(|e| named(format!("--oracle {scenario}={spec}"), e))?;
+        let problems = oracle_problems(scenario, &model, &origin, original.as_ref(), fingerprint);
+        if !problems.is_empty() {
+            on.apply(problems.join("; "))?;
+        }
+        given.oracles.push((index, model));
     }
     let models = given
         .original

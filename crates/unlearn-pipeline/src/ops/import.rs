@@ -188,7 +188,7 @@ pub fn import_checkpoint(job: &ImportJob) -> Result<ImportReport> {
             Arch::ALL.map(|(_, n)| n).join(", ")
         ))
     })?;
-    let ckpt = checkpoint::read(&source.path)?;
+    let ckpt = source.read(job.normalization.is_some())?;
     let head = format!("{}.weight", arch.head_prefix());
     let num_classes = ckpt
         .tensors
@@ -220,6 +220,9 @@ pub fn import_checkpoint(job: &ImportJob) -> Result<ImportReport> {
         input_shape,
         num_classes,
     };
+    // Sizes from the command line, the registry or the file: bounded before building.
+    unlearn_models::limits::check_spec(&spec)
+        .map_err(|why| PipelineError::Plan(format!("{} as {}: {why}", job.from, arch.name())))?;
     let model = Model::new(&spec, &Device::Cpu, 0)?;
     let mut report = ImportReport {
         from: job.from.to_string(),

@@ -135,7 +135,7 @@ pub fn load_model_with(
                 input_shape: ds.input_shape(),
                 num_classes: ds.num_classes,
             };
-            let ckpt = checkpoint::read(&source.path)?;
+            let ckpt = source.read(opts.normalization.is_some())?;
             let model = Model::new(&spec, device, 0)?;
             checkpoint::load_into(&model, &ckpt, &source.path)?;
             let meta = (ckpt.metadata.get("format").map(String::as_str)
@@ -194,6 +194,21 @@ pub struct ModelSource {
     pub normalization: Option<InputNormalization>,
     /// The input shape a registry entry names.
     pub input_shape: Option<[usize; 3]>,
+    /// The registry entry, for `model:<id>`.
+    pub entry: Option<unlearn_models::registry::ModelEntry>,
+}
+
+impl ModelSource {
+    /// Reads the checkpoint (with `normalization_given`, its own normalisation buffers are
+    /// replaced by the caller's, see [`checkpoint::read_with`]) and, for a registry model,
+    /// checks that the file has the classes its entry says.
+    pub fn read(&self, normalization_given: bool) -> Result<checkpoint::LoadedCheckpoint> {
+        let ckpt = checkpoint::read_with(&self.path, normalization_given)?;
+        if let Some(entry) = &self.entry {
+            unlearn_models::registry::check_classes(entry, &ckpt)?;
+        }
+        Ok(ckpt)
+    }
 }
 
 /// Resolves a checkpoint argument: a path, an `hf://` address (downloaded into the hub
@@ -205,8 +220,9 @@ pub fn resolve_source(spec: &str) -> Result<ModelSource> {
         return Ok(ModelSource {
             path: resolved.path,
             arch: Some(resolved.entry.arch),
-            normalization: Some(resolved.entry.normalization),
+            normalization: Some(resolved.entry.normalization.clone()),
             input_shape: Some(resolved.entry.input_shape),
+            entry: Some(resolved.entry),
         });
     }
     Ok(ModelSource {
@@ -214,6 +230,7 @@ pub fn resolve_source(spec: &str) -> Result<ModelSource> {
         arch: None,
         normalization: None,
         input_shape: None,
+        entry: None,
     })
 }
 

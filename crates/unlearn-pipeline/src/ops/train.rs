@@ -127,6 +127,11 @@ pub fn train_checkpoint(job: &TrainJob) -> Result<TrainSummary> {
     meta.extra
         .insert("train_sha256".into(), train_identity(job.manifest));
     meta.subset = job.subset.as_str().to_string();
+    if meta.subset == "retain" {
+        // What a retrained model never saw, for the provenance of a given oracle.
+        meta.extra
+            .insert("forget_scenario".into(), job.manifest.scenario.to_string());
+    }
     meta.recipe = job.recipe.to_json();
     meta.seed = job.seed;
     meta.epochs = job.recipe.epochs;

@@ -168,26 +168,55 @@ fn sha256_file(path: &Path) -> Result<String> {
 }
 
 /// The search space of `cfg` (declared, then the `--space` file), checked against the
-/// method's parameters.
+/// method's parameters before any trial: the file's keys and names, each range against its
+/// parameter's type, and every probe value of every range ([`unlearn_methods::space::Dim::probes`])
+/// against the method's own checks with the `--set` items applied. A file entry for a
+/// parameter that `--set` fixes is dropped with a warning.
 pub fn space_of(cfg: &TuneConfig, preset: Preset) -> Result<Space> {
     let info = registry::info(&cfg.method, preset.as_str())?;
-    let known: Vec<String> = info.params.iter().map(|p| p.name.clone()).collect();
     let mut space = Space::declared(&cfg.method)?;
+    let mut from_file = Vec::new();
     if let Some(file) = &cfg.space {
-        space = space.with_file(file, &known)?;
+        (space, from_file) = space.with_file(file, &info.params)?;
     }
     // A parameter fixed with `--set` is not searched.
-    space.dims.retain(|d| {
-        !cfg.sets
+    let fixed = |name: &str| {
+        cfg.sets
             .iter()
-            .any(|s| s.split_once('=').is_some_and(|(k, _)| k.trim() == d.name))
-    });
+            .find(|s| s.split_once('=').is_some_and(|(k, _)| k.trim() == name))
+    };
+    for name in &from_file {
+        if let (Some(set), Some(file)) = (fixed(name), &cfg.space) {
+            eprintln!(
+                "warning: --space {} searches '{name}', but --set {set} fixes it: that entry is dropped",
+                file.display()
+            );
+        }
+    }
+    space.dims.retain(|d| fixed(&d.name).is_none());
     space.check()?;
     if space.dims.is_empty() {
         return Err(PipelineError::Plan(format!(
             "{} has nothing to search: its space is empty",
             cfg.method
         )));
+    }
+    for d in &space.dims {
+        for (place, value) in d.probes() {
+            let sets: Vec<String> = cfg
+                .sets
+                .iter()
+                .cloned()
+                .chain([format!("{}={value}", d.name)])
+                .collect();
+            registry::build(&cfg.method, preset.as_str(), &Overrides::new(&sets, None)?)
+                .map_err(|e| {
+                    PipelineError::Plan(format!(
+                        "the search space of {}: {} = {value} ({place} of {}) is refused ({e}); a trial sampling it would fail, so nothing was run",
+                        cfg.method, d.name, d.range
+                    ))
+                })?;
+        }
     }
     Ok(space)
 }
@@ -211,22 +240,10 @@ fn trial_sets(cfg: &TuneConfig, set: &BTreeMap<String, String>) -> Vec<String> {
         .collect()
 }
 
-/// Runs (or resumes) the search of `cfg`.
-pub fn tune(cfg: &TuneConfig) -> Result<TuneOutcome> {
-    if cfg.trials == 0 {
-        return Err(PipelineError::Plan("--trials must be at least 1".into()));
-    }
-    std::fs::create_dir_all(&cfg.out).map_err(|e| PipelineError::io(&cfg.out, e))?;
-    let lock_path = cfg.out.join(".tune.lock");
-    let _lock = crate::store::try_lock(&lock_path)?.ok_or_else(|| {
-        PipelineError::Plan(format!(
-            "another `unlearn tune` is writing {} (it holds {})",
-            cfg.out.display(),
-            lock_path.display()
-        ))
-    })?;
+/// Everything a search checks before its first trial: the inputs, the fixed items, the
+/// space (see [`space_of`]) and the folder's `tune.json`.
+fn prepare(cfg: &TuneConfig) -> Result<(Bench, Space)> {
     let bench = Bench::load(cfg)?;
-    // The fixed items must be valid before any work.
     registry::build(
         &cfg.method,
         bench.preset.as_str(),
@@ -235,6 +252,40 @@ pub fn tune(cfg: &TuneConfig) -> Result<TuneOutcome> {
     let space = space_of(cfg, bench.preset)?;
     let header = header_of(cfg, &bench, &space)?;
     check_header(&cfg.out.join("tune.json"), &header)?;
+    Ok((bench, space))
+}
+
+/// Runs (or resumes) the search of `cfg`.
+pub fn tune(cfg: &TuneConfig) -> Result<TuneOutcome> {
+    if cfg.trials == 0 {
+        return Err(PipelineError::Plan("--trials must be at least 1".into()));
+    }
+    let fresh = !cfg.out.exists();
+    std::fs::create_dir_all(&cfg.out).map_err(|e| PipelineError::io(&cfg.out, e))?;
+    let lock_path = cfg.out.join(".tune.lock");
+    let lock = crate::store::try_lock(&lock_path)?.ok_or_else(|| {
+        PipelineError::Plan(format!(
+            "another `unlearn tune` is writing {} (it holds {})",
+            cfg.out.display(),
+            lock_path.display()
+        ))
+    })?;
+    let (bench, space) = match prepare(cfg) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            // Refused before any trial: a folder that holds no search yet is left as it was
+            // (the lock file is unlinked while still held, then the folder this run made).
+            if !cfg.out.join("tune.json").exists() {
+                let _ = std::fs::remove_file(&lock_path);
+            }
+            drop(lock);
+            if fresh {
+                let _ = std::fs::remove_dir(&cfg.out);
+            }
+            return Err(e);
+        }
+    };
+    let _lock = lock;
     let trials_path = cfg.out.join("trials.jsonl");
     let mut trials = resume::load(&trials_path, cfg, &space, &bench)?;
     let best_toml = cfg.out.join("best.toml");
