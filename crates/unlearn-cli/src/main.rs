@@ -216,7 +216,8 @@ struct TrainArgs {
     /// Override: batch size.
     #[arg(long, value_parser = files::positive)]
     batch_size: Option<usize>,
-    /// Override: optimiser.
+    /// Override: optimiser (default: the preset's SGD; AdamW at lr 1e-3, weight decay 0.05
+    /// for the ViTs).
     #[arg(long, value_enum)]
     optimizer: Option<OptimizerKind>,
     /// Override: momentum (SGD).
@@ -431,6 +432,12 @@ fn parse_schedule(s: &str) -> Result<Schedule> {
 fn build_recipe(a: &TrainArgs, ds: &Dataset) -> Result<Recipe> {
     let preset = a.preset.unwrap_or_else(|| ops::default_preset(ds));
     let mut r = preset.recipe();
+    let arch = a
+        .arch
+        .unwrap_or_else(|| Arch::default_for(ds.input_shape()));
+    if arch.is_transformer() && a.optimizer.is_none() {
+        r = r.for_transformer();
+    }
     if let Some(e) = a.epochs {
         r.epochs = e;
     }

@@ -58,6 +58,12 @@ impl Arch {
         }
     }
 
+    /// A vision transformer (trained with AdamW by default: `Recipe::for_transformer` of
+    /// `unlearn-train`).
+    pub fn is_transformer(self) -> bool {
+        matches!(self, Arch::VitB16 | Arch::VitTiny)
+    }
+
     /// The name of the head's scope (`fc` for CNNs, `classifier` for ViTs).
     pub fn head_prefix(self) -> &'static str {
         match self {

@@ -182,6 +182,9 @@ impl<'a> StepRunner<'a> {
         let ds = self.data()?;
         let manifest = self.manifest_of(step)?;
         let mut recipe = self.plan.preset.recipe();
+        if self.plan.arch.is_some_and(|a| a.is_transformer()) {
+            recipe = recipe.for_transformer();
+        }
         if let Some(cap) = self.plan.epochs_cap {
             recipe.epochs = recipe.epochs.min(cap);
         }
