@@ -108,7 +108,7 @@ writes no checkpoint. See `unlearn methods` for every method's parameters.")]
     /// Run the whole study: splits, original and retrain models, every method and the MUDA
     /// ablations, features, metrics, results and report (what `cargo xtask reproduce` runs).
     #[command(after_help = unlearn_pipeline::args::REPRODUCE_EXAMPLES)]
-    Reproduce(ReproduceArgs),
+    Reproduce(Box<ReproduceArgs>),
     /// List the unlearning methods with their parameters and defaults.
     #[command(after_help = "\
 Examples:
@@ -314,7 +314,7 @@ fn main() {
         Command::Tune(a) => tune::tune(a, on),
         Command::Reproduce(mut a) => {
             a.force = cli.force;
-            reproduce(a)
+            reproduce(*a)
         }
         Command::Methods(a) => forget::methods(a),
         Command::Import(a) => import::import(a),

@@ -113,6 +113,7 @@ pub fn tune(a: TuneArgs, on: unlearn_pipeline::ops::OnMismatch) -> Result<()> {
         seed: a.seed,
         objective: a.objective,
         space: a.space,
+        shared_retain_budget: None,
         sets: a.set,
         out: a.out,
         device: a.device,

@@ -21,6 +21,7 @@ Examples:
   unlearn reproduce --scenarios 'class:3,5' --epochs 2 --out /tmp/smoke
   cargo xtask reproduce --tune 24 --seeds 3 --scenarios random:0.1,class:3,backdoor:0.05
   cargo xtask reproduce --retain-budget 0.1 --out target/reproduce/quick-budget10
+  cargo xtask reproduce --tune 8 --tune-retain-budget 0.05,1 --out target/reproduce/quick-tuned-budget
   cargo xtask reproduce --arch vit-tiny --out target/reproduce/quick-vit
   cargo xtask reproduce --methods rl,salun --trace
   cargo xtask reproduce --preset cifar10 --original model:comparator-resnet18-cifar10-full --oracle class:3=model:comparator-resnet18-cifar10-no-3 --scenarios class:3
@@ -130,6 +131,10 @@ pub struct ReproduceArgs {
     /// "works with few retain samples" sets it lower for every method alike.
     #[arg(long, default_value_t = 1.0)]
     pub retain_budget: f64,
+    /// With --tune: search the retain share too, on LOW,HIGH (log scale), as one dimension
+    /// shared by every method that uses retain data (e.g. 0.05,1).
+    #[arg(long, value_name = "LOW,HIGH", value_parser = budget_range)]
+    pub tune_retain_budget: Option<(f64, f64)>,
     /// Write each unlearning run's step trace (one JSON line per optimiser step) next to
     /// its record, `<scenario>/seed<k>/<method>.trace.jsonl` (runs already in the store
     /// are not rerun).
@@ -322,6 +327,7 @@ impl ReproduceArgs {
         cfg.ensemble_params.permutation.permutations = self.permutations;
         cfg.arch = self.arch;
         cfg.retain_budget = self.retain_budget;
+        cfg.tune_retain_budget = self.tune_retain_budget;
         cfg.trace = self.trace;
         cfg.force = self.force;
         Ok(cfg)
@@ -337,4 +343,17 @@ pub struct ReportArgs {
     /// The data source named in the title (default: run.json's, else the preset's).
     #[arg(long)]
     pub data: Option<String>,
+}
+
+/// `LOW,HIGH` of `--tune-retain-budget`.
+fn budget_range(text: &str) -> std::result::Result<(f64, f64), String> {
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("'{v}' is not a number (expected LOW,HIGH, e.g. 0.05,1)"))
+    };
+    match text.split_once(',') {
+        Some((low, high)) => Ok((parse(low)?, parse(high)?)),
+        None => Err("expected LOW,HIGH, e.g. 0.05,1".into()),
+    }
 }

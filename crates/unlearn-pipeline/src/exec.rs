@@ -312,7 +312,8 @@ impl<'a> StepRunner<'a> {
             })?;
         let method = step.model.clone().unwrap_or_default();
         let folder = out.parent().unwrap_or(out).to_path_buf();
-        // An epoch cap (a smoke run) fixes the epochs of the search too.
+        // An epoch cap (a smoke run) fixes the epochs of the search too, and the study's
+        // retain budget the share the trials see.
         let sets = self
             .plan
             .methods
@@ -321,7 +322,10 @@ impl<'a> StepRunner<'a> {
             .map(|m| {
                 m.sets
                     .iter()
-                    .filter(|s| s.split_once('=').is_some_and(|(k, _)| k.contains("epochs")))
+                    .filter(|s| {
+                        s.split_once('=')
+                            .is_some_and(|(k, _)| k.contains("epochs") || k == "retain_budget")
+                    })
                     .cloned()
                     .collect()
             })
@@ -342,6 +346,7 @@ impl<'a> StepRunner<'a> {
             seed: step.cell.seed,
             objective: spec.objective,
             space: None,
+            shared_retain_budget: spec.retain_budget,
             sets,
             out: folder,
             device: self.plan.device.clone(),

@@ -64,6 +64,9 @@ pub struct StudyConfig {
     /// The share of the retain set every method that uses retain data sees (the same for
     /// all, as the references use the full retain set; 1.0 by default).
     pub retain_budget: f64,
+    /// With `tune`: search `retain_budget` on `[low, high]` (log scale) for every method
+    /// that uses retain data, as one shared dimension.
+    pub tune_retain_budget: Option<(f64, f64)>,
     /// Write each unlearning run's step trace next to its record (`<method>.trace.jsonl`).
     pub trace: bool,
     /// `--force`: a given model whose provenance does not fit its role is used with a
@@ -95,6 +98,7 @@ impl StudyConfig {
             ensemble_params: Default::default(),
             arch: None,
             retain_budget: 1.0,
+            tune_retain_budget: None,
             trace: false,
             force: false,
         }
@@ -314,6 +318,10 @@ pub struct TuneSpec {
     pub trials: usize,
     /// What is minimised.
     pub objective: crate::tune::Objective,
+    /// `--tune-retain-budget LOW,HIGH`: `retain_budget` searched on this range (log scale),
+    /// one shared dimension for every method that uses retain data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_budget: Option<(f64, f64)>,
 }
 
 impl Plan {
@@ -335,6 +343,24 @@ impl Plan {
                 "--retain-budget {}: expected a share of the retain set in (0, 1]",
                 cfg.retain_budget
             )));
+        }
+        if let Some((low, high)) = cfg.tune_retain_budget {
+            if cfg.tune.is_none() {
+                return Err(PipelineError::Plan(
+                    "--tune-retain-budget searches with --tune N: give --tune too".into(),
+                ));
+            }
+            if cfg.retain_budget != 1.0 {
+                return Err(PipelineError::Plan(format!(
+                    "--retain-budget {} fixes the share that --tune-retain-budget searches: give one of them",
+                    cfg.retain_budget
+                )));
+            }
+            if !(low > 0.0 && low < high && high <= 1.0) {
+                return Err(PipelineError::Plan(format!(
+                    "--tune-retain-budget {low},{high}: expected 0 < low < high <= 1"
+                )));
+            }
         }
         let ensemble = ensemble_spec(cfg)?;
         let names: Vec<String> = match &cfg.methods {
@@ -408,6 +434,7 @@ impl Plan {
             tune: cfg.tune.map(|trials| TuneSpec {
                 trials,
                 objective: cfg.objective,
+                retain_budget: cfg.tune_retain_budget,
             }),
         })
     }

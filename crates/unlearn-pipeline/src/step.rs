@@ -485,6 +485,11 @@ impl Expansion<'_> {
             .ok()
             .and_then(|s| serde_json::to_string(&s.dims).ok())
             .unwrap_or_default();
+        // The shared retain-budget dimension, when searched (absent: the key is as before).
+        let space = match spec.retain_budget {
+            Some((low, high)) => format!("{space}+retain_budget={low}..{high}"),
+            None => space,
+        };
         let key = self.key(&[
             "tune",
             crate::tune::TUNE_VERSION,

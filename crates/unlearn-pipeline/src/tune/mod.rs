@@ -69,6 +69,9 @@ pub struct TuneConfig {
     pub objective: Objective,
     /// A TOML file that replaces, adds or drops dimensions of the declared space.
     pub space: Option<PathBuf>,
+    /// `retain_budget` searched on `[low, high]` (log scale) when the method has it (a
+    /// study's shared dimension, `reproduce --tune-retain-budget`); ignored otherwise.
+    pub shared_retain_budget: Option<(f64, f64)>,
     /// `key=value` items applied to every trial (not searched).
     pub sets: Vec<String>,
     /// The output folder.
@@ -178,6 +181,19 @@ pub fn space_of(cfg: &TuneConfig, preset: Preset) -> Result<Space> {
     let mut from_file = Vec::new();
     if let Some(file) = &cfg.space {
         (space, from_file) = space.with_file(file, &info.params)?;
+    }
+    if let Some((low, high)) = cfg.shared_retain_budget {
+        if info.params.iter().any(|p| p.name == "retain_budget") {
+            space.dims.retain(|d| d.name != "retain_budget");
+            space.dims.push(unlearn_methods::space::Dim {
+                name: "retain_budget".into(),
+                range: unlearn_methods::space::Range::Real {
+                    low,
+                    high,
+                    log: true,
+                },
+            });
+        }
     }
     // A parameter fixed with `--set` is not searched.
     let fixed = |name: &str| {
@@ -619,5 +635,69 @@ mod resume {
             unlearn_report::write_atomic(path, &kept)?;
         }
         Ok(trials)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unlearn_methods::{Dim, Range};
+
+    fn config(method: &str, shared: Option<(f64, f64)>, sets: &[&str]) -> TuneConfig {
+        TuneConfig {
+            method: method.into(),
+            preset: Some(Preset::Quick),
+            data: "embedded".into(),
+            split: PathBuf::from("split.json"),
+            original: "original.safetensors".into(),
+            load: Default::default(),
+            references: Vec::new(),
+            trials: 4,
+            startup: None,
+            seed: 0,
+            objective: Objective::Both,
+            space: None,
+            shared_retain_budget: shared,
+            sets: sets.iter().map(|s| s.to_string()).collect(),
+            out: PathBuf::from("tune"),
+            device: "cpu".into(),
+            on_mismatch: Default::default(),
+            quiet: true,
+        }
+    }
+
+    /// `reproduce --tune-retain-budget`: the same log-scale dimension for every method
+    /// that has `retain_budget`, and none for one that has not.
+    #[test]
+    fn a_shared_retain_budget_is_one_dimension_for_every_method_that_uses_retain_data() {
+        let range = Range::Real {
+            low: 0.05,
+            high: 1.0,
+            log: true,
+        };
+        for method in ["ft", "rl", "salun", "scrub", "neggrad+", "l1", "muda"] {
+            let space =
+                space_of(&config(method, Some((0.05, 1.0)), &[]), Preset::Quick).expect("a space");
+            let dims: Vec<&Dim> = space
+                .dims
+                .iter()
+                .filter(|d| d.name == "retain_budget")
+                .collect();
+            assert_eq!(dims.len(), 1, "{method}: one retain_budget dimension");
+            assert_eq!(dims[0].range, range, "{method}");
+            let plain = space_of(&config(method, None, &[]), Preset::Quick).expect("a space");
+            assert!(
+                plain.dims.iter().all(|d| d.name != "retain_budget"),
+                "{method}: searched only when asked"
+            );
+        }
+        for method in ["ga", "bs", "be"] {
+            let space =
+                space_of(&config(method, Some((0.05, 1.0)), &[]), Preset::Quick).expect("a space");
+            assert!(
+                space.dims.iter().all(|d| d.name != "retain_budget"),
+                "{method} uses no retain data"
+            );
+        }
     }
 }
