@@ -34,6 +34,10 @@ use support::parity_case as case;
 use unlearn_data::Augmentation;
 use unlearn_models::{Arch, Model};
 
+#[path = "../../unlearn-models/tests/support/generator.rs"]
+mod generator;
+use generator::uniform;
+
 const FIXTURE: &str = include_str!("reference/parity.json");
 
 /// Per-step loss: `|ours − replay| ≤ tol · max(|replay|, 1)`, `tol` = LOSS_TOL or
@@ -67,34 +71,6 @@ fn weight_tol(want: &Value) -> f64 {
     WEIGHT_TOL
         .max(SENSITIVITY_FACTOR * num(&want["sensitivity"]))
         .min(WEIGHT_TOL_CAP)
-}
-
-// The generator shared with the replay's `summary()` (splitmix64 of an FNV-1a hash of the
-// name), as in `crates/unlearn-models/tests/gradient_parity.rs`.
-fn fnv1a(name: &str) -> u64 {
-    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-    for b in name.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100_0000_01B3);
-    }
-    h
-}
-
-fn splitmix(z: u64) -> u64 {
-    let mut z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-fn uniform(name: &str, n: usize) -> Vec<f64> {
-    let key = fnv1a(name);
-    (0..n as u64)
-        .map(|i| {
-            let z = key.wrapping_add(i.wrapping_mul(0xD1B5_4A32_D192_ED03));
-            (splitmix(z) >> 40) as f64 / (1u64 << 24) as f64 * 2.0 - 1.0
-        })
-        .collect()
 }
 
 fn values(t: &Tensor) -> Vec<f64> {

@@ -29,34 +29,11 @@ use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 use unlearn_models::{Arch, Model, ModelSpec};
 
+#[path = "support/generator.rs"]
+mod generator;
+use generator::uniform;
+
 const FIXTURE: &str = include_str!("reference/gradient_parity.json");
-
-fn fnv1a(name: &str) -> u64 {
-    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-    for b in name.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100_0000_01B3);
-    }
-    h
-}
-
-fn splitmix(z: u64) -> u64 {
-    let mut z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// `u_i ∈ [-1, 1)`, as `uniform` in the script.
-fn uniform(name: &str, n: usize) -> Vec<f64> {
-    let key = fnv1a(name);
-    (0..n as u64)
-        .map(|i| {
-            let z = key.wrapping_add(i.wrapping_mul(0xD1B5_4A32_D192_ED03));
-            (splitmix(z) >> 40) as f64 / (1u64 << 24) as f64 * 2.0 - 1.0
-        })
-        .collect()
-}
 
 /// `(scale, offset)` of a tensor, as `fill_rule` in the script.
 fn fill_rule(name: &str, shape: &[usize]) -> (f64, f64) {
