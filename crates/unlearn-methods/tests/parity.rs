@@ -27,7 +27,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use support::parity_case as case;
@@ -36,7 +36,7 @@ use unlearn_models::{Arch, Model};
 
 #[path = "../../unlearn-models/tests/support/generator.rs"]
 mod generator;
-use generator::uniform;
+use generator::{num, uniform, values};
 
 const FIXTURE: &str = include_str!("reference/parity.json");
 
@@ -71,19 +71,6 @@ fn weight_tol(want: &Value) -> f64 {
     WEIGHT_TOL
         .max(SENSITIVITY_FACTOR * num(&want["sensitivity"]))
         .min(WEIGHT_TOL_CAP)
-}
-
-fn values(t: &Tensor) -> Vec<f64> {
-    t.flatten_all()
-        .unwrap()
-        .to_dtype(DType::F64)
-        .unwrap()
-        .to_vec1::<f64>()
-        .unwrap()
-}
-
-fn num(v: &Value) -> f64 {
-    v.as_f64().unwrap()
 }
 
 /// The trace's exact part, as `_canon` in `scripts/parity/make_fixtures.py`: integers,

@@ -25,13 +25,13 @@
 
 use std::collections::BTreeMap;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use serde_json::Value;
 use unlearn_models::{Arch, Model, ModelSpec};
 
 #[path = "support/generator.rs"]
 mod generator;
-use generator::uniform;
+use generator::{num, uniform, values};
 
 const FIXTURE: &str = include_str!("reference/gradient_parity.json");
 
@@ -68,19 +68,6 @@ fn filled(name: &str, shape: &[usize]) -> Tensor {
         .map(|u| (offset + scale * u) as f32)
         .collect();
     Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-}
-
-fn values(t: &Tensor) -> Vec<f64> {
-    t.flatten_all()
-        .unwrap()
-        .to_dtype(DType::F64)
-        .unwrap()
-        .to_vec1::<f64>()
-        .unwrap()
-}
-
-fn num(v: &Value) -> f64 {
-    v.as_f64().unwrap()
 }
 
 /// Relative tolerance of the gradient summaries: 10× the worst error measured (1.2e-6,

@@ -1,8 +1,11 @@
-//! The deterministic generator shared with the Python references' `uniform()` and
+//! The deterministic generator (and two fixture readers) shared with the Python references' `uniform()` and
 //! `summary()` (`crates/unlearn-models/tests/reference/gradient_parity.py`): splitmix64 of an
 //! FNV-1a hash of a name. Included by `tests/gradient_parity.rs` here and by
 //! `crates/unlearn-methods/tests/parity.rs` (`#[path]`).
 #![allow(dead_code)]
+
+use candle_core::{DType, Tensor};
+use serde_json::Value;
 
 /// FNV-1a of `name`.
 pub fn fnv1a(name: &str) -> u64 {
@@ -31,4 +34,19 @@ pub fn uniform(name: &str, n: usize) -> Vec<f64> {
             (splitmix(z) >> 40) as f64 / (1u64 << 24) as f64 * 2.0 - 1.0
         })
         .collect()
+}
+
+/// A tensor's values as f64, flattened.
+pub fn values(t: &Tensor) -> Vec<f64> {
+    t.flatten_all()
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap()
+}
+
+/// A JSON number of a fixture.
+pub fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap()
 }
