@@ -23,8 +23,8 @@ pub struct ForeignModel {
     /// Input normalisation for a checkpoint that records none, e.g.
     /// `mean=0.4914,0.4822,0.4465,std=0.2023,0.1994,0.2010` (default: the checkpoint's,
     /// else the data's).
-    #[arg(long, value_parser = unlearn_models::InputNormalization::parse)]
-    pub normalize: Option<unlearn_models::InputNormalization>,
+    #[arg(long, value_parser = unlearn_models::Normalization::parse)]
+    pub normalize: Option<unlearn_models::Normalization>,
 }
 
 impl ForeignModel {

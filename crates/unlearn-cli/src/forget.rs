@@ -7,6 +7,26 @@ use clap::Args;
 use unlearn_methods::{registry, Overrides};
 use unlearn_pipeline::{ops, Preset};
 
+/// Examples shown by `unlearn forget --help`.
+pub(crate) const FORGET_EXAMPLES: &str = "\
+Examples:
+  unlearn forget --method muda --checkpoint original.safetensors --data embedded --split split.json --out muda.safetensors
+  unlearn forget --method salun --checkpoint original.safetensors --split split.json --out salun.safetensors --set lr=0.02 --set epochs=3
+  unlearn forget --method muda --checkpoint original.safetensors --split split.json --out muda-noda.safetensors --set da=false
+  unlearn forget --method ga --checkpoint original.safetensors --split split.json --out ga.safetensors --config hparams.toml
+  unlearn forget --method rl --checkpoint original.safetensors --split split.json --out rl.safetensors --trace rl.trace.jsonl
+
+The record (<out>.record.json) holds the parameters used, steps, seconds and per-epoch
+loss and forget/retain accuracies; a diverged run writes it with `failed` set, exits 1 and
+writes no checkpoint. See `unlearn methods` for every method's parameters.";
+
+/// Examples shown by `unlearn methods --help`.
+pub(crate) const METHODS_EXAMPLES: &str = "\
+Examples:
+  unlearn methods
+  unlearn methods muda
+  unlearn methods --preset cifar10 --json";
+
 /// Arguments of `unlearn forget`.
 #[derive(Args)]
 pub struct ForgetArgs {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use unlearn_models::{Arch, InputNormalization};
+use unlearn_models::{Arch, Normalization};
 use unlearn_pipeline::ops;
 
 /// Help text after the options: examples.
@@ -34,8 +34,8 @@ pub struct ImportArgs {
     pub arch: Option<Arch>,
     /// Its input normalisation, e.g. `mean=0.4914,0.4822,0.4465,std=0.2023,0.1994,0.2010`
     /// (default: the file's normalize.* buffers, else the registry entry's).
-    #[arg(long, value_parser = InputNormalization::parse)]
-    pub normalize: Option<InputNormalization>,
+    #[arg(long, value_parser = Normalization::parse)]
+    pub normalize: Option<Normalization>,
     /// Its input shape C,H,W (default: from the tensors where they fix it, else the
     /// architecture's usual size: 32×32 for resnet18-cifar and vit-tiny, 224×224 for
     /// resnet18 and vit-b16).

@@ -11,6 +11,19 @@ use unlearn_metrics::KRule;
 use unlearn_models::checkpoint;
 use unlearn_pipeline::ops;
 
+/// Examples shown by `unlearn features --help`.
+pub(crate) const FEATURES_EXAMPLES: &str = "\
+Examples:
+  unlearn features --checkpoint original.safetensors --data embedded --split split.json --out original.features.safetensors
+  unlearn features --checkpoint retrain.safetensors --split split.json --out retrain.features.npz";
+
+/// Examples shown by `unlearn metrics --help`.
+pub(crate) const METRICS_EXAMPLES: &str = "\
+Examples:
+  unlearn metrics --features unlearned.features.safetensors --reference retrain.features.safetensors
+  unlearn metrics --features feats.npz --reference r0.safetensors --reference r1.safetensors --json results.json
+  unlearn metrics --features feats.safetensors --k auto:0.95 --json -";
+
 /// Arguments of `unlearn features`.
 #[derive(Args)]
 pub struct FeaturesArgs {

@@ -4,6 +4,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+pub use crate::normalization::Normalization;
+
 /// A set of labelled images stored as `u8` in NCHW order.
 ///
 /// Image `i` occupies `images[i * image_len() .. (i + 1) * image_len()]`, channel-major
@@ -20,58 +22,6 @@ pub struct ImageSet {
     pub height: usize,
     /// Image width in pixels.
     pub width: usize,
-}
-
-/// Per-channel normalisation applied after scaling pixels to `[0, 1]`:
-/// `(x / 255 - mean[c]) / std[c]`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Normalization {
-    /// Per-channel mean (of pixel values scaled to `[0, 1]`).
-    pub mean: Vec<f32>,
-    /// Per-channel standard deviation (of pixel values scaled to `[0, 1]`).
-    pub std: Vec<f32>,
-}
-
-impl Normalization {
-    /// Normalisation computed from the pixels of `set` (per-channel mean and population
-    /// standard deviation of `x / 255`). A constant channel gets `std = 1`.
-    pub fn from_images(set: &ImageSet) -> Self {
-        let c = set.channels.max(1);
-        let plane = set.height * set.width;
-        let mut sum = vec![0f64; c];
-        let mut sq = vec![0f64; c];
-        for img in set.images.chunks_exact(set.image_len().max(1)) {
-            for (ch, px) in img.chunks_exact(plane.max(1)).enumerate() {
-                let (s, q) = px.iter().fold((0u64, 0u64), |(s, q), &p| {
-                    (s + u64::from(p), q + u64::from(p) * u64::from(p))
-                });
-                sum[ch] += s as f64;
-                sq[ch] += q as f64;
-            }
-        }
-        let n = (set.len() * plane).max(1) as f64;
-        let mut mean = Vec::with_capacity(c);
-        let mut std = Vec::with_capacity(c);
-        for ch in 0..c {
-            let m = sum[ch] / n / 255.0;
-            let var = (sq[ch] / n / (255.0 * 255.0) - m * m).max(0.0);
-            let s = var.sqrt();
-            mean.push(m as f32);
-            std.push(if s > 1e-12 { s as f32 } else { 1.0 });
-        }
-        Normalization { mean, std }
-    }
-
-    /// A 256-entry lookup table of normalised values for channel `c`.
-    fn table(&self, c: usize) -> [f32; 256] {
-        let mean = self.mean.get(c).copied().unwrap_or(0.0);
-        let std = self.std.get(c).copied().unwrap_or(1.0);
-        let mut t = [0f32; 256];
-        for (v, out) in t.iter_mut().enumerate() {
-            *out = (v as f32 / 255.0 - mean) / std;
-        }
-        t
-    }
 }
 
 /// Training-time augmentation applied by [`ImageSet::batch_f32`] when given an RNG.

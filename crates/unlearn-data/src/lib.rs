@@ -52,6 +52,7 @@ pub mod embedded;
 pub mod error;
 pub mod idx;
 pub mod image;
+pub mod normalization;
 pub mod npy;
 pub mod rng;
 pub mod scenario;
@@ -59,7 +60,8 @@ pub mod split;
 
 pub use dataset::{DataSource, Dataset, DatasetSummary, FASHION_MNIST_CLASSES};
 pub use error::{DataError, Result};
-pub use image::{Augmentation, CropDraw, ImageSet, Normalization};
+pub use image::{Augmentation, CropDraw, ImageSet};
+pub use normalization::Normalization;
 pub use npy::read_npy_indices;
 pub use split::{
     make_split, stamp_trigger, triggered_test, BackdoorSpec, DatasetRef, ListHashes, Scenario,

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use candle_core::Tensor;
 
-use crate::checkpoint::{InputNormalization, LoadedCheckpoint};
+use crate::checkpoint::{LoadedCheckpoint, Normalization};
 use crate::error::{ModelError, Result};
 
 /// The naming scheme of a checkpoint's tensors.
@@ -117,7 +117,7 @@ pub fn adapt_with(
             }
         }
         (Some(mean), Some(std)) => {
-            let n = InputNormalization {
+            let n = Normalization {
                 mean: values(path, mean_name, &mean)?,
                 std: values(path, std_name, &std)?,
             };

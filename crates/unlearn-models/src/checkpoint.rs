@@ -17,96 +17,10 @@ use crate::error::{ModelError, Result};
 
 use crate::limits::{MAX_CHANNELS, MAX_CLASSES, MAX_SIDE};
 
+pub use unlearn_data::Normalization;
+
 /// The format tag written into every checkpoint.
 pub const FORMAT: &str = "unlearn-checkpoint/1";
-
-/// The input preprocessing a model expects, applied after scaling pixels to `[0, 1]`:
-/// `(x / 255 - mean[c]) / std[c]`. It belongs to the model: a checkpoint records it
-/// (metadata `input_mean` / `input_std`), and every command feeds the model inputs
-/// normalised this way.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct InputNormalization {
-    /// Per-channel mean.
-    pub mean: Vec<f32>,
-    /// Per-channel standard deviation (every value finite and > 0).
-    pub std: Vec<f32>,
-}
-
-impl InputNormalization {
-    /// Checks the values: one mean and one std per channel, all finite, every std > 0, and
-    /// (with `channels`) as many channels as the model takes. The error says what is wrong.
-    pub fn check(&self, channels: Option<usize>) -> std::result::Result<(), String> {
-        if self.mean.is_empty() || self.mean.len() != self.std.len() {
-            return Err(format!(
-                "{} mean values and {} std values: expected one of each per channel",
-                self.mean.len(),
-                self.std.len()
-            ));
-        }
-        if let Some(c) = channels {
-            if self.mean.len() != c {
-                return Err(format!(
-                    "{} channels of normalisation for a model of {c} input channels",
-                    self.mean.len()
-                ));
-            }
-        }
-        if let Some(v) = self.mean.iter().find(|v| !v.is_finite()) {
-            return Err(format!("mean {v} is not a finite number"));
-        }
-        if let Some(v) = self.std.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
-            return Err(format!("std {v} is not a positive finite number"));
-        }
-        // Inputs are multiplied by 1/std in f32: a std below ~2.9e-39 makes that infinite.
-        if let Some(v) = self.std.iter().find(|v| !(1.0 / **v).is_finite()) {
-            return Err(format!(
-                "std {v:e} is too small: 1/std is not a finite f32 (expected std >= {:e})",
-                1.0 / f32::MAX
-            ));
-        }
-        Ok(())
-    }
-
-    /// Parses `mean=a,b,c,std=d,e,f` (the `--normalize` syntax; `;` may separate the two
-    /// parts). A single value is one channel.
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let text = text.trim();
-        let err = || {
-            format!("'{text}' is not mean=…,std=… (e.g. mean=0.4914,0.4822,0.4465,std=0.2023,0.1994,0.2010)")
-        };
-        let rest = text.strip_prefix("mean=").ok_or_else(err)?;
-        let (mean, std) = rest
-            .split_once(",std=")
-            .or_else(|| rest.split_once(";std="))
-            .ok_or_else(err)?;
-        let nums = |s: &str| -> std::result::Result<Vec<f32>, String> {
-            s.split(',')
-                .map(|v| {
-                    v.trim()
-                        .parse::<f32>()
-                        .map_err(|_| format!("'{v}' in '{text}' is not a number"))
-                })
-                .collect()
-        };
-        let n = Self {
-            mean: nums(mean)?,
-            std: nums(std)?,
-        };
-        n.check(None)?;
-        Ok(n)
-    }
-
-    /// `mean=…,std=…`, the form [`InputNormalization::parse`] reads.
-    pub fn to_arg(&self) -> String {
-        let join = |v: &[f32]| {
-            v.iter()
-                .map(|x| x.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        format!("mean={},std={}", join(&self.mean), join(&self.std))
-    }
-}
 
 /// What a checkpoint says about itself.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -135,7 +49,7 @@ pub struct CheckpointMeta {
     pub epochs: usize,
     /// The input normalisation the model was trained with (`None` in checkpoints written
     /// before it was recorded: the data's own is then used).
-    pub normalization: Option<InputNormalization>,
+    pub normalization: Option<Normalization>,
     /// Free-form extra entries (method id, hyper-parameters, …).
     pub extra: BTreeMap<String, String>,
 }
@@ -254,7 +168,7 @@ impl CheckpointMeta {
                         bad(format!("metadata '{k}' = '{v}' is not a list of numbers"))
                     })
                 };
-                let n = InputNormalization {
+                let n = Normalization {
                     mean: parse("input_mean", mean)?,
                     std: parse("input_std", std)?,
                 };
@@ -474,7 +388,7 @@ pub struct LoadedCheckpoint {
     pub metadata: BTreeMap<String, String>,
     /// Input normalisation found in the file's tensors (SalUn-style `normalize.mean` /
     /// `normalize.std` buffers, removed from `tensors`); `None` when it has none.
-    pub normalization: Option<InputNormalization>,
+    pub normalization: Option<Normalization>,
     /// Tensors renamed on reading: (name in the file, name kept), e.g. a stripped
     /// `module.` prefix or a kuangliu `shortcut.0` → torchvision `downsample.0`.
     pub renamed: Vec<(String, String)>,

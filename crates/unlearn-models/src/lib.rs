@@ -67,7 +67,7 @@ mod vit;
 
 pub use adapt::Naming;
 pub use arch::{Arch, Model, ModelSpec};
-pub use checkpoint::{CheckpointMeta, InputNormalization};
+pub use checkpoint::{CheckpointMeta, Normalization};
 pub use device::device;
 pub use error::{ModelError, Result, ShaDigests, ShaSource};
 pub use store::{Init, ParamStore, Scope, TensorKind};

@@ -23,7 +23,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::arch::{Arch, ModelSpec};
-use crate::checkpoint::InputNormalization;
+use crate::checkpoint::Normalization;
 use crate::error::{ModelError, Result, ShaDigests, ShaSource};
 use crate::hub::{self, HubFile};
 
@@ -126,7 +126,7 @@ fn arch_by_name<S: Serializer>(arch: &Arch, s: S) -> std::result::Result<S::Ok, 
 /// The normalisation with each `f32` written as its shortest decimal (`0.4914`, not the
 /// `f64` widening `0.49140000343322754`).
 fn normalization_as_written<S: Serializer>(
-    n: &InputNormalization,
+    n: &Normalization,
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
     let wide = |v: &[f32]| -> Vec<f64> {
@@ -169,7 +169,7 @@ pub struct ModelEntry {
     pub num_classes: usize,
     /// The input normalisation the model was trained with (one value per channel).
     #[serde(serialize_with = "normalization_as_written")]
-    pub normalization: InputNormalization,
+    pub normalization: Normalization,
     /// How its tensors are named.
     pub naming: Naming,
     /// Its file format.
@@ -510,7 +510,7 @@ fn check_entry(raw: RawEntry) -> std::result::Result<ModelEntry, FieldError> {
             ),
         ));
     }
-    let normalization = InputNormalization {
+    let normalization = Normalization {
         mean: raw.normalization.mean,
         std: raw.normalization.std,
     };

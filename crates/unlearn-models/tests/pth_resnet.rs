@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
-use unlearn_models::{checkpoint, Arch, InputNormalization, ModelSpec, Naming};
+use unlearn_models::{checkpoint, Arch, ModelSpec, Naming, Normalization};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -41,7 +41,7 @@ fn gunzip(name: &str, dir: &Path) -> PathBuf {
 }
 
 /// The two images as `((x / 255) - mean[c]) / std[c]`, computed in f32 as PyTorch does.
-fn inputs(n: &InputNormalization) -> Tensor {
+fn inputs(n: &Normalization) -> Tensor {
     let want = expected();
     let pixels: Vec<f32> = floats(&want["inputs"]["values"]);
     let plane = 32 * 32;
@@ -63,7 +63,7 @@ struct Loaded {
 
 /// Loads the fixture into `arch`, runs the two images normalised with `normalization` (or,
 /// if `None`, with the one read from the file) and compares with PyTorch's logits.
-fn check(name: &str, arch: Arch, normalization: Option<InputNormalization>) -> Loaded {
+fn check(name: &str, arch: Arch, normalization: Option<Normalization>) -> Loaded {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = gunzip(name, dir.path());
     let want = &expected()["models"][name];
@@ -111,15 +111,15 @@ fn check(name: &str, arch: Arch, normalization: Option<InputNormalization>) -> L
     }
 }
 
-fn comparator() -> InputNormalization {
-    InputNormalization {
+fn comparator() -> Normalization {
+    Normalization {
         mean: vec![0.4914, 0.4822, 0.4465],
         std: vec![0.2023, 0.1994, 0.2010],
     }
 }
 
-fn salun() -> InputNormalization {
-    InputNormalization {
+fn salun() -> Normalization {
+    Normalization {
         mean: vec![0.4914, 0.4822, 0.4465],
         std: vec![0.2470, 0.2435, 0.2616],
     }

@@ -96,8 +96,8 @@ pub struct ReproduceArgs {
     /// Input normalisation of given models that record none, e.g.
     /// `mean=0.4914,0.4822,0.4465,std=0.2023,0.1994,0.2010`; the study then feeds every
     /// model so.
-    #[arg(long, value_parser = unlearn_models::InputNormalization::parse)]
-    pub normalize: Option<unlearn_models::InputNormalization>,
+    #[arg(long, value_parser = unlearn_models::Normalization::parse)]
+    pub normalize: Option<unlearn_models::Normalization>,
     /// Fraction of the training set held out for validation (default 0.1, or 0 with
     /// --original: shared models are trained on the whole training set).
     #[arg(long)]

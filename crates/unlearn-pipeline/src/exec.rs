@@ -71,10 +71,7 @@ impl<'a> StepRunner<'a> {
     /// given model fixes one.
     fn adopted(&self, mut ds: Dataset) -> Dataset {
         if let Some(n) = &self.plan.normalization {
-            ds.normalization = unlearn_data::Normalization {
-                mean: n.mean.clone(),
-                std: n.std.clone(),
-            };
+            ds.normalization = n.clone();
         }
         ds
     }

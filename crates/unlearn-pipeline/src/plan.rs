@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use unlearn_data::Scenario;
 use unlearn_methods::registry;
-use unlearn_models::{Arch, InputNormalization};
+use unlearn_models::{Arch, Normalization};
 use unlearn_train::Preset;
 
 use crate::error::{PipelineError, Result};
@@ -50,7 +50,7 @@ pub struct StudyConfig {
     /// Retrained oracles given instead of trained, per scenario (`--oracle class:3=…`).
     pub oracles: Vec<(Scenario, String)>,
     /// Input normalisation of the given models when they record none (`--normalize`).
-    pub normalization: Option<InputNormalization>,
+    pub normalization: Option<Normalization>,
     /// Fraction of the training set held out for validation; `None`: 0.1, or 0 when an
     /// original is given (shared models are trained on the whole training set).
     pub val_fraction: Option<f64>,
@@ -263,7 +263,7 @@ pub struct Plan {
     /// The input normalisation every model of the study uses, when a given model fixes it
     /// (`None`: the data's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub normalization: Option<InputNormalization>,
+    pub normalization: Option<Normalization>,
     /// The oracle ensemble, with `--oracles N`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ensemble: Option<EnsembleSpec>,
@@ -303,7 +303,7 @@ pub struct GivenModel {
     /// Its architecture, when the file or the registry names it.
     pub arch: Option<Arch>,
     /// Its input normalisation, when known.
-    pub normalization: Option<InputNormalization>,
+    pub normalization: Option<Normalization>,
 }
 
 fn default_min_set_size() -> usize {

@@ -38,6 +38,7 @@
 pub mod engine;
 pub mod error;
 pub mod optim;
+pub mod overrides;
 pub mod preset;
 pub mod recipe;
 pub mod schedule;
@@ -49,6 +50,7 @@ pub use engine::{
 };
 pub use error::{Result, TrainError};
 pub use optim::{AdamWConfig, Optimizer, OptimizerConfig, SgdConfig};
+pub use overrides::{OptimizerKind, RecipeOverrides};
 pub use preset::Preset;
 pub use recipe::Recipe;
 pub use schedule::{LrSchedule, Schedule};

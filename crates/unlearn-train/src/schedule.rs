@@ -77,3 +77,37 @@ impl LrSchedule {
         }
     }
 }
+
+impl std::str::FromStr for Schedule {
+    type Err = String;
+
+    /// `constant`, `cosine` (to 0) or `multistep:E1,E2[:gamma]` (gamma 0.1 unless given),
+    /// the `--schedule` syntax.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "constant" => return Ok(Schedule::Constant),
+            "cosine" => return Ok(Schedule::Cosine { eta_min: 0.0 }),
+            _ => {}
+        }
+        let rest = s.strip_prefix("multistep:").ok_or_else(|| {
+            format!("unknown schedule '{s}': expected constant, cosine or multistep:E1,E2[:gamma]")
+        })?;
+        let (epochs, gamma) = match rest.split_once(':') {
+            Some((e, g)) => (
+                e,
+                g.parse::<f64>()
+                    .map_err(|_| format!("schedule gamma '{g}' is not a number"))?,
+            ),
+            None => (rest, 0.1),
+        };
+        let milestones = epochs
+            .split(',')
+            .map(|e| {
+                e.trim()
+                    .parse::<usize>()
+                    .map_err(|_| format!("milestone '{e}' is not an epoch number"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Schedule::MultiStep { milestones, gamma })
+    }
+}

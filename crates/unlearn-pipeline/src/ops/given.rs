@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 use unlearn_data::Scenario;
 use unlearn_models::registry::{self, ModelEntry};
-use unlearn_models::{checkpoint, CheckpointMeta, InputNormalization};
+use unlearn_models::{checkpoint, CheckpointMeta, Normalization};
 
 use super::load::{file_sha256, resolve_source};
 use super::provenance::OnMismatch;
@@ -20,7 +20,7 @@ pub struct GivenModels {
     /// Oracles: (index into the study's scenarios, model).
     pub oracles: Vec<(usize, GivenModel)>,
     /// The normalisation they agree on, if any records one.
-    pub normalization: Option<InputNormalization>,
+    pub normalization: Option<Normalization>,
 }
 
 /// What a given model's file says about where it came from, for the provenance checks.
@@ -36,11 +36,11 @@ struct Origin {
 /// Describes the model `spec` names: resolves it (a download for `hf://` and `model:`),
 /// hashes the file and reads what it says about its architecture and normalisation.
 /// `fallback` is the normalisation used when it records none (`--normalize`).
-pub fn describe_given(spec: &str, fallback: Option<&InputNormalization>) -> Result<GivenModel> {
+pub fn describe_given(spec: &str, fallback: Option<&Normalization>) -> Result<GivenModel> {
     Ok(describe(spec, fallback)?.0)
 }
 
-fn describe(spec: &str, fallback: Option<&InputNormalization>) -> Result<(GivenModel, Origin)> {
+fn describe(spec: &str, fallback: Option<&Normalization>) -> Result<(GivenModel, Origin)> {
     let source = resolve_source(spec)?;
     let ckpt = source.read(false)?;
     let meta = (ckpt.metadata.get("format").map(String::as_str) == Some(checkpoint::FORMAT))

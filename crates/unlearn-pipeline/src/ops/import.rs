@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use serde::Serialize;
 use unlearn_models::checkpoint::{self, LoadedCheckpoint};
-use unlearn_models::{Arch, CheckpointMeta, InputNormalization, Model, ModelSpec};
+use unlearn_models::{Arch, CheckpointMeta, Model, ModelSpec, Normalization};
 
 use super::load::{file_sha256, resolve_source};
 use crate::error::{PipelineError, Result};
@@ -24,7 +24,7 @@ pub struct ImportJob<'a> {
     /// Its architecture (default: the registry entry's).
     pub arch: Option<Arch>,
     /// Its input normalisation (default: the file's own, else the registry entry's).
-    pub normalization: Option<InputNormalization>,
+    pub normalization: Option<Normalization>,
     /// Its input shape `[C, H, W]` (default: inferred from the tensors where they fix it,
     /// else the architecture's usual one).
     pub input_shape: Option<[usize; 3]>,
@@ -50,7 +50,7 @@ pub struct ImportReport {
     /// Its classes (from the head's weight).
     pub num_classes: usize,
     /// The input normalisation recorded (`None`: none known; the data's is then used).
-    pub normalization: Option<InputNormalization>,
+    pub normalization: Option<Normalization>,
     /// Tensors loaded.
     pub matched: usize,
     /// Renamed on reading: (in the file, in the model).

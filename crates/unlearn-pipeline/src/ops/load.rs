@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use unlearn_data::{DataSource, Dataset, Normalization, SplitManifest};
-use unlearn_models::{checkpoint, hub, Arch, CheckpointMeta, InputNormalization, Model, ModelSpec};
+use unlearn_models::{checkpoint, hub, Arch, CheckpointMeta, Model, ModelSpec};
 use unlearn_train::Preset;
 
 use super::provenance::{check_scenario, OnMismatch};
@@ -78,7 +78,7 @@ pub struct LoadedModel {
     /// The input normalisation the model expects: from `--normalize`, else the file's own
     /// (metadata or SalUn-style `normalize.*` buffers), else the registry entry's; `None`
     /// when nothing says (the data's own is used).
-    pub normalization: Option<InputNormalization>,
+    pub normalization: Option<Normalization>,
     /// The local file it was read from.
     pub path: PathBuf,
 }
@@ -91,7 +91,7 @@ pub struct LoadOptions {
     /// The architecture (`--arch`); needed for a foreign file outside the registry.
     pub arch: Option<Arch>,
     /// The input normalisation (`--normalize`).
-    pub normalization: Option<InputNormalization>,
+    pub normalization: Option<Normalization>,
 }
 
 impl LoadOptions {
@@ -191,7 +191,7 @@ pub struct ModelSource {
     /// The architecture a registry entry names.
     pub arch: Option<Arch>,
     /// The normalisation a registry entry names.
-    pub normalization: Option<InputNormalization>,
+    pub normalization: Option<Normalization>,
     /// The input shape a registry entry names.
     pub input_shape: Option<[usize; 3]>,
     /// The registry entry, for `model:<id>`.
@@ -240,10 +240,7 @@ pub fn dataset_for<'d>(ds: &'d Dataset, loaded: &LoadedModel) -> Cow<'d, Dataset
     match &loaded.normalization {
         Some(n) if n.mean != ds.normalization.mean || n.std != ds.normalization.std => {
             let mut own = ds.clone();
-            own.normalization = Normalization {
-                mean: n.mean.clone(),
-                std: n.std.clone(),
-            };
+            own.normalization = n.clone();
             Cow::Owned(own)
         }
         _ => Cow::Borrowed(ds),
@@ -253,19 +250,13 @@ pub fn dataset_for<'d>(ds: &'d Dataset, loaded: &LoadedModel) -> Cow<'d, Dataset
 /// Makes `ds` feed inputs as `loaded` expects them (its recorded normalisation, if any).
 pub fn adopt_normalization(ds: &mut Dataset, loaded: &LoadedModel) {
     if let Some(n) = &loaded.normalization {
-        ds.normalization = Normalization {
-            mean: n.mean.clone(),
-            std: n.std.clone(),
-        };
+        ds.normalization = n.clone();
     }
 }
 
-/// The data's normalisation in the form a checkpoint records.
-pub fn input_normalization(ds: &Dataset) -> InputNormalization {
-    InputNormalization {
-        mean: ds.normalization.mean.clone(),
-        std: ds.normalization.std.clone(),
-    }
+/// The data's normalisation, which a checkpoint trained on it records.
+pub fn input_normalization(ds: &Dataset) -> Normalization {
+    ds.normalization.clone()
 }
 
 /// SHA-256 (hex) of the regular file at `path`, read in chunks; `role` names it in errors.
