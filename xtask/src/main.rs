@@ -13,7 +13,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use unlearn_pipeline::args::{ReportArgs, ReproduceArgs, REPRODUCE_EXAMPLES};
+use unlearn_cli::args::{ReportArgs, ReproduceArgs, REPRODUCE_EXAMPLES};
 
 mod bench;
 
@@ -58,10 +58,9 @@ enum Task {
 
 fn main() -> Result<()> {
     // Negative numbers reach the options' own checks (`--epochs -1` is refused by name).
-    let matches = unlearn_pipeline::args::negative_numbers_as_values(
-        <Cli as clap::CommandFactory>::command(),
-    )
-    .get_matches();
+    let matches =
+        unlearn_cli::args::negative_numbers_as_values(<Cli as clap::CommandFactory>::command())
+            .get_matches();
     let cli =
         <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.task {
@@ -89,7 +88,7 @@ fn reproduce(a: &ReproduceArgs) -> Result<()> {
     if a.device.starts_with("cuda") && !cfg!(feature = "cuda") {
         bail!("--device {} needs the CUDA build: cargo run --release -p xtask --features cuda -- reproduce …", a.device);
     }
-    let outcome = unlearn_pipeline::args::run_reproduce(a, &target_dir(), "cargo xtask")
+    let outcome = unlearn_pipeline::run_reproduce(&a.to_request(&target_dir())?, "cargo xtask")
         .context("running the study")?;
     if let Some(outcome) = outcome {
         println!("{}", outcome.markdown);

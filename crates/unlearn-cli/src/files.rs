@@ -10,7 +10,7 @@ pub fn local_checkpoint(spec: &str) -> Option<PathBuf> {
 
 /// Clap parser for counts that must be at least 1 (`--batch-size`, `--epochs`, `--trials`,
 /// …): the same rule and message as `reproduce`'s.
-pub use unlearn_pipeline::args::positive_count as positive;
+pub use unlearn_cli::args::positive_count as positive;
 
 /// How to read a checkpoint that does not describe itself (a PyTorch file, a plain state
 /// dict): one pair of options for every command that takes `--checkpoint`.

@@ -14,7 +14,7 @@ mod train;
 mod tune;
 
 use clap::{Parser, Subcommand};
-use unlearn_pipeline::args::ReproduceArgs;
+use unlearn_cli::args::ReproduceArgs;
 use unlearn_pipeline::ops::OnMismatch;
 
 const AFTER_HELP: &str = "\
@@ -68,7 +68,7 @@ enum Command {
     Tune(tune::TuneArgs),
     /// Run the whole study: splits, original and retrain models, every method and the MUDA
     /// ablations, features, metrics, results and report (what `cargo xtask reproduce` runs).
-    #[command(after_help = unlearn_pipeline::args::REPRODUCE_EXAMPLES)]
+    #[command(after_help = unlearn_cli::args::REPRODUCE_EXAMPLES)]
     Reproduce(Box<ReproduceArgs>),
     /// List the unlearning methods with their parameters and defaults.
     #[command(after_help = forget::METHODS_EXAMPLES)]
@@ -90,10 +90,9 @@ fn main() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     // Negative numbers reach the options' own checks (`--epochs -1` is refused by name).
-    let matches = unlearn_pipeline::args::negative_numbers_as_values(
-        <Cli as clap::CommandFactory>::command(),
-    )
-    .get_matches();
+    let matches =
+        unlearn_cli::args::negative_numbers_as_values(<Cli as clap::CommandFactory>::command())
+            .get_matches();
     let cli =
         <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let on = OnMismatch::from_force(cli.force);

@@ -33,7 +33,6 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod args;
 pub mod cluster;
 pub mod cost;
 pub mod error;
@@ -42,6 +41,7 @@ pub mod ops;
 pub mod plan;
 pub mod progress;
 pub mod records;
+pub mod run;
 pub mod step;
 pub mod store;
 pub mod study;
@@ -49,6 +49,7 @@ pub mod tune;
 
 pub use error::{PipelineError, Result};
 pub use plan::{GivenModel, Plan, StudyConfig, ABLATIONS};
+pub use run::{run_reproduce, ReproduceRequest};
 pub use step::{Step, StepKind, Steps};
 pub use store::Store;
 pub use study::{Study, StudyOutcome};

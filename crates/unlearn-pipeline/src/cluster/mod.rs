@@ -13,14 +13,12 @@ pub mod slurm;
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
-
 use crate::error::{PipelineError, Result};
 use crate::exec::StepOutcome;
 use crate::study::Study;
 
 /// Where the steps run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ExecutorKind {
     /// On this machine: one step at a time in this process (`--jobs 1`, the default), or
     /// `--jobs N` worker processes running independent steps at once.
@@ -30,47 +28,36 @@ pub enum ExecutorKind {
     Slurm,
 }
 
-/// The executor options of `reproduce`.
-#[derive(Args, Clone, Debug, Default)]
-pub struct ClusterArgs {
+/// The executor options of `reproduce` (`jobs` is at least 1).
+#[derive(Clone, Debug, Default)]
+pub struct ExecutorOptions {
     /// Where the steps run: local (this machine) or slurm (job arrays; see docs/cluster.md).
-    #[arg(long, value_enum, default_value = "local")]
     pub executor: ExecutorKind,
     /// Local executor: independent steps run at once, each in its own worker process.
-    #[arg(long, default_value_t = 1, value_parser = crate::args::positive_count)]
     pub jobs: usize,
     /// Slurm: the partition.
-    #[arg(long)]
     pub partition: Option<String>,
     /// Slurm: GPUs per task (`--gpus-per-task`).
-    #[arg(long)]
     pub gpus_per_task: Option<usize>,
     /// Slurm: CPUs per task.
-    #[arg(long)]
     pub cpus_per_task: Option<usize>,
     /// Slurm: the most tasks of one array running at once (`--array=…%N`).
-    #[arg(long, value_parser = crate::args::positive_count)]
     pub max_concurrent: Option<usize>,
     /// Slurm: the time limit of each task, HH:MM:SS.
-    #[arg(long)]
     pub time: Option<String>,
     /// Slurm: another sbatch option for every job (repeatable), e.g. `--sbatch-arg=--qos=low`.
-    #[arg(long = "sbatch-arg", allow_hyphen_values = true)]
     pub sbatch_args: Vec<String>,
     /// Slurm: block until the report is written (or the jobs end without it).
-    #[arg(long)]
     pub wait: bool,
     /// Print how many steps are done, by kind, and the Slurm jobs of the last submission;
     /// run nothing.
-    #[arg(long)]
     pub status: bool,
     /// Internal: run one step (`<id>`) or publish the report (`report`) and exit; what a
     /// worker process or a Slurm task runs.
-    #[arg(long, hide = true, value_name = "ID|report")]
     pub run_step: Option<String>,
 }
 
-impl ClusterArgs {
+impl ExecutorOptions {
     /// Refuses options that do nothing with the chosen executor: the Slurm options with
     /// `--executor local`, `--jobs` with `--executor slurm`.
     pub fn check(&self) -> Result<()> {

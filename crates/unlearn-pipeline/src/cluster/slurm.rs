@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ClusterArgs, WorkerCommand};
+use super::{ExecutorOptions, WorkerCommand};
 use crate::error::{PipelineError, Result};
 use crate::study::Study;
 
@@ -125,7 +125,7 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// The `#SBATCH` lines every job gets.
-fn sbatch_options(opts: &ClusterArgs, name: &str, log: &Path) -> Vec<String> {
+fn sbatch_options(opts: &ExecutorOptions, name: &str, log: &Path) -> Vec<String> {
     let mut o = vec![
         format!("--job-name={name}"),
         format!("--output={}", log.display()),
@@ -177,7 +177,7 @@ fn sbatch(script_path: &Path, script: &str, extra: &[String]) -> Result<String> 
 
 /// Submits every step that is not done, stage by stage, and the report job; records the
 /// job ids in `<store>/slurm/jobs.json` and returns them.
-pub fn submit(study: &Study, opts: &ClusterArgs, worker: &WorkerCommand) -> Result<Submission> {
+pub fn submit(study: &Study, opts: &ExecutorOptions, worker: &WorkerCommand) -> Result<Submission> {
     let dir = slurm_dir(study.store.root());
     std::fs::create_dir_all(&dir).map_err(|e| PipelineError::io(&dir, e))?;
     let mut by_stage: BTreeMap<usize, Vec<usize>> = BTreeMap::new();

@@ -1,5 +1,6 @@
 //! The command-line arguments of a study, shared by `cargo xtask reproduce` and
-//! `unlearn reproduce` (both flatten [`ReproduceArgs`]).
+//! `unlearn reproduce` (both flatten [`ReproduceArgs`]), and the parsers the options of
+//! every command share. Clap lives here, in the binaries' package, and nowhere below.
 
 use std::path::{Path, PathBuf};
 
@@ -7,10 +8,8 @@ use clap::Args;
 use unlearn_data::Scenario;
 use unlearn_train::Preset;
 
-use crate::error::Result;
-use crate::exec::InProcess;
-use crate::plan::StudyConfig;
-use crate::study::{Study, StudyOutcome};
+use unlearn_pipeline::cluster::{ExecutorKind, ExecutorOptions};
+use unlearn_pipeline::{PipelineError, ReproduceRequest, StudyConfig};
 
 /// Help text after the options: examples.
 pub const REPRODUCE_EXAMPLES: &str = "\
@@ -79,7 +78,7 @@ pub struct ReproduceArgs {
     pub tune: Option<usize>,
     /// The tuning objective: avg_gap_output, avg_gap_feature, both, or a weighted sum.
     #[arg(long, default_value = "both", requires = "tune")]
-    pub objective: crate::tune::Objective,
+    pub objective: unlearn_pipeline::tune::Objective,
     /// The fewest samples each retain, forget and test set needs for any metric (tiny
     /// smoke data may lower it; at least 2).
     #[arg(long, default_value_t = unlearn_metrics::MIN_SET_SIZE, value_parser = at_least_two)]
@@ -147,77 +146,7 @@ pub struct ReproduceArgs {
     pub force: bool,
     /// Where the steps run (`--executor local --jobs N`, `--executor slurm …`).
     #[command(flatten)]
-    pub cluster: crate::cluster::ClusterArgs,
-}
-
-/// Runs `reproduce` as both front ends do (`front`: `unlearn` or `cargo xtask`): a worker's
-/// one step (`--run-step`), `--status`, or the study through the chosen executor. Returns
-/// the outcome when a report was written here.
-pub fn run_reproduce(
-    a: &ReproduceArgs,
-    target_dir: &Path,
-    front: &str,
-) -> Result<Option<StudyOutcome>> {
-    use crate::cluster::{self, pool::LocalPool, slurm, ExecutorKind, WorkerCommand};
-    let cfg = a.to_config(target_dir)?;
-    a.cluster.check()?;
-    // The command as the report records it: without a worker's own arguments.
-    let mut words: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(i) = words.iter().position(|w| w == "--run-step") {
-        words.drain(i..(i + 2).min(words.len()));
-    }
-    let command = std::iter::once(front.to_string())
-        .chain(words)
-        .collect::<Vec<_>>()
-        .join(" ");
-    if a.cost && a.cluster.run_step.is_none() && !a.cluster.status {
-        // Nothing is written: the store is only read, for what is done and measured.
-        let (_, plan, steps, _) = Study::plan(&cfg)?;
-        let store = crate::store::Store::view(&cfg.out);
-        print!("{}", crate::cost::estimate(&plan, &steps, &store).render());
-        return Ok(None);
-    }
-    let study = Study::prepare(&cfg)?;
-    let opts = &a.cluster;
-    if let Some(what) = &opts.run_step {
-        cluster::run_one(study, what, &command)?;
-        return Ok(None);
-    }
-    if opts.status {
-        print!("{}", cluster::status(&study));
-        return Ok(None);
-    }
-    match opts.executor {
-        ExecutorKind::Local if opts.jobs == 1 => Ok(Some(study.run(&mut InProcess, &command)?)),
-        ExecutorKind::Local => {
-            let mut pool = LocalPool {
-                jobs: opts.jobs,
-                worker: WorkerCommand::current()?,
-            };
-            Ok(Some(study.run(&mut pool, &command)?))
-        }
-        ExecutorKind::Slurm => {
-            let store = study.store.root().to_path_buf();
-            let sub = slurm::submit(&study, opts, &WorkerCommand::current()?)?;
-            let stages: Vec<String> = sub
-                .stages
-                .iter()
-                .map(|(id, n)| format!("{id} ({n} tasks)"))
-                .collect();
-            eprintln!(
-                "submitted: stages {}; report job {} (ids in {}/slurm/jobs.json; `--status` shows progress)",
-                if stages.is_empty() { "none (all steps done)".to_string() } else { stages.join(", ") },
-                sub.report,
-                store.display()
-            );
-            println!("{}", sub.ids().join(" "));
-            if opts.wait {
-                slurm::wait(&store, &sub, std::time::Duration::from_secs(2))?;
-                eprintln!("report written: {}", store.join("report.md").display());
-            }
-            Ok(None)
-        }
-    }
+    pub cluster: ClusterArgs,
 }
 
 fn parse_oracle(text: &str) -> std::result::Result<(Scenario, String), String> {
@@ -289,9 +218,19 @@ fn parse_scenarios(s: &str) -> std::result::Result<ScenarioList, String> {
 }
 
 impl ReproduceArgs {
+    /// The request these arguments make; `target_dir` is where the default `--out` lies
+    /// (`<target_dir>/reproduce/<preset>`).
+    pub fn to_request(&self, target_dir: &Path) -> anyhow::Result<ReproduceRequest> {
+        Ok(ReproduceRequest {
+            config: self.to_config(target_dir)?,
+            executor: self.cluster.to_options(),
+            cost: self.cost,
+        })
+    }
+
     /// The study these arguments ask for; `target_dir` is where the default `--out` lies
     /// (`<target_dir>/reproduce/<preset>`).
-    pub fn to_config(&self, target_dir: &Path) -> Result<StudyConfig> {
+    pub fn to_config(&self, target_dir: &Path) -> anyhow::Result<StudyConfig> {
         let out = self
             .out
             .clone()
@@ -306,9 +245,9 @@ impl ReproduceArgs {
                 .collect()
         });
         if cfg.methods.as_ref().is_some_and(|m| m.is_empty()) {
-            return Err(crate::error::PipelineError::Plan(
+            return Err(anyhow::Error::new(PipelineError::Plan(
                 "--methods lists no method: give at least one (e.g. ft,muda), or leave it out for every method".into(),
-            ));
+            )));
         }
         cfg.seeds = self.seeds as u64;
         cfg.device = self.device.clone();
@@ -355,5 +294,78 @@ fn budget_range(text: &str) -> std::result::Result<(f64, f64), String> {
     match text.split_once(',') {
         Some((low, high)) => Ok((parse(low)?, parse(high)?)),
         None => Err("expected LOW,HIGH, e.g. 0.05,1".into()),
+    }
+}
+
+/// Where the steps run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExecutorArg {
+    /// On this machine: one step at a time in this process (`--jobs 1`, the default), or
+    /// `--jobs N` worker processes running independent steps at once.
+    #[default]
+    Local,
+    /// As Slurm job arrays, one array per stage, each stage depending on the one before.
+    Slurm,
+}
+
+/// The executor options of `reproduce`.
+#[derive(Args, Clone, Debug)]
+pub struct ClusterArgs {
+    /// Where the steps run: local (this machine) or slurm (job arrays; see docs/cluster.md).
+    #[arg(long, value_enum, default_value = "local")]
+    pub executor: ExecutorArg,
+    /// Local executor: independent steps run at once, each in its own worker process.
+    #[arg(long, default_value_t = 1, value_parser = positive_count)]
+    pub jobs: usize,
+    /// Slurm: the partition.
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Slurm: GPUs per task (`--gpus-per-task`).
+    #[arg(long)]
+    pub gpus_per_task: Option<usize>,
+    /// Slurm: CPUs per task.
+    #[arg(long)]
+    pub cpus_per_task: Option<usize>,
+    /// Slurm: the most tasks of one array running at once (`--array=…%N`).
+    #[arg(long, value_parser = positive_count)]
+    pub max_concurrent: Option<usize>,
+    /// Slurm: the time limit of each task, HH:MM:SS.
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Slurm: another sbatch option for every job (repeatable), e.g. `--sbatch-arg=--qos=low`.
+    #[arg(long = "sbatch-arg", allow_hyphen_values = true)]
+    pub sbatch_args: Vec<String>,
+    /// Slurm: block until the report is written (or the jobs end without it).
+    #[arg(long)]
+    pub wait: bool,
+    /// Print how many steps are done, by kind, and the Slurm jobs of the last submission;
+    /// run nothing.
+    #[arg(long)]
+    pub status: bool,
+    /// Internal: run one step (`<id>`) or publish the report (`report`) and exit; what a
+    /// worker process or a Slurm task runs.
+    #[arg(long, hide = true, value_name = "ID|report")]
+    pub run_step: Option<String>,
+}
+
+impl ClusterArgs {
+    /// The executor options these arguments give.
+    pub fn to_options(&self) -> ExecutorOptions {
+        ExecutorOptions {
+            executor: match self.executor {
+                ExecutorArg::Local => ExecutorKind::Local,
+                ExecutorArg::Slurm => ExecutorKind::Slurm,
+            },
+            jobs: self.jobs,
+            partition: self.partition.clone(),
+            gpus_per_task: self.gpus_per_task,
+            cpus_per_task: self.cpus_per_task,
+            max_concurrent: self.max_concurrent,
+            time: self.time.clone(),
+            sbatch_args: self.sbatch_args.clone(),
+            wait: self.wait,
+            status: self.status,
+            run_step: self.run_step.clone(),
+        }
     }
 }
