@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The before/after table of `crates/unlearn-methods/TUNING.md` (round 5), from a study run
+"""The before/after table of `docs/tuning.md` (round 5), from a study run
 with `--tune N` and runs of the same cells with the defaults.
 
 For each scenario and method: the average gaps (output, feature) with the defaults and with

@@ -153,7 +153,7 @@ fn listing(e: &Entry, preset: &str) -> Result<MethodInfo> {
 
 /// Defaults that replace the preset's when whole classes are forgotten (`class:`), per
 /// method, for the `quick` and `fmnist` presets. Tuned on the embedded data against the
-/// retrain model (`class:3`, seed 0; checked on seeds 1 and 2), see `TUNING.md`. Class
+/// retrain model (`class:3`, seed 0; checked on seeds 1 and 2), see `docs/tuning.md`. Class
 /// forgetting removes a whole mode of the data: the ascent must go further than for a
 /// random sample, whose members look like unseen test data.
 ///
@@ -185,7 +185,7 @@ pub const CLASS_DEFAULTS: &[(&str, &[(&str, &str)])] = &[
 /// Fashion-MNIST has six times the images of the embedded subset, so an epoch on the forget
 /// set is six times as many ascent steps: with the `quick` values `ga`, `scrub` and `muda`
 /// diverged and `bs`/`be` collapsed. Tuned on `random:0.1`, seed 0, against the retrain
-/// model (see `TUNING.md`, "fmnist").
+/// model (see `docs/tuning.md`, "fmnist").
 pub const FMNIST_DEFAULTS: &[(&str, &[(&str, &str)])] = &[
     ("ga", &[("epochs", "1"), ("lr", "6e-4")]),
     ("bs", &[("epochs", "1")]),
@@ -223,7 +223,7 @@ pub const FMNIST_CLASS_DEFAULTS: &[(&str, &[(&str, &str)])] = &[
 /// class), so MUDA needs a forget stage as strong as for a class. With the general values
 /// (lr_forget 1e-3, tuned on `random:0.1`) it left the backdoor in (`backdoor:0.05`, seed 0:
 /// ASR 82 % against the retrain model's 0.8 %, output gap 42.4); with these, ASR 0.03 %,
-/// output gap 1.52, feature gap 1.14 (12 candidates, see `TUNING.md`, round 4). The other
+/// output gap 1.52, feature gap 1.14 (12 candidates, see `docs/tuning.md`, round 4). The other
 /// methods keep their general values (`rl`, `salun` and `bs` removed the backdoor with them).
 pub const FMNIST_BACKDOOR_DEFAULTS: &[(&str, &[(&str, &str)])] = &[(
     "muda",
@@ -246,7 +246,7 @@ fn lookup(
 }
 
 /// The `quick` defaults for a `random:` scenario, from `unlearn tune` (round 5 of
-/// `TUNING.md`: 8 trials per method on `random:0.1`, seed 0, held out on seeds 1 and 2).
+/// `docs/tuning.md`: 8 trials per method on `random:0.1`, seed 0, held out on seeds 1 and 2).
 /// Only the methods whose tuned values beat their previous defaults on the held-out seeds
 /// (mean of the two average gaps); `ft`, `be` and `scrub` did worse there and keep theirs,
 /// `rl` and `muda` kept theirs in the search.
@@ -272,7 +272,7 @@ pub const QUICK_RANDOM_DEFAULTS: &[(&str, &[(&str, &str)])] = &[
 ];
 
 /// The `quick` defaults for a `backdoor:` scenario, from `unlearn tune` (round 5 of
-/// `TUNING.md`: 8 trials per method on `backdoor:0.05`, seed 0, held out on seeds 1 and 2).
+/// `docs/tuning.md`: 8 trials per method on `backdoor:0.05`, seed 0, held out on seeds 1 and 2).
 /// Every method's tuned values beat its previous defaults on the held-out seeds (mean of the
 /// two average gaps). MUDA's are a variant: the centred DA term, also on retain batches, and
 /// forget stages of up to 25 steps (a budget that does not shrink with the forget set).

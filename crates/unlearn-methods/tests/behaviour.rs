@@ -500,7 +500,7 @@ fn fmnist_lists_its_own_adjustments_of_the_shared_defaults() {
     // carries it only for the methods it names (other methods' listings are unchanged).
     let backdoor = unlearn_data::Scenario::Backdoor(unlearn_data::BackdoorSpec::default());
     assert!(!registry::scenario_defaults("muda", "fmnist", &backdoor).is_empty());
-    // `quick` has its own backdoor table (round 5 of TUNING.md).
+    // `quick` has its own backdoor table (round 5 of docs/tuning.md).
     assert_eq!(
         registry::scenario_defaults("muda", "quick", &backdoor),
         registry::QUICK_BACKDOOR_DEFAULTS

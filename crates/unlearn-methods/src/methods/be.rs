@@ -20,8 +20,8 @@ use crate::Method;
 /// the Decision Space", CVPR 2023.
 ///
 /// Parameters (`quick` defaults, tuned: searched `lr` ∈ {1e-4, 3e-4, 1e-3, 1e-2} × `epochs` ∈
-/// {1, 2, 5}, see `TUNING.md`): `epochs` = 2, `lr` = 1e-4, `momentum` = 0.9,
-/// `weight_decay` = 5e-4, `batch_size` = 128 (`class:` scenarios: lr 1e-3, see `TUNING.md`).
+/// {1, 2, 5}, see `docs/tuning.md`): `epochs` = 2, `lr` = 1e-4, `momentum` = 0.9,
+/// `weight_decay` = 5e-4, `batch_size` = 128 (`class:` scenarios: lr 1e-3, see `docs/tuning.md`).
 /// `cifar10`/`cifar100`: 10 epochs, lr 1e-5
 /// (the paper's values).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -20,7 +20,7 @@ use crate::Method;
 /// batches in train mode).
 ///
 /// Parameters (`quick` defaults, tuned: searched `lr` ∈ {1e-4, 5e-4, 1e-3, 2e-3, 3e-3, 1e-2} ×
-/// `epochs` ∈ {1…5}; 3 epochs at 1e-3 or 2 at 2e-3 already collapse; see `TUNING.md`):
+/// `epochs` ∈ {1…5}; 3 epochs at 1e-3 or 2 at 2e-3 already collapse; see `docs/tuning.md`):
 /// `epochs` = 2, `lr` = 1e-3, `momentum` = 0.9,
 /// `weight_decay` = 5e-4, `batch_size` = 128. `cifar10`/`cifar100`: 5 epochs, lr 1e-4.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

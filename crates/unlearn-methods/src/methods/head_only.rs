@@ -21,7 +21,7 @@ use crate::Method;
 /// Unlearning", 2022.
 ///
 /// Parameters (`quick` defaults, tuned: searched `epochs` ∈ {1, 3} × `lr` ∈ {0.01, 0.05}; see
-/// `TUNING.md`): `epochs` = 3, `lr` = 0.05, `momentum` = 0.9,
+/// `docs/tuning.md`): `epochs` = 3, `lr` = 0.05, `momentum` = 0.9,
 /// `weight_decay` = 5e-4, `batch_size` = 128, `reinit` = true (start `h` from a fresh
 /// seeded initialisation; false: fine-tune the original head), `retain_budget` = 1.0.
 /// `cifar10`/`cifar100`: 10 epochs, lr 0.01.

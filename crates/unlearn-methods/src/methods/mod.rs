@@ -2,7 +2,7 @@
 //!
 //! Every method's parameter struct is the method: it implements [`crate::Method`] (run it)
 //! and [`crate::Params`] (its id, docs and per-preset defaults). Defaults for the `quick`
-//! preset were tuned on the embedded data against the retrain model (see `TUNING.md`);
+//! preset were tuned on the embedded data against the retrain model (see `docs/tuning.md`);
 //! `fmnist` shares them; `cifar10`/`cifar100` take the values of the methods' papers and of
 //! the SalUn code base, untuned here.
 

@@ -60,7 +60,7 @@ use crate::Method;
 /// Parameters (`quick` defaults; searched `lr_forget` ∈ {1e-3, 3e-3, 5e-3, 1e-2, 2e-2, 3e-2},
 /// `lambda_da` ∈ {0, 1, 5, 10}, `lambda_sd` ∈ {0.1, 0.3, 0.5, 1, 3}, `epochs` ∈ {2, 3, 5},
 /// `lr_recover` ∈ {0.005, 0.01, 0.03, 0.05}, `retain_budget` ∈ {0.1, 0.2}, `stop_rule`
-/// on/off, `stop_target` auto/val, on `random:0.1` and `class:3`; see `TUNING.md`):
+/// on/off, `stop_target` auto/val, on `random:0.1` and `class:3`; see `docs/tuning.md`):
 /// `epochs` = 3, `lr_forget` = 3e-3, `lr_recover` = 0.03 (`class:`: `lr_forget` = 0.01,
 /// `lr_recover` = 0.01, `lambda_sd` = 0.3), `momentum` = 0.9, `weight_decay` = 5e-4, `batch_size` = 128,
 /// `lambda_ga` = 1, `lambda_da` = 1, `lambda_sd` = 1, `temperature` = 4, `refresh` = 10,
