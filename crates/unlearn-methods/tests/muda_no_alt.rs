@@ -91,3 +91,46 @@ fn muda_without_alternation_differs_from_muda_on_a_backdoor() {
         "muda and muda-no-alt give the same forget logits (max diff {diff})"
     );
 }
+
+/// The joint steps' stopping rule is the forget stage's: against the fixed 0 % target of a
+/// `class:` split it looks at each forget batch's accuracy. With the running accuracy of
+/// the epoch (the rule before) the target was never reached once a batch had been
+/// classified, the ascent ran the whole epoch, and the run diverged on `class:3`.
+#[test]
+fn muda_without_alternation_stops_its_ascent_at_a_fixed_target() {
+    let (ds, _, _) = case::data();
+    let cfg = SplitConfig {
+        scenario: "class:3".parse().expect("scenario"),
+        seed: 0,
+        val_fraction: 0.1,
+    };
+    let mut split = make_split(&ds, &cfg).expect("split");
+    split.forget.truncate(64);
+    split.retain.truncate(160);
+    split.val.truncate(64);
+    let images = split.poisoned_train(&ds);
+    let original = case::original(Arch::SmallCnn, &ds, &split);
+    let recipe = Recipe::preset("quick").expect("recipe");
+    let mut ctx = UnlearnContext::new(&original, &ds, &images, &split, &recipe, 0);
+    ctx.monitor = 64;
+    let sets: Vec<String> = ["batch_size=16", "alternate=false", "epochs=2"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let overrides = Overrides::new(&sets, None)
+        .expect("overrides")
+        .with_scenario_defaults("muda", "quick", &split.scenario);
+    let m = registry::build("muda", "quick", &overrides).expect("muda");
+    let out = run(m.as_ref(), &ctx).map_err(|f| f.error).expect("run");
+    let notes = &out.record.notes;
+    assert!(
+        notes.iter().any(|n| n.contains("stop target: 0%")),
+        "a class split has the fixed 0 % target: {notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("then the stop target was reached")),
+        "the ascent never stopped: {notes:?}"
+    );
+}

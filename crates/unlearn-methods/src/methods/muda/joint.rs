@@ -94,9 +94,21 @@ impl MudaParams {
             let z = model.features(&fb.x, train_mode)?;
             let logits = model.head(&z)?;
             if let Some(target) = target {
-                correct += engine::count_correct(&logits.detach(), &fb.y)?;
+                let batch_correct = engine::count_correct(&logits.detach(), &fb.y)?;
+                correct += batch_correct;
                 seen += fb.indices.len();
-                if 100.0 * correct as f64 / seen.max(1) as f64 <= target {
+                // The forget stage's rule (`forget.rs`), like with like: the running
+                // accuracy against the validation accuracy, this batch's against a fixed
+                // target such as 0 % (the running one never returns to 0 once a batch was
+                // classified, and the ascent then ran the whole epoch and diverged on
+                // `class:3`).
+                let accuracy = match run.stop {
+                    Some(StopAt::Validation) => correct as f64 / seen.max(1) as f64,
+                    Some(StopAt::Fixed(_)) | None => {
+                        batch_correct as f64 / fb.indices.len().max(1) as f64
+                    }
+                };
+                if 100.0 * accuracy <= target {
                     reached = true;
                     return Ok(Step::Update(loss));
                 }
