@@ -11,20 +11,35 @@ use unlearn_methods::{registry, run, Overrides, UnlearnContext};
 use unlearn_models::Arch;
 use unlearn_train::Recipe;
 
-#[test]
-fn muda_without_alternation_differs_from_muda_on_a_backdoor() {
+/// A small split of `scenario` (`forget` samples, 160 retain, 64 validation), its training
+/// images as the model sees them, and an original trained on it.
+fn small_case(
+    scenario: &str,
+    forget: usize,
+) -> (
+    unlearn_data::Dataset,
+    unlearn_data::SplitManifest,
+    unlearn_data::ImageSet,
+    unlearn_models::Model,
+) {
     let (ds, _, _) = case::data();
     let cfg = SplitConfig {
-        scenario: "backdoor:0.05".parse().expect("scenario"),
+        scenario: scenario.parse().expect("scenario"),
         seed: 0,
         val_fraction: 0.1,
     };
     let mut split = make_split(&ds, &cfg).expect("split");
-    split.forget.truncate(48);
+    split.forget.truncate(forget);
     split.retain.truncate(160);
     split.val.truncate(64);
     let images = split.poisoned_train(&ds);
     let original = case::original(Arch::SmallCnn, &ds, &split);
+    (ds, split, images, original)
+}
+
+#[test]
+fn muda_without_alternation_differs_from_muda_on_a_backdoor() {
+    let (ds, split, images, original) = small_case("backdoor:0.05", 48);
     let recipe = Recipe::preset("quick").expect("recipe");
     let mut ctx = UnlearnContext::new(&original, &ds, &images, &split, &recipe, 0);
     ctx.monitor = 48;
@@ -98,18 +113,7 @@ fn muda_without_alternation_differs_from_muda_on_a_backdoor() {
 /// classified, the ascent ran the whole epoch, and the run diverged on `class:3`.
 #[test]
 fn muda_without_alternation_stops_its_ascent_at_a_fixed_target() {
-    let (ds, _, _) = case::data();
-    let cfg = SplitConfig {
-        scenario: "class:3".parse().expect("scenario"),
-        seed: 0,
-        val_fraction: 0.1,
-    };
-    let mut split = make_split(&ds, &cfg).expect("split");
-    split.forget.truncate(64);
-    split.retain.truncate(160);
-    split.val.truncate(64);
-    let images = split.poisoned_train(&ds);
-    let original = case::original(Arch::SmallCnn, &ds, &split);
+    let (ds, split, images, original) = small_case("class:3", 64);
     let recipe = Recipe::preset("quick").expect("recipe");
     let mut ctx = UnlearnContext::new(&original, &ds, &images, &split, &recipe, 0);
     ctx.monitor = 64;
