@@ -114,7 +114,8 @@ pub fn forget(a: ForgetArgs, on: ops::OnMismatch) -> Result<()> {
     let overrides = Overrides::new(&a.set, a.config.as_deref())?;
     ops::check_method(
         &a.method,
-        a.preset.unwrap_or_else(|| ops::default_preset(&ds)),
+        a.preset
+            .unwrap_or_else(|| unlearn_pipeline::Preset::for_source(&ds.source)),
         &overrides,
     )?;
     let device = unlearn_models::device(&a.device)?;

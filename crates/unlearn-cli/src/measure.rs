@@ -164,7 +164,7 @@ pub fn metrics(a: MetricsArgs, on: ops::OnMismatch) -> Result<()> {
     let forgotten = a
         .forgotten_classes
         .as_deref()
-        .map(ops::parse_classes)
+        .map(parse_classes)
         .transpose()?;
     let cfg = ops::metrics_config(
         &bundle,
@@ -190,4 +190,15 @@ pub fn metrics(a: MetricsArgs, on: ops::OnMismatch) -> Result<()> {
         None => print!("{table}"),
     }
     Ok(())
+}
+
+/// Parses a class list such as `3` or `1,7`; the error names the bad entry.
+fn parse_classes(s: &str) -> anyhow::Result<Vec<u32>> {
+    s.split(',')
+        .map(|c| {
+            c.trim()
+                .parse::<u32>()
+                .map_err(|_| anyhow::anyhow!("forgotten class '{c}' is not a class number"))
+        })
+        .collect()
 }

@@ -112,7 +112,7 @@ pub(crate) struct TrainArgs {
 /// The preset's recipe (AdamW for a transformer unless --optimizer is given) with the
 /// options' changes.
 fn build_recipe(a: &TrainArgs, ds: &Dataset) -> Result<Recipe> {
-    let preset = a.preset.unwrap_or_else(|| ops::default_preset(ds));
+    let preset = a.preset.unwrap_or_else(|| Preset::for_source(&ds.source));
     let mut recipe = preset.recipe();
     let arch = a
         .arch

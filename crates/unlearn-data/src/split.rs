@@ -317,6 +317,17 @@ fn is_disjoint(a: &[u32], b: &[u32]) -> bool {
 }
 
 impl SplitManifest {
+    /// What a model's weights depend on, besides its recipe and seed: the training list's
+    /// SHA-256, plus the scenario when it poisons images (backdoor). Two splits of one
+    /// training set with the same identity can share an original model.
+    pub fn train_identity(&self) -> String {
+        if self.scenario.backdoor().is_some() {
+            format!("{}/{}", self.sha256.train, self.scenario)
+        } else {
+            self.sha256.train.clone()
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn assemble(
         ds: &Dataset,

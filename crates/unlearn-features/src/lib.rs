@@ -220,3 +220,31 @@ fn view_of<'a>(ds: &'a Dataset, images: &'a ImageSet, indices: &'a [u32]) -> Dat
         augmentation: ds.augmentation,
     }
 }
+
+/// The backdoor's attack success rate on `model`, in percent, for a backdoor split (`None`
+/// otherwise): the triggered test images of the non-target classes, scored by
+/// [`unlearn_metrics::output::attack_success_rate`].
+pub fn backdoor_asr(
+    model: &Model,
+    ds: &Dataset,
+    manifest: &SplitManifest,
+    batch_size: usize,
+) -> Result<Option<f64>> {
+    let Some(spec) = manifest.scenario.backdoor() else {
+        return Ok(None);
+    };
+    let (triggered, idx) = unlearn_data::triggered_test(ds, spec);
+    let local: Vec<u32> = (0..idx.len() as u32).collect();
+    let view = DataView {
+        images: &triggered,
+        indices: &local,
+        normalization: &ds.normalization,
+        augmentation: ds.augmentation,
+    };
+    let data = extract_view(model, &view, batch_size, "triggered", || {})?;
+    Ok(unlearn_metrics::output::attack_success_rate(
+        &data.logits,
+        &data.labels,
+        spec.target,
+    ))
+}

@@ -23,6 +23,20 @@ pub enum Preset {
 }
 
 impl Preset {
+    /// The preset that fits a data source when none is named: `quick` for the embedded
+    /// subset, `cifar10` / `cifar100` for CIFAR, `fmnist` for any other data.
+    pub fn for_source(source: &unlearn_data::DataSource) -> Preset {
+        use unlearn_data::DataSource;
+        match source {
+            DataSource::Embedded => Preset::Quick,
+            DataSource::Cifar10 { .. } => Preset::Cifar10,
+            DataSource::Cifar100 { .. } => Preset::Cifar100,
+            DataSource::FashionMnist { .. } | DataSource::Mnist { .. } | DataSource::Idx { .. } => {
+                Preset::Fmnist
+            }
+        }
+    }
+
     /// Every preset, in the order the documentation lists them.
     pub const ALL: [Preset; 4] = [
         Preset::Quick,

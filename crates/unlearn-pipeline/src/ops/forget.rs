@@ -10,7 +10,6 @@ use unlearn_methods::{registry, run, Overrides, RunFailure, RunRecord, UnlearnCo
 use unlearn_models::{checkpoint, CheckpointMeta, Model};
 use unlearn_train::{Preset, Recipe, Trace};
 
-use super::load::default_preset;
 use crate::error::Result;
 
 /// One unlearning run.
@@ -66,7 +65,7 @@ pub fn record_path(out: &Path) -> PathBuf {
 pub fn preset_of_original(meta: Option<&CheckpointMeta>, ds: &Dataset) -> Preset {
     meta.and_then(|m| serde_json::from_str::<Recipe>(&m.recipe).ok())
         .and_then(|r| r.preset.parse().ok())
-        .unwrap_or_else(|| default_preset(ds))
+        .unwrap_or_else(|| Preset::for_source(&ds.source))
 }
 
 /// Checks a method id and its overrides for a preset (cheap; before loading checkpoints).

@@ -7,7 +7,7 @@ use unlearn_data::Scenario;
 use unlearn_models::registry::{self, ModelEntry};
 use unlearn_models::{checkpoint, CheckpointMeta, Normalization};
 
-use super::load::{file_sha256, resolve_source};
+use super::load::resolve_source;
 use super::provenance::OnMismatch;
 use crate::error::{PipelineError, Result};
 use crate::plan::{GivenModel, StudyConfig};
@@ -77,7 +77,7 @@ fn describe(spec: &str, fallback: Option<&Normalization>) -> Result<(GivenModel,
     };
     let model = GivenModel {
         spec: spec.to_string(),
-        sha256: file_sha256(&source.path, "checkpoint")?,
+        sha256: unlearn_io::sha256_file(&source.path, "checkpoint")?,
         arch: source.arch.or(meta.map(|m| m.arch)),
         normalization,
     };

@@ -13,7 +13,7 @@ use serde::Serialize;
 use unlearn_models::checkpoint::{self, LoadedCheckpoint};
 use unlearn_models::{Arch, CheckpointMeta, Model, ModelSpec, Normalization};
 
-use super::load::{file_sha256, resolve_source};
+use super::load::resolve_source;
 use crate::error::{PipelineError, Result};
 
 /// What to import.
@@ -227,7 +227,7 @@ pub fn import_checkpoint(job: &ImportJob) -> Result<ImportReport> {
     let mut report = ImportReport {
         from: job.from.to_string(),
         path: source.path.clone(),
-        sha256: file_sha256(&source.path, "checkpoint")?,
+        sha256: unlearn_io::sha256_file(&source.path, "checkpoint")?,
         arch: arch.name().to_string(),
         input_shape,
         num_classes,

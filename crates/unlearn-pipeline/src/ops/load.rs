@@ -28,29 +28,6 @@ pub fn load_split(path: &Path, ds: &Dataset, on: OnMismatch) -> Result<SplitMani
     Ok(manifest)
 }
 
-/// The preset that fits a data set when none is named: `quick` for the embedded subset,
-/// `cifar10`/`cifar100` for CIFAR, `fmnist` for any other data.
-pub fn default_preset(ds: &Dataset) -> Preset {
-    match ds.name.as_str() {
-        "embedded-fashion-mnist" => Preset::Quick,
-        "cifar10" => Preset::Cifar10,
-        "cifar100" => Preset::Cifar100,
-        _ => Preset::Fmnist,
-    }
-}
-
-/// What a model's weights depend on, besides its recipe and seed: the training list's
-/// SHA-256, plus the scenario when it poisons images (backdoor). Two splits of one training
-/// set with the same identity can share an original model.
-pub fn train_identity(manifest: &SplitManifest) -> String {
-    let scenario = manifest.scenario.to_string();
-    if manifest.scenario.backdoor().is_some() {
-        format!("{}/{scenario}", manifest.sha256.train)
-    } else {
-        manifest.sha256.train.clone()
-    }
-}
-
 /// Checks that `model` takes `ds`'s images and predicts its classes; the error names the
 /// checkpoint (`label`) and both shapes.
 pub fn check_fits(model: &Model, ds: &Dataset, label: &str) -> Result<()> {
@@ -257,9 +234,4 @@ pub fn adopt_normalization(ds: &mut Dataset, loaded: &LoadedModel) {
 /// The data's normalisation, which a checkpoint trained on it records.
 pub fn input_normalization(ds: &Dataset) -> Normalization {
     ds.normalization.clone()
-}
-
-/// SHA-256 (hex) of the regular file at `path`, read in chunks; `role` names it in errors.
-pub fn file_sha256(path: &Path, role: &str) -> Result<String> {
-    Ok(unlearn_io::sha256_file(path, role)?)
 }

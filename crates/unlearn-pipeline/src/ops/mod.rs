@@ -18,14 +18,12 @@ pub use forget::{
 pub use given::{describe_given, given_models, GivenModels};
 pub use import::{import_checkpoint, ImportJob, ImportReport};
 pub use load::{
-    adopt_normalization, check_fits, dataset_for, default_preset, file_sha256, input_normalization,
-    load_dataset, load_model, load_model_with, load_split, resolve_source, train_identity,
-    LoadOptions, LoadedModel, ModelSource,
+    adopt_normalization, check_fits, dataset_for, input_normalization, load_dataset, load_model,
+    load_model_with, load_split, resolve_source, LoadOptions, LoadedModel, ModelSource,
 };
 pub use measure::{
-    backdoor_asr, compared, extract_features, measure_bundles, measure_files, metrics_config,
-    metrics_json, parse_classes, reference_cache_path, reference_report, save_features,
-    write_plot_data,
+    compared, extract_features, measure_bundles, measure_files, metrics_config, metrics_json,
+    reference_cache_path, reference_report, save_features, write_plot_data,
 };
 pub use oracle_test::oracle_test_files;
 pub use provenance::{
@@ -35,3 +33,4 @@ pub use provenance::{
 pub use train::{
     logged_train_seconds, state_path, train_checkpoint, Subset, TrainJob, TrainSummary,
 };
+pub use unlearn_features::backdoor_asr;

@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use unlearn_data::{Dataset, SplitManifest};
 use unlearn_models::CheckpointMeta;
 
-use super::load::train_identity;
 use crate::error::{PipelineError, Result};
 
 /// What a provenance mismatch does.
@@ -97,7 +96,7 @@ pub fn check_checkpoint(
                 ))?;
             }
             let same_training = match meta.extra.get("train_sha256") {
-                Some(t) => *t == train_identity(manifest),
+                Some(t) => *t == manifest.train_identity(),
                 None => same_split,
             };
             if !same_training {
@@ -127,7 +126,7 @@ pub fn check_checkpoint(
             let same_training = meta
                 .extra
                 .get("train_sha256")
-                .is_some_and(|t| *t == train_identity(manifest));
+                .is_some_and(|t| *t == manifest.train_identity());
             if !same_split && !same_training {
                 eprintln!(
                     "warning: checkpoint {label} was made for split {}, not this one ({}); its forget/retain accuracies are on this split's lists",

@@ -11,7 +11,6 @@ use unlearn_data::{Dataset, SplitManifest};
 use unlearn_models::{checkpoint, Arch, CheckpointMeta, Model, ModelSpec};
 use unlearn_train::{engine, DataView, Recipe};
 
-use super::load::train_identity;
 use crate::error::Result;
 
 /// Which part of a split a model trains on.
@@ -125,7 +124,7 @@ pub fn train_checkpoint(job: &TrainJob) -> Result<TrainSummary> {
     // What the weights depend on: the training list (and, for a backdoor split, the
     // poisoning), so another split of the same training set can reuse this model.
     meta.extra
-        .insert("train_sha256".into(), train_identity(job.manifest));
+        .insert("train_sha256".into(), job.manifest.train_identity());
     meta.subset = job.subset.as_str().to_string();
     if meta.subset == "retain" {
         // What a retrained model never saw, for the provenance of a given oracle.

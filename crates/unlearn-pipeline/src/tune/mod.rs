@@ -167,7 +167,7 @@ pub struct TuneOutcome {
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
-    crate::ops::file_sha256(path, "input")
+    Ok(unlearn_io::sha256_file(path, "input")?)
 }
 
 /// The search space of `cfg` (declared, then the `--space` file), checked against the
