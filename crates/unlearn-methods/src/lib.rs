@@ -74,7 +74,7 @@ pub use methods::{
     BeParams, BsParams, DaForm, DaOn, FtParams, GaParams, HeadOnlyParams, L1Params, MaskScope,
     MudaParams, NegGradPlusParams, RetrainParams, RlParams, SalUnParams, ScrubParams, StopTarget,
 };
-pub use params::{configure, set_param, Overrides, ParamInfo, Params, SgdParams};
+pub use params::{configure, set_param, Overrides, ParamInfo, Params, ScenarioKind, SgdParams};
 pub use record::{EpochLog, Recorder, RunRecord};
 pub use registry::{build, methods as list, MethodInfo, METHOD_IDS};
 pub use space::{Dim, Range, Space, Span};

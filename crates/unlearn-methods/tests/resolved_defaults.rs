@@ -37,7 +37,7 @@ fn resolved() -> Value {
         for (name, scenario) in scenarios() {
             let mut methods = Map::new();
             for id in METHOD_IDS {
-                let overrides = Overrides::default().with_scenario_defaults(id, preset, &scenario);
+                let overrides = Overrides::default().with_scenario(&scenario);
                 let method = registry::build(id, preset, &overrides).expect("defaults are valid");
                 methods.insert(id.to_string(), method.params_json());
             }

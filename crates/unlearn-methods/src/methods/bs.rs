@@ -9,7 +9,7 @@ use crate::choice::text_choice;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::{ce, relabel};
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
@@ -100,18 +100,24 @@ impl Params for BsParams {
         ("epochs", Span::Whole(1, 4)),
     ];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
-            epochs: if cifar { 10 } else { 2 },
-            sgd: SgdParams::standard(
-                if cifar { 1e-5 } else { 1e-4 },
-                if cifar { 256 } else { 128 },
-            ),
-            eps: 0.1,
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let (epochs, lr, eps) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => (10, 1e-5, 0.1),
+            (Quick, Class) => (2, 1e-3, 0.1),
+            (Quick, Random) => (1, 0.000014, 0.0757),
+            (Quick, Backdoor) => (1, 0.00394, 0.485),
+            (Quick, Other) => (2, 1e-4, 0.1),
+            (Fmnist, Class) => (1, 1e-3, 0.1),
+            (Fmnist, _) => (1, 1e-4, 0.1),
+        };
+        Self {
+            epochs,
+            sgd: SgdParams::standard(lr, batch_size(preset)),
+            eps,
             eps_space: EpsSpace::Pixel,
             relabel: Relabel::PerBatchArgmax,
-        })
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::ce;
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
@@ -55,16 +55,20 @@ impl Params for FtParams {
     const SPACE: &'static [(&'static str, Span)] =
         &[("lr", Span::Log(1e-3, 0.1)), ("epochs", Span::Whole(1, 4))];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
-            epochs: if cifar { 10 } else { 3 },
-            sgd: SgdParams::standard(
-                if cifar { 0.01 } else { 0.03 },
-                if cifar { 256 } else { 128 },
-            ),
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let (epochs, lr) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => (10, 0.01),
+            (Quick, Class) => (2, 0.0818),
+            (Quick, Backdoor) => (2, 0.0799),
+            (Fmnist, Class) => (3, 0.05),
+            (Quick | Fmnist, _) => (3, 0.03),
+        };
+        Self {
+            epochs,
+            sgd: SgdParams::standard(lr, batch_size(preset)),
             retain_budget: 1.0,
-        })
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::ce;
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
@@ -48,15 +48,19 @@ impl Params for GaParams {
     const SPACE: &'static [(&'static str, Span)] =
         &[("lr", Span::Log(1e-4, 1e-2)), ("epochs", Span::Whole(1, 4))];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
-            epochs: if cifar { 5 } else { 2 },
-            sgd: SgdParams::standard(
-                if cifar { 1e-4 } else { 1e-3 },
-                if cifar { 256 } else { 128 },
-            ),
-        })
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let (epochs, lr) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => (5, 1e-4),
+            (Quick, Random | Backdoor) => (3, 0.000661),
+            (Quick, _) => (2, 1e-3),
+            (Fmnist, Class) => (1, 4e-4),
+            (Fmnist, _) => (1, 6e-4),
+        };
+        Self {
+            epochs,
+            sgd: SgdParams::standard(lr, batch_size(preset)),
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::ce;
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
@@ -63,17 +63,20 @@ impl Params for HeadOnlyParams {
     const SPACE: &'static [(&'static str, Span)] =
         &[("lr", Span::Log(1e-3, 0.3)), ("epochs", Span::Whole(1, 4))];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
-            epochs: if cifar { 10 } else { 3 },
-            sgd: SgdParams::standard(
-                if cifar { 0.01 } else { 0.05 },
-                if cifar { 256 } else { 128 },
-            ),
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let (epochs, lr) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => (10, 0.01),
+            (Quick, Random) => (1, 0.0354),
+            (Quick, Backdoor) => (1, 0.00128),
+            (Quick | Fmnist, _) => (3, 0.05),
+        };
+        Self {
+            epochs,
+            sgd: SgdParams::standard(lr, batch_size(preset)),
             reinit: true,
             retain_budget: 1.0,
-        })
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::{ce, l1_norm};
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
@@ -66,14 +66,22 @@ impl Params for L1Params {
         ("epochs", Span::Whole(1, 4)),
     ];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
-            epochs: if cifar { 10 } else { 3 },
-            sgd: SgdParams::standard(0.01, if cifar { 256 } else { 128 }),
-            alpha: 5e-4,
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let (epochs, lr, alpha) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => (10, 0.01, 5e-4),
+            (Quick, Class) => (4, 0.0511, 0.000907),
+            (Quick, Random) => (4, 0.0231, 0.000582),
+            (Quick, Backdoor) => (4, 0.0799, 0.0000579),
+            (Fmnist, Class) => (3, 0.03, 5e-4),
+            (Quick | Fmnist, _) => (3, 0.01, 5e-4),
+        };
+        Self {
+            epochs,
+            sgd: SgdParams::standard(lr, batch_size(preset)),
+            alpha,
             retain_budget: 1.0,
-        })
+        }
     }
 }
 

@@ -1,10 +1,11 @@
 //! The twelve methods of the specification (§4, §4.1), one module each.
 //!
 //! Every method's parameter struct is the method: it implements [`crate::Method`] (run it)
-//! and [`crate::Params`] (its id, docs and per-preset defaults). Defaults for the `quick`
-//! preset were tuned on the embedded data against the retrain model (see `docs/tuning.md`);
-//! `fmnist` shares them; `cifar10`/`cifar100` take the values of the methods' papers and of
-//! the SalUn code base, untuned here.
+//! and [`crate::Params`] (its id, docs and defaults). Its defaults are typed values in its
+//! own file ([`crate::Params::defaults`], by preset and scenario kind): `quick` and `fmnist`
+//! were tuned against the retrain model (on the embedded data and on full Fashion-MNIST; see
+//! `docs/tuning.md`), `cifar10`/`cifar100` take the values of the methods' papers and of the
+//! SalUn code base, untuned here.
 
 mod be;
 mod bs;

@@ -5,7 +5,7 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::ce;
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
@@ -76,15 +76,23 @@ impl Params for NegGradPlusParams {
         ("epochs", Span::Whole(1, 3)),
     ];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
-            epochs: if cifar { 5 } else { 1 },
-            sgd: SgdParams::standard(0.01, if cifar { 256 } else { 128 }),
-            beta: 0.95,
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let (epochs, lr, beta) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => (5, 0.01, 0.95),
+            (Quick, Class) => (1, 0.01, 0.97),
+            (Quick, Random) => (3, 0.0463, 0.887),
+            (Quick, Backdoor) => (3, 0.0413, 0.876),
+            (Fmnist, Class) => (1, 0.01, 0.995),
+            (Quick | Fmnist, _) => (1, 0.01, 0.95),
+        };
+        Self {
+            epochs,
+            sgd: SgdParams::standard(lr, batch_size(preset)),
+            beta,
             retain_budget: 1.0,
             clip_grad_norm: 0.0,
-        })
+        }
     }
 }
 

@@ -1,11 +1,10 @@
 use serde::{Deserialize, Serialize};
 use unlearn_models::Model;
 use unlearn_train::engine::{self, RunOptions};
-use unlearn_train::Recipe;
 
 use crate::context::UnlearnContext;
-use crate::error::{MethodError, Result};
-use crate::params::{Check, Params};
+use crate::error::Result;
+use crate::params::{Check, Params, Preset, ScenarioKind};
 use crate::record::{EpochLog, Recorder};
 use crate::Method;
 
@@ -45,13 +44,13 @@ impl Params for RetrainParams {
         ("batch_size", "mini-batch size"),
     ];
 
-    fn preset(name: &str) -> Result<Self> {
-        let r = Recipe::preset(name).map_err(|_| MethodError::UnknownPreset(name.to_string()))?;
-        Ok(Self {
+    fn defaults(preset: Preset, _scenario: ScenarioKind) -> Self {
+        let r = preset.recipe();
+        Self {
             epochs: r.epochs,
             lr: r.optimizer.lr(),
             batch_size: r.batch_size,
-        })
+        }
     }
 }
 

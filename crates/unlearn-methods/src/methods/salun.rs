@@ -10,7 +10,7 @@ use crate::context::UnlearnContext;
 use crate::error::Result;
 use crate::losses::ce;
 use crate::methods::rl::{LabelOrder, RandomLabelRun, RandomLabels};
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
@@ -130,20 +130,23 @@ impl Params for SalUnParams {
         ("epochs", Span::Whole(1, 4)),
     ];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
-            epochs: if cifar { 10 } else { 2 },
-            sgd: SgdParams::standard(
-                if cifar { 0.013 } else { 0.01 },
-                if cifar { 256 } else { 128 },
-            ),
-            sparsity: 0.5,
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let (epochs, lr, sparsity) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => (10, 0.013, 0.5),
+            (Quick, Random) => (4, 0.0144, 0.806),
+            (Quick, Backdoor) => (2, 0.00497, 0.535),
+            (Quick | Fmnist, _) => (2, 0.01, 0.5),
+        };
+        Self {
+            epochs,
+            sgd: SgdParams::standard(lr, batch_size(preset)),
+            sparsity,
             mask_scope: MaskScope::Global,
             retain_budget: 1.0,
             labels: RandomLabels::PerBatch,
             order: LabelOrder::ForgetFirst,
-        })
+        }
     }
 }
 

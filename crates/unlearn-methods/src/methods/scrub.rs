@@ -5,7 +5,7 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::{ce, distill_kl};
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
@@ -142,36 +142,42 @@ impl Params for ScrubParams {
         ("alpha", Span::Log(0.1, 2.0)),
     ];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
         let decay = DecayEpochs(vec![3, 5, 9]);
-        Ok(if cifar {
-            Self {
-                epochs: 3,
-                max_epochs: 2,
-                sgd: SgdParams::standard(5e-4, 256),
-                forget_batch_size: 512,
-                temperature: 4.0,
-                alpha: 0.001,
-                gamma: 0.99,
-                lr_decay_epochs: decay,
-                lr_decay_rate: 0.1,
-                retain_budget: 1.0,
+        let (max_epochs, lr, alpha) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => {
+                return Self {
+                    epochs: 3,
+                    max_epochs: 2,
+                    sgd: SgdParams::standard(5e-4, 256),
+                    forget_batch_size: 512,
+                    temperature: 4.0,
+                    alpha: 0.001,
+                    gamma: 0.99,
+                    lr_decay_epochs: decay,
+                    lr_decay_rate: 0.1,
+                    retain_budget: 1.0,
+                }
             }
-        } else {
-            Self {
-                epochs: 3,
-                max_epochs: 2,
-                sgd: SgdParams::standard(1e-3, 128),
-                forget_batch_size: 64,
-                temperature: 4.0,
-                alpha: 0.5,
-                gamma: 1.0,
-                lr_decay_epochs: decay,
-                lr_decay_rate: 0.1,
-                retain_budget: 1.0,
-            }
-        })
+            (Quick, Class) => (2, 5e-4, 0.5),
+            (Quick, Backdoor) => (3, 0.00231, 1.08),
+            (Quick, _) => (2, 1e-3, 0.5),
+            (Fmnist, Class) => (1, 2e-4, 0.5),
+            (Fmnist, _) => (1, 5e-4, 0.5),
+        };
+        Self {
+            epochs: 3,
+            max_epochs,
+            sgd: SgdParams::standard(lr, 128),
+            forget_batch_size: 64,
+            temperature: 4.0,
+            alpha,
+            gamma: 1.0,
+            lr_decay_epochs: decay,
+            lr_decay_rate: 0.1,
+            retain_budget: 1.0,
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use crate::choice::Choice;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::{MethodError, Result};
 use crate::losses::{ce, distill_kl};
-use crate::params::{is_cifar, Check, Params};
+use crate::params::{is_cifar, Check, Params, Preset, ScenarioKind};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
@@ -70,7 +70,7 @@ use crate::Method;
 /// `uncentred`, `da_on` = `forget`, `forget_stage_steps` = 0 (the specification's MUDA; the
 /// three variants are searched by `unlearn tune`, untuned as defaults).
 /// `fmnist`: `lr_forget` = 1e-3 (`class:`: `lr_forget` = 0.01, `lr_recover` = 0.01,
-/// `lambda_sd` = 0.1), the rest as `quick` (`registry::FMNIST_DEFAULTS`).
+/// `lambda_sd` = 0.1), the rest as `quick` ([`MudaParams::defaults`](crate::Params::defaults)).
 /// `cifar10`/`cifar100` (untuned): `lr_forget` = 0.01, `lr_recover` = 0.01, batch 256,
 /// 5 epochs, the rest as `quick`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -148,6 +148,43 @@ pub struct MudaParams {
     /// How forget steps see the data: `eval` (unaugmented, eval mode, as the subspace and
     /// the validation accuracy) or `mixed` (the earlier behaviour: augmented, training mode).
     pub feature_mode: FeatureMode,
+}
+
+impl MudaParams {
+    /// The defaults of `preset` for an imported forget set (and the base of the others).
+    fn general(preset: Preset) -> Self {
+        let cifar = is_cifar(preset);
+        Self {
+            epochs: if cifar { 5 } else { 3 },
+            lr_forget: match preset {
+                Preset::Cifar10 | Preset::Cifar100 => 0.01,
+                Preset::Quick => 3e-3,
+                Preset::Fmnist => 1e-3,
+            },
+            lr_recover: if cifar { 0.01 } else { 0.03 },
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            batch_size: if cifar { 256 } else { 128 },
+            lambda_ga: 1.0,
+            lambda_da: 1.0,
+            lambda_sd: 1.0,
+            temperature: 4.0,
+            refresh: 10,
+            k: "classes".into(),
+            reference_size: 0,
+            retain_budget: 1.0,
+            val_samples: 1000,
+            da: true,
+            sd: true,
+            alternate: true,
+            stop_rule: true,
+            stop_target: StopTarget::Auto,
+            da_form: DaForm::Uncentred,
+            da_on: DaOn::Forget,
+            forget_stage_steps: 0,
+            feature_mode: FeatureMode::Eval,
+        }
+    }
 }
 
 impl Params for MudaParams {
@@ -234,34 +271,43 @@ impl Params for MudaParams {
         ("forget_stage_steps", Span::Choice(&["0", "25", "60"])),
     ];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
-            epochs: if cifar { 5 } else { 3 },
-            lr_forget: if cifar { 0.01 } else { 3e-3 },
-            lr_recover: if cifar { 0.01 } else { 0.03 },
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            batch_size: if cifar { 256 } else { 128 },
-            lambda_ga: 1.0,
-            lambda_da: 1.0,
-            lambda_sd: 1.0,
-            temperature: 4.0,
-            refresh: 10,
-            k: "classes".into(),
-            reference_size: 0,
-            retain_budget: 1.0,
-            val_samples: 1000,
-            da: true,
-            sd: true,
-            alternate: true,
-            stop_rule: true,
-            stop_target: StopTarget::Auto,
-            da_form: DaForm::Uncentred,
-            da_on: DaOn::Forget,
-            forget_stage_steps: 0,
-            feature_mode: FeatureMode::Eval,
-        })
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let general = Self::general(preset);
+        match (preset, scenario) {
+            (Quick, Class) => Self {
+                lr_forget: 0.01,
+                lr_recover: 0.01,
+                lambda_sd: 0.3,
+                ..general
+            },
+            (Quick, Backdoor) => Self {
+                epochs: 2,
+                lr_forget: 0.0296,
+                lr_recover: 0.00333,
+                lambda_da: 0.248,
+                lambda_sd: 0.066,
+                stop_rule: true,
+                stop_target: StopTarget::Validation,
+                da_form: DaForm::Centred,
+                da_on: DaOn::ForgetAndRetain,
+                forget_stage_steps: 25,
+                ..general
+            },
+            (Fmnist, Class) => Self {
+                lr_forget: 0.01,
+                lr_recover: 0.01,
+                lambda_sd: 0.1,
+                ..general
+            },
+            (Fmnist, Backdoor) => Self {
+                lr_forget: 0.01,
+                lr_recover: 0.01,
+                lambda_sd: 0.5,
+                ..general
+            },
+            _ => general,
+        }
     }
 }
 
@@ -503,7 +549,11 @@ mod tests {
 
     /// The quick defaults with `--set stop_target=<t>`.
     fn with_target(t: &str) -> Result<MudaParams> {
-        set_param(&MudaParams::preset("quick")?, "stop_target", t)
+        set_param(
+            &MudaParams::defaults(Preset::Quick, ScenarioKind::Other),
+            "stop_target",
+            t,
+        )
     }
 
     #[test]
@@ -535,7 +585,7 @@ mod tests {
         // Built in code rather than parsed, an out-of-range percentage still fails validation.
         let built = MudaParams {
             stop_target: StopTarget::Percent(101.0),
-            ..MudaParams::preset("quick")?
+            ..MudaParams::defaults(Preset::Quick, ScenarioKind::Other)
         };
         let err = built.validate().expect_err("101 % accepted").to_string();
         assert!(
@@ -562,7 +612,7 @@ mod tests {
 
     #[test]
     fn da_form_and_da_on_parse_and_are_written_as_their_text() -> Result<()> {
-        let quick = MudaParams::preset("quick")?;
+        let quick = MudaParams::defaults(Preset::Quick, ScenarioKind::Other);
         for (text, form) in [
             ("uncentred", DaForm::Uncentred),
             ("centred", DaForm::Centred),
@@ -601,7 +651,7 @@ mod tests {
 
     #[test]
     fn da_form_and_da_on_reject_other_text_naming_their_values() -> Result<()> {
-        let quick = MudaParams::preset("quick")?;
+        let quick = MudaParams::defaults(Preset::Quick, ScenarioKind::Other);
         for bad in ["centered", "Centred", "per-class", ""] {
             let err = set_param(&quick, "da_form", bad)
                 .expect_err("accepted")
