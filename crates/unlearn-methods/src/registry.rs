@@ -16,22 +16,6 @@ use crate::params::{
 };
 use crate::Method;
 
-/// Every method id, in the order of the specification's table (§4).
-pub const METHOD_IDS: [&str; 12] = [
-    "retrain",
-    "ft",
-    "ga",
-    "neggrad+",
-    "rl",
-    "bs",
-    "be",
-    "l1",
-    "salun",
-    "scrub",
-    "head-only",
-    "muda",
-];
-
 /// A method as listed by `unlearn methods`.
 #[derive(Clone, Debug, Serialize)]
 pub struct MethodInfo {
@@ -70,7 +54,7 @@ fn build_as<P: Params>(preset: &str, overrides: &Overrides) -> Result<Box<dyn Me
     Ok(Box::new(configure::<P>(preset, overrides)?))
 }
 
-fn entry<P: Params>() -> Entry {
+const fn entry<P: Params>() -> Entry {
     Entry {
         id: P::ID,
         summary: P::SUMMARY,
@@ -82,26 +66,38 @@ fn entry<P: Params>() -> Entry {
     }
 }
 
-fn entries() -> [Entry; 12] {
-    [
-        entry::<RetrainParams>(),
-        entry::<FtParams>(),
-        entry::<GaParams>(),
-        entry::<NegGradPlusParams>(),
-        entry::<RlParams>(),
-        entry::<BsParams>(),
-        entry::<BeParams>(),
-        entry::<L1Params>(),
-        entry::<SalUnParams>(),
-        entry::<ScrubParams>(),
-        entry::<HeadOnlyParams>(),
-        entry::<MudaParams>(),
-    ]
-}
+/// Every method, in the order of the specification's table (§4): the one list a new method
+/// is added to. The ids, the listing and `--method` all derive from it.
+const ENTRIES: &[Entry] = &[
+    entry::<RetrainParams>(),
+    entry::<FtParams>(),
+    entry::<GaParams>(),
+    entry::<NegGradPlusParams>(),
+    entry::<RlParams>(),
+    entry::<BsParams>(),
+    entry::<BeParams>(),
+    entry::<L1Params>(),
+    entry::<SalUnParams>(),
+    entry::<ScrubParams>(),
+    entry::<HeadOnlyParams>(),
+    entry::<MudaParams>(),
+];
 
-fn find(id: &str) -> Result<Entry> {
-    entries()
-        .into_iter()
+/// Every method id, in the order of the specification's table (§4): derived from the one
+/// list of methods (`ENTRIES`), never written out.
+pub const METHOD_IDS: [&str; ENTRIES.len()] = {
+    let mut ids = [""; ENTRIES.len()];
+    let mut i = 0;
+    while i < ENTRIES.len() {
+        ids[i] = ENTRIES[i].id;
+        i += 1;
+    }
+    ids
+};
+
+fn find(id: &str) -> Result<&'static Entry> {
+    ENTRIES
+        .iter()
         .find(|e| e.id == id)
         .ok_or_else(|| MethodError::UnknownMethod {
             id: id.to_string(),
@@ -116,12 +112,12 @@ pub fn space(id: &str) -> Result<&'static [(&'static str, crate::space::Span)]> 
 
 /// Every method with its parameters' defaults in `preset`.
 pub fn methods(preset: &str) -> Result<Vec<MethodInfo>> {
-    entries().into_iter().map(|e| listing(&e, preset)).collect()
+    ENTRIES.iter().map(|e| listing(e, preset)).collect()
 }
 
 /// One method's listing.
 pub fn info(id: &str, preset: &str) -> Result<MethodInfo> {
-    listing(&find(id)?, preset)
+    listing(find(id)?, preset)
 }
 
 fn listing(e: &Entry, preset: &str) -> Result<MethodInfo> {
@@ -141,4 +137,21 @@ fn listing(e: &Entry, preset: &str) -> Result<MethodInfo> {
 /// overrides applied, validated.
 pub fn build(id: &str, preset: &str, overrides: &Overrides) -> Result<Box<dyn Method>> {
     (find(id)?.build)(preset, overrides)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_distinct_and_each_builds_its_method() -> Result<()> {
+        let mut sorted = METHOD_IDS.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), METHOD_IDS.len());
+        for id in METHOD_IDS {
+            assert_eq!(build(id, "quick", &Overrides::default())?.id(), id);
+        }
+        Ok(())
+    }
 }
