@@ -73,16 +73,23 @@ impl From<&unlearn_data::Scenario> for ScenarioKind {
     }
 }
 
+/// The documentation of a parameter struct's fields, written once per field: the
+/// `params_struct!` macro of [`crate::methods`] derives it and the fields' rustdoc from the
+/// same text.
+pub trait FieldDocs {
+    /// `(parameter, documentation)` for every field, in declaration order (the flattened SGD
+    /// settings as their four keys).
+    const DOCS: &'static [(&'static str, &'static str)];
+}
+
 /// The static side of a method: its id, description, paper, parameter docs and defaults.
-pub trait Params: Method + Serialize + DeserializeOwned + Clone + 'static {
+pub trait Params: Method + FieldDocs + Serialize + DeserializeOwned + Clone + 'static {
     /// The method id (`ga`, `muda`, …).
     const ID: &'static str;
     /// One line: what the method does.
     const SUMMARY: &'static str;
     /// Its source.
     const PAPER: &'static str;
-    /// `(parameter, documentation)` for every field, in declaration order.
-    const DOCS: &'static [(&'static str, &'static str)];
     /// The search space `unlearn tune` explores by default: `(parameter, range)` for the
     /// parameters worth searching ([`crate::space`]).
     const SPACE: &'static [(&'static str, crate::space::Span)] = &[];

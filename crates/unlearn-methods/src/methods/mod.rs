@@ -47,6 +47,97 @@ macro_rules! method_common {
 }
 pub(crate) use method_common;
 
+/// A method's parameter struct, each field documented once: its text is both the field's
+/// rustdoc and its line in `unlearn methods` ([`crate::params::FieldDocs`], in declaration
+/// order). A field is written `name: Type = "what it does",` (attributes before it as
+/// usual); the flattened SGD settings are `sgd: SgdParams = OPT_DOCS,` or a list of four
+/// `(key, doc)` entries, listed as their four keys.
+macro_rules! params_struct {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                $field:ident : $ty:ty = $doc:tt,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $(
+                #[doc = $crate::methods::field_doc!($doc)]
+                $(#[$fmeta])*
+                pub $field: $ty,
+            )*
+        }
+
+        impl $crate::params::FieldDocs for $name {
+            const DOCS: &'static [(&'static str, &'static str)] = {
+                const PARTS: &[&[(&str, &str)]] = &[$($crate::methods::field_docs!($field $doc)),*];
+                const ALL: [(&str, &str); $crate::methods::docs_len(PARTS)] =
+                    $crate::methods::docs_concat(PARTS);
+                &ALL
+            };
+        }
+    };
+}
+pub(crate) use params_struct;
+
+/// A field's rustdoc in [`params_struct!`]: its text, or for the flattened SGD settings a
+/// line that names their keys.
+macro_rules! field_doc {
+    ($doc:literal) => {
+        $doc
+    };
+    ($docs:tt) => {
+        "SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are \
+         top-level keys."
+    };
+}
+pub(crate) use field_doc;
+
+/// A field's `(parameter, documentation)` entries in [`params_struct!`].
+macro_rules! field_docs {
+    ($field:ident $doc:literal) => {
+        &[(stringify!($field), $doc)]
+    };
+    ($field:ident [$($entry:expr),* $(,)?]) => {
+        &[$($entry),*]
+    };
+    ($field:ident $docs:ident) => {
+        &$docs
+    };
+}
+pub(crate) use field_docs;
+
+/// The number of entries of `parts` together.
+pub(crate) const fn docs_len(parts: &[&[(&str, &str)]]) -> usize {
+    let (mut n, mut i) = (0, 0);
+    while i < parts.len() {
+        n += parts[i].len();
+        i += 1;
+    }
+    n
+}
+
+/// The entries of `parts`, in order, as one array of `N` (= [`docs_len`]) entries.
+pub(crate) const fn docs_concat<const N: usize>(
+    parts: &[&[(&'static str, &'static str)]],
+) -> [(&'static str, &'static str); N] {
+    let mut out = [("", ""); N];
+    let (mut k, mut i) = (0, 0);
+    while i < parts.len() {
+        let mut j = 0;
+        while j < parts[i].len() {
+            out[k] = parts[i][j];
+            k += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
 /// The optimiser fields every gradient method documents.
 pub(crate) const OPT_DOCS: [(&str, &str); 4] = [
     ("lr", "learning rate (SGD, constant)"),
