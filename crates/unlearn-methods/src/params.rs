@@ -47,14 +47,6 @@ pub enum ScenarioKind {
 }
 
 impl ScenarioKind {
-    /// Every kind.
-    pub const ALL: [ScenarioKind; 4] = [
-        ScenarioKind::Random,
-        ScenarioKind::Class,
-        ScenarioKind::Backdoor,
-        ScenarioKind::Other,
-    ];
-
     /// The kind of `scenario`.
     pub fn of(scenario: &unlearn_data::Scenario) -> Self {
         use unlearn_data::Scenario;
@@ -99,20 +91,18 @@ pub trait Params: Method + FieldDocs + Serialize + DeserializeOwned + Clone + 's
     fn defaults(preset: Preset, scenario: ScenarioKind) -> Self;
 }
 
-/// The SGD settings of the gradient methods (every method but `retrain` and `muda`, whose two
-/// stages have a learning rate each). Flattened into their parameter structs
-/// (`#[serde(flatten)]`): `lr`, `momentum`, `weight_decay` and `batch_size` stay top-level
-/// keys of the listings, the run records and `--set`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SgdParams {
-    /// Learning rate (constant).
-    pub lr: f64,
-    /// SGD momentum, in [0, 1).
-    pub momentum: f64,
-    /// SGD L2 weight decay.
-    pub weight_decay: f64,
-    /// Mini-batch size.
-    pub batch_size: usize,
+crate::methods::params_struct! {
+    /// The SGD settings of the gradient methods (every method but `retrain` and `muda`, whose
+    /// two stages have a learning rate each). Flattened into their parameter structs
+    /// (`#[serde(flatten)]`): `lr`, `momentum`, `weight_decay` and `batch_size` stay top-level
+    /// keys of the listings, the run records and `--set`.
+    #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct SgdParams {
+        lr: f64 = "learning rate (SGD, constant)",
+        momentum: f64 = "SGD momentum",
+        weight_decay: f64 = "SGD L2 weight decay",
+        batch_size: usize = "mini-batch size",
+    }
 }
 
 impl SgdParams {

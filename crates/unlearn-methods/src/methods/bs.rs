@@ -9,7 +9,6 @@ use crate::choice::text_choice;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::{ce, relabel};
-use crate::methods::OPT_DOCS;
 use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
@@ -37,7 +36,7 @@ crate::methods::params_struct! {
     pub struct BsParams {
         epochs: usize = "passes over the forget set",
         #[serde(flatten)]
-        sgd: SgdParams = OPT_DOCS,
+        sgd: SgdParams = flatten,
         eps: f64 = "FGSM step size ([0, 1] pixel units with eps_space = pixel)",
         eps_space: EpsSpace = "pixel (the reference: clamped, rounded to 1/255) or normalised",
         relabel: Relabel = "per_batch_argmax (the reference) or once_nearest_wrong",

@@ -5,7 +5,6 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::ce;
-use crate::methods::OPT_DOCS;
 use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
@@ -29,7 +28,7 @@ crate::methods::params_struct! {
     pub struct GaParams {
         epochs: usize = "passes over the forget set",
         #[serde(flatten)]
-        sgd: SgdParams = OPT_DOCS,
+        sgd: SgdParams = flatten,
     }
 }
 

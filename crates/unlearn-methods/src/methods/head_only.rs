@@ -5,7 +5,6 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::ce;
-use crate::methods::OPT_DOCS;
 use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
@@ -31,7 +30,7 @@ crate::methods::params_struct! {
     pub struct HeadOnlyParams {
         epochs: usize = "passes over the retain budget",
         #[serde(flatten)]
-        sgd: SgdParams = OPT_DOCS,
+        sgd: SgdParams = flatten,
         reinit: bool = "start the head from a fresh seeded initialisation (false: from the \
             original head)",
         retain_budget: f64 = "share of the retain set used (seeded subset)",

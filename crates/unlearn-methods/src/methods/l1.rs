@@ -5,7 +5,6 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::{ce, l1_norm};
-use crate::methods::OPT_DOCS;
 use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
@@ -30,7 +29,7 @@ crate::methods::params_struct! {
     pub struct L1Params {
         epochs: usize = "passes over the retain budget",
         #[serde(flatten)]
-        sgd: SgdParams = OPT_DOCS,
+        sgd: SgdParams = flatten,
         alpha: f64 = "initial ℓ1 weight α, decayed linearly: α·(1 − epoch/epochs)",
         retain_budget: f64 = "share of the retain set used (seeded subset)",
     }

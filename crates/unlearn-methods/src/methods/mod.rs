@@ -50,8 +50,8 @@ pub(crate) use method_common;
 /// A method's parameter struct, each field documented once: its text is both the field's
 /// rustdoc and its line in `unlearn methods` ([`crate::params::FieldDocs`], in declaration
 /// order). A field is written `name: Type = "what it does",` (attributes before it as
-/// usual); the flattened SGD settings are `sgd: SgdParams = OPT_DOCS,` or a list of four
-/// `(key, doc)` entries, listed as their four keys.
+/// usual); a `#[serde(flatten)]` field is `name: Type = flatten,` (listed as the fields of
+/// `Type`, itself written with this macro) or gives its keys' `(key, doc)` entries as a list.
 macro_rules! params_struct {
     (
         $(#[$meta:meta])*
@@ -73,7 +73,7 @@ macro_rules! params_struct {
 
         impl $crate::params::FieldDocs for $name {
             const DOCS: &'static [(&'static str, &'static str)] = {
-                const PARTS: &[&[(&str, &str)]] = &[$($crate::methods::field_docs!($field $doc)),*];
+                const PARTS: &[&[(&str, &str)]] = &[$($crate::methods::field_docs!($field, $ty, $doc)),*];
                 const ALL: [(&str, &str); $crate::methods::docs_len(PARTS)] =
                     $crate::methods::docs_concat(PARTS);
                 &ALL
@@ -83,29 +83,30 @@ macro_rules! params_struct {
 }
 pub(crate) use params_struct;
 
-/// A field's rustdoc in [`params_struct!`]: its text, or for the flattened SGD settings a
-/// line that names their keys.
+/// A field's rustdoc in [`params_struct!`]: its text, or for a flattened struct a line
+/// saying so.
 macro_rules! field_doc {
     ($doc:literal) => {
         $doc
     };
     ($docs:tt) => {
-        "SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are \
-         top-level keys."
+        "Flattened: its fields are top-level keys of the listing, the run records and `--set` \
+         (see its type)."
     };
 }
 pub(crate) use field_doc;
 
-/// A field's `(parameter, documentation)` entries in [`params_struct!`].
+/// A field's `(parameter, documentation)` entries in [`params_struct!`]: its own, or for a
+/// flattened struct (`flatten`) that struct's, or the listed ones.
 macro_rules! field_docs {
-    ($field:ident $doc:literal) => {
+    ($field:ident, $ty:ty, $doc:literal) => {
         &[(stringify!($field), $doc)]
     };
-    ($field:ident [$($entry:expr),* $(,)?]) => {
-        &[$($entry),*]
+    ($field:ident, $ty:ty, flatten) => {
+        <$ty as $crate::params::FieldDocs>::DOCS
     };
-    ($field:ident $docs:ident) => {
-        &$docs
+    ($field:ident, $ty:ty, [$($entry:expr),* $(,)?]) => {
+        &[$($entry),*]
     };
 }
 pub(crate) use field_docs;
@@ -137,11 +138,3 @@ pub(crate) const fn docs_concat<const N: usize>(
     }
     out
 }
-
-/// The optimiser fields every gradient method documents.
-pub(crate) const OPT_DOCS: [(&str, &str); 4] = [
-    ("lr", "learning rate (SGD, constant)"),
-    ("momentum", "SGD momentum"),
-    ("weight_decay", "SGD L2 weight decay"),
-    ("batch_size", "mini-batch size"),
-];

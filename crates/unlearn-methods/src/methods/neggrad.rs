@@ -5,7 +5,6 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::ce;
-use crate::methods::OPT_DOCS;
 use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
@@ -29,7 +28,7 @@ crate::methods::params_struct! {
     pub struct NegGradPlusParams {
         epochs: usize = "passes over the retain budget (forget batches cycled alongside)",
         #[serde(flatten)]
-        sgd: SgdParams = OPT_DOCS,
+        sgd: SgdParams = flatten,
         beta: f64 = "weight β of the retain loss; the forget loss is ascended with 1 − β",
         retain_budget: f64 = "share of the retain set used (seeded subset)",
         clip_grad_norm: f64 = "global-norm gradient clipping, 0 = off (the ascent is unbounded)",

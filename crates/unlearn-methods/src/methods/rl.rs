@@ -10,7 +10,6 @@ use crate::choice::text_choice;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::{ce, relabel};
-use crate::methods::OPT_DOCS;
 use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
@@ -38,7 +37,7 @@ crate::methods::params_struct! {
     pub struct RlParams {
         epochs: usize = "epochs (each: the forget batches and the retain batches)",
         #[serde(flatten)]
-        sgd: SgdParams = OPT_DOCS,
+        sgd: SgdParams = flatten,
         retain_budget: f64 = "share of the retain set used (seeded subset; the study's shared \
             budget)",
         labels: RandomLabels = "forget targets: per_batch (uniform over all classes, redrawn every \

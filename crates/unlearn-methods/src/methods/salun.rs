@@ -10,7 +10,6 @@ use crate::context::UnlearnContext;
 use crate::error::Result;
 use crate::losses::ce;
 use crate::methods::rl::{LabelOrder, RandomLabelRun, RandomLabels};
-use crate::methods::OPT_DOCS;
 use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
@@ -41,7 +40,7 @@ crate::methods::params_struct! {
     pub struct SalUnParams {
         epochs: usize = "epochs (each: the forget batches and the retain batches)",
         #[serde(flatten)]
-        sgd: SgdParams = OPT_DOCS,
+        sgd: SgdParams = flatten,
         sparsity: f64 = "share of weights in the saliency mask (the only ones updated)",
         mask_scope: MaskScope = "tensor (threshold per tensor) or global (one threshold over all \
             weights)",

@@ -5,7 +5,6 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::{ce, distill_kl};
-use crate::methods::OPT_DOCS;
 use crate::params::{Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
@@ -39,9 +38,9 @@ crate::methods::params_struct! {
         max_epochs: usize = "how many of the first epochs include the max pass",
         #[serde(flatten)]
         sgd: SgdParams = [
-            OPT_DOCS[0],
-            OPT_DOCS[1],
-            OPT_DOCS[2],
+            SgdParams::DOCS[0],
+            SgdParams::DOCS[1],
+            SgdParams::DOCS[2],
             ("batch_size", "retain (min-step) batch size"),
         ],
         forget_batch_size: usize = "forget (max-step) batch size",
