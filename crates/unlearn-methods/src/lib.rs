@@ -2,9 +2,12 @@
 //!
 //! # Design
 //! - A method is a typed, validated parameter struct implementing [`Method`] (run it) and
-//!   [`Params`] (its id, one-line summary, source paper, per-parameter docs and one default
-//!   per preset). [`registry`] lists them by id (spec §4): `retrain`, `ft`, `ga`, `neggrad+`,
-//!   `rl`, `bs`, `be`, `l1`, `salun`, `scrub`, `head-only`, `muda`.
+//!   [`Params`] (its id, one-line summary, source paper and its defaults by preset and
+//!   scenario kind, [`Params::defaults`], typed values in the method's own file). Each
+//!   field's documentation is written once, next to the field, and is both its rustdoc and
+//!   its line in `unlearn methods` ([`params::FieldDocs`]). [`registry`] lists them by id
+//!   (spec §4): `retrain`, `ft`, `ga`, `neggrad+`, `rl`, `bs`, `be`, `l1`, `salun`, `scrub`,
+//!   `head-only`, `muda`.
 //! - Overrides come from a TOML file and `--set key=value` items ([`Overrides`]); a key must
 //!   be a field of the method's struct and a value must parse as its type, and the struct is
 //!   validated as a whole, so a typo fails before any work is done.
@@ -23,6 +26,20 @@
 //! - Determinism: every random choice (data order, augmentation, retain budgets, random
 //!   labels, reference sets) draws from `unlearn_data::rng::seeded(seed, purpose)`; on the CPU
 //!   the same inputs and seed give the same bytes.
+//!
+//! # Adding a method
+//! One new file and one registry line:
+//! 1. `src/methods/<name>.rs` (declared with `mod` and re-exported in `src/methods/mod.rs`):
+//!    the parameter struct written with `params_struct!` (each field with its type and its
+//!    one-line documentation), `impl Params` (id, summary, paper, `defaults` for every
+//!    [`Preset`](params::Preset) and [`ScenarioKind`], optionally a search space) and
+//!    `impl Method` (`validate` and `unlearn`).
+//! 2. One `entry::<NameParams>()` line in the registry's list (`src/registry.rs`), at the
+//!    place the listing should show it; [`METHOD_IDS`], `--method`, `unlearn methods` and
+//!    `--config` sections derive from it.
+//!
+//! The listing fixtures (`tests/listing_fixtures.rs`) and the resolved defaults
+//! (`tests/resolved_defaults.rs`) then need regenerating, on purpose: see their module docs.
 //!
 //! # Example
 //! ```
@@ -74,7 +91,7 @@ pub use methods::{
     BeParams, BsParams, DaForm, DaOn, FtParams, GaParams, HeadOnlyParams, L1Params, MaskScope,
     MudaParams, NegGradPlusParams, RetrainParams, RlParams, SalUnParams, ScrubParams, StopTarget,
 };
-pub use params::{configure, set_param, Overrides, ParamInfo, Params, SgdParams};
+pub use params::{configure, set_param, Overrides, ParamInfo, Params, ScenarioKind, SgdParams};
 pub use record::{EpochLog, Recorder, RunRecord};
 pub use registry::{build, methods as list, MethodInfo, METHOD_IDS};
 pub use space::{Dim, Range, Space, Span};

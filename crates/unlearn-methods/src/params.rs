@@ -1,14 +1,13 @@
 //! Typed hyper-parameters: presets, validation, `--set key=value` and TOML overrides.
 //!
-//! Every method's parameters are a plain struct ([`Params`]) with one default per preset;
-//! presets that share a struct default (`quick` and `fmnist`) differ by the adjustments in
-//! [`crate::registry::preset_defaults`]. Overrides are applied on the struct's serialised form, so a key must be a field of the
-//! struct and a value must parse as that field's type: a whole number for counts, a finite
-//! number for rates, `true`/`false` for switches, one of the listed texts for a choice
-//! ([`crate::choice`]: `mask_scope`, `stop_target`). The struct is then
-//! [validated](crate::Method::validate) as a whole. Order: preset default → the preset's
-//! adjustments → the scenario kind's defaults → TOML file → `--set` items (the command
-//! line wins).
+//! Every method's parameters are a plain struct ([`Params`]) whose defaults are typed Rust
+//! values in the method's own file: [`Params::defaults`] of a [`Preset`] and a
+//! [`ScenarioKind`]. Overrides are applied on the struct's serialised form, so a key must be
+//! a field of the struct and a value must parse as that field's type: a whole number for
+//! counts, a finite number for rates, `true`/`false` for switches, one of the listed texts
+//! for a choice ([`crate::choice`]: `mask_scope`, `stop_target`). The struct is then
+//! [validated](crate::Method::validate) as a whole. Order: the defaults of the preset and
+//! the scenario kind → TOML file → `--set` items (the command line wins).
 //!
 //! A TOML file may hold keys for the method at the top level and/or per-method tables:
 //! ```toml
@@ -23,6 +22,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use unlearn_train::Preset;
+
 use crate::error::{MethodError, Result};
 use crate::Method;
 
@@ -30,38 +31,78 @@ use crate::Method;
 /// hundred bytes).
 pub const MAX_TOML_BYTES: u64 = 16 << 20;
 
-/// The static side of a method: its id, description, paper, parameter docs and presets.
-pub trait Params: Method + Serialize + DeserializeOwned + Clone + 'static {
+/// The kind of forget set a run unlearns: the part of its [`unlearn_data::Scenario`] that
+/// selects a method's defaults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ScenarioKind {
+    /// A random sample of the training set (`random:`).
+    Random,
+    /// Every sample of whole classes (`class:`).
+    Class,
+    /// The poisoned samples of a backdoor attack (`backdoor:`).
+    Backdoor,
+    /// An imported forget set, or no scenario named: the preset's general defaults.
+    #[default]
+    Other,
+}
+
+impl ScenarioKind {
+    /// The kind of `scenario`.
+    pub fn of(scenario: &unlearn_data::Scenario) -> Self {
+        use unlearn_data::Scenario;
+        match scenario {
+            Scenario::Random { .. } => Self::Random,
+            Scenario::Class { .. } => Self::Class,
+            Scenario::Backdoor(_) => Self::Backdoor,
+            Scenario::Imported { .. } => Self::Other,
+        }
+    }
+}
+
+impl From<&unlearn_data::Scenario> for ScenarioKind {
+    fn from(scenario: &unlearn_data::Scenario) -> Self {
+        Self::of(scenario)
+    }
+}
+
+/// The documentation of a parameter struct's fields, written once per field: the
+/// `params_struct!` macro of [`crate::methods`] derives it and the fields' rustdoc from the
+/// same text.
+pub trait FieldDocs {
+    /// `(parameter, documentation)` for every field, in declaration order (the flattened SGD
+    /// settings as their four keys).
+    const DOCS: &'static [(&'static str, &'static str)];
+}
+
+/// The static side of a method: its id, description, paper, parameter docs and defaults.
+pub trait Params: Method + FieldDocs + Serialize + DeserializeOwned + Clone + 'static {
     /// The method id (`ga`, `muda`, …).
     const ID: &'static str;
     /// One line: what the method does.
     const SUMMARY: &'static str;
     /// Its source.
     const PAPER: &'static str;
-    /// `(parameter, documentation)` for every field, in declaration order.
-    const DOCS: &'static [(&'static str, &'static str)];
     /// The search space `unlearn tune` explores by default: `(parameter, range)` for the
     /// parameters worth searching ([`crate::space`]).
     const SPACE: &'static [(&'static str, crate::space::Span)] = &[];
 
-    /// The defaults of a preset (`quick`, `fmnist`, `cifar10`, `cifar100`).
-    fn preset(name: &str) -> Result<Self>;
+    /// The defaults in `preset` when the forget set is of kind `scenario` (the values the
+    /// file and the `--set` items override). Tuned values and their history: `docs/tuning.md`.
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self;
 }
 
-/// The SGD settings of the gradient methods (every method but `retrain` and `muda`, whose two
-/// stages have a learning rate each). Flattened into their parameter structs
-/// (`#[serde(flatten)]`): `lr`, `momentum`, `weight_decay` and `batch_size` stay top-level
-/// keys of the listings, the run records and `--set`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SgdParams {
-    /// Learning rate (constant).
-    pub lr: f64,
-    /// SGD momentum, in [0, 1).
-    pub momentum: f64,
-    /// SGD L2 weight decay.
-    pub weight_decay: f64,
-    /// Mini-batch size.
-    pub batch_size: usize,
+crate::methods::params_struct! {
+    /// The SGD settings of the gradient methods (every method but `retrain` and `muda`, whose
+    /// two stages have a learning rate each). Flattened into their parameter structs
+    /// (`#[serde(flatten)]`): `lr`, `momentum`, `weight_decay` and `batch_size` stay top-level
+    /// keys of the listings, the run records and `--set`.
+    #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct SgdParams {
+        lr: f64 = "learning rate (SGD, constant)",
+        momentum: f64 = "SGD momentum",
+        weight_decay: f64 = "SGD L2 weight decay",
+        batch_size: usize = "mini-batch size",
+    }
 }
 
 impl SgdParams {
@@ -91,9 +132,9 @@ pub struct ParamInfo {
 /// Overrides of a method's defaults: a parsed TOML file and `--set key=value` items.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
-    /// Defaults of the scenario kind (see [`crate::registry::scenario_defaults`]), applied
-    /// right after the preset's, before the file and the `--set` items.
-    pub scenario: Vec<(String, String)>,
+    /// The kind of forget set, which selects the defaults ([`Params::defaults`]) the file
+    /// and the `--set` items override.
+    pub scenario: ScenarioKind,
     /// The TOML file and its contents.
     pub config: Option<(PathBuf, toml::Table)>,
     /// `key=value` items, applied last, in order.
@@ -130,25 +171,17 @@ impl Overrides {
             }
         };
         Ok(Self {
-            scenario: Vec::new(),
+            scenario: ScenarioKind::Other,
             config,
             sets,
         })
     }
 
-    /// Adds method `id`'s defaults for the kind of `scenario` in `preset` (for example
-    /// MUDA's stronger ascent when whole classes are forgotten), which the file and the
-    /// `--set` items still override.
-    pub fn with_scenario_defaults(
-        mut self,
-        id: &str,
-        preset: &str,
-        scenario: &unlearn_data::Scenario,
-    ) -> Self {
-        self.scenario = crate::registry::scenario_defaults(id, preset, scenario)
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+    /// Starts from the defaults for the kind of `scenario` (for example MUDA's stronger
+    /// ascent when whole classes are forgotten), which the file and the `--set` items still
+    /// override.
+    pub fn with_scenario(mut self, scenario: &unlearn_data::Scenario) -> Self {
+        self.scenario = ScenarioKind::of(scenario);
         self
     }
 
@@ -229,23 +262,16 @@ pub fn set_param<P: Params>(params: &P, key: &str, value: &str) -> Result<P> {
     serde_json::from_value(json).map_err(|e| bad(crate::choice::expected_of(&e.to_string())))
 }
 
-/// The defaults of method `P` in `preset`: [`Params::preset`] with the preset's
-/// adjustments from [`crate::registry::preset_defaults`] (e.g. `fmnist`'s smaller ascent
-/// steps) applied.
-pub fn preset_params<P: Params>(preset: &str) -> Result<P> {
-    let mut p = P::preset(preset)?;
-    for (key, value) in crate::registry::preset_defaults(P::ID, preset) {
-        p = set_param(&p, key, value)?;
-    }
-    Ok(p)
+/// `preset` as the closed set it names.
+pub fn parse_preset(preset: &str) -> Result<Preset> {
+    preset
+        .parse()
+        .map_err(|_| MethodError::UnknownPreset(preset.to_string()))
 }
 
 /// The parameters of method `P` for `preset` with `overrides` applied and validated.
 pub fn configure<P: Params>(preset: &str, overrides: &Overrides) -> Result<P> {
-    let mut p = preset_params::<P>(preset)?;
-    for (key, value) in &overrides.scenario {
-        p = set_param(&p, key, value)?;
-    }
+    let mut p = P::defaults(parse_preset(preset)?, overrides.scenario);
     if let Some((path, table)) = &overrides.config {
         let cfg_err = |reason: String| MethodError::Config {
             path: path.clone(),
@@ -291,18 +317,45 @@ pub fn configure<P: Params>(preset: &str, overrides: &Overrides) -> Result<P> {
     Ok(p)
 }
 
-/// The parameters of `P` in `preset` with their documentation.
-pub fn param_infos<P: Params>(preset: &str) -> Result<Vec<ParamInfo>> {
-    let p = preset_params::<P>(preset)?;
-    let json = serde_json::to_value(&p).unwrap_or(Value::Null);
-    Ok(P::DOCS
+/// The parameters of `P` in `preset` (its general defaults) with their documentation.
+pub fn param_infos<P: Params>(preset: Preset) -> Vec<ParamInfo> {
+    let json =
+        serde_json::to_value(P::defaults(preset, ScenarioKind::Other)).unwrap_or(Value::Null);
+    P::DOCS
         .iter()
         .map(|(name, doc)| ParamInfo {
             name: name.to_string(),
             default: json.get(*name).cloned().unwrap_or(Value::Null),
             doc: doc.to_string(),
         })
-        .collect())
+        .collect()
+}
+
+/// `P`'s defaults for a `scenario` kind that differ from its general defaults in `preset`,
+/// as `(parameter, --set text)` in declaration order: what `unlearn methods` lists for the
+/// kind.
+pub fn scenario_changes<P: Params>(
+    preset: Preset,
+    scenario: ScenarioKind,
+) -> Vec<(String, String)> {
+    let general =
+        serde_json::to_value(P::defaults(preset, ScenarioKind::Other)).unwrap_or(Value::Null);
+    let kind = serde_json::to_value(P::defaults(preset, scenario)).unwrap_or(Value::Null);
+    P::DOCS
+        .iter()
+        .filter_map(|(name, _)| {
+            let v = kind.get(*name)?;
+            (general.get(*name) != Some(v)).then(|| (name.to_string(), set_text(v)))
+        })
+        .collect()
+}
+
+/// A value as a `--set` item writes it.
+fn set_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Range checks used by the methods' `validate`.
@@ -392,12 +445,18 @@ impl Check {
     }
 }
 
-/// `quick`/`fmnist` → `false`, `cifar10`/`cifar100` → `true`; anything else is an error.
-pub(crate) fn is_cifar(preset: &str) -> Result<bool> {
-    match preset {
-        "quick" | "fmnist" => Ok(false),
-        "cifar10" | "cifar100" => Ok(true),
-        other => Err(MethodError::UnknownPreset(other.to_string())),
+/// `cifar10`/`cifar100` (the papers' values) rather than `quick`/`fmnist` (tuned here).
+pub(crate) fn is_cifar(preset: Preset) -> bool {
+    matches!(preset, Preset::Cifar10 | Preset::Cifar100)
+}
+
+/// The mini-batch size of the gradient methods in `preset`: 256 for the cifar presets,
+/// 128 otherwise.
+pub(crate) fn batch_size(preset: Preset) -> usize {
+    if is_cifar(preset) {
+        256
+    } else {
+        128
     }
 }
 

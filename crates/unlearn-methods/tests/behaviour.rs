@@ -443,9 +443,12 @@ fn registry_lists_every_method_with_documented_defaults() {
             assert_eq!(budget.default, 1.0, "{preset}/{}", m.id);
             for sc in scenarios {
                 let scenario: unlearn_data::Scenario = sc.parse().expect("scenario");
-                let defaults = registry::scenario_defaults(m.id, preset, &scenario);
-                assert!(
-                    defaults.iter().all(|(k, _)| *k != "retain_budget"),
+                let o = Overrides::default().with_scenario(&scenario);
+                let params = registry::build(m.id, preset, &o)
+                    .expect("scenario defaults are valid")
+                    .params_json();
+                assert_eq!(
+                    params["retain_budget"], 1.0,
                     "{preset}/{}/{sc}: a scenario default changes the retain budget",
                     m.id
                 );
@@ -455,85 +458,70 @@ fn registry_lists_every_method_with_documented_defaults() {
 }
 
 #[test]
-fn fmnist_lists_its_own_adjustments_of_the_shared_defaults() {
-    let default_of = |id: &str, preset: &str, key: &str| {
+fn listings_name_the_scenario_defaults_that_differ() {
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let class = unlearn_data::Scenario::Class { classes: vec![3] };
+    let random = unlearn_data::Scenario::Random { fraction: 0.1 };
+    let backdoor = unlearn_data::Scenario::Backdoor(unlearn_data::BackdoorSpec::default());
+    for preset in ["quick", "fmnist", "cifar10", "cifar100"] {
+        for m in registry::methods(preset).expect("listing") {
+            let general = registry::build(m.id, preset, &Overrides::default())
+                .expect("defaults valid")
+                .params_json();
+            for (scenario, listed) in [
+                (&class, &m.class_defaults),
+                (&random, &m.random_defaults),
+                (&backdoor, &m.backdoor_defaults),
+            ] {
+                let o = Overrides::default().with_scenario(scenario);
+                let params = registry::build(m.id, preset, &o)
+                    .expect("scenario defaults are valid")
+                    .params_json();
+                let differing: Vec<(String, String)> = m
+                    .params
+                    .iter()
+                    .filter(|p| params[&p.name] != general[&p.name])
+                    .map(|p| (p.name.clone(), text(&params[&p.name])))
+                    .collect();
+                assert_eq!(&differing, listed, "{preset}/{}/{scenario}", m.id);
+            }
+        }
+    }
+    // `fmnist` has its own general values where the `quick` ones diverged on the full data.
+    let lr = |id: &str, preset: &str| {
         registry::info(id, preset)
             .expect("info")
             .params
             .into_iter()
-            .find(|p| p.name == key)
-            .unwrap_or_else(|| panic!("{id} has no parameter {key}"))
+            .find(|p| p.name == "lr")
+            .expect("lr")
             .default
     };
-    assert!(!registry::FMNIST_DEFAULTS.is_empty());
-    for (id, adjustments) in registry::FMNIST_DEFAULTS {
-        let mut differs = false;
-        for (key, value) in *adjustments {
-            let listed = default_of(id, "fmnist", key);
-            let wanted: serde_json::Value = match value.parse::<f64>() {
-                Ok(v) if listed.is_number() => serde_json::json!(v),
-                _ => serde_json::json!(value),
-            };
-            let same = match (listed.as_f64(), wanted.as_f64()) {
-                (Some(a), Some(b)) => a == b,
-                _ => listed == wanted,
-            };
-            assert!(same, "{id}.{key}: listed {listed}, table {value}");
-            differs |= default_of(id, "quick", key) != listed;
-        }
-        assert!(differs, "{id}: the fmnist adjustments change nothing");
-    }
-    // The class table applies on top, only in its preset and only to class scenarios.
-    let class = unlearn_data::Scenario::Class { classes: vec![3] };
-    let random = unlearn_data::Scenario::Random { fraction: 0.1 };
+    assert_ne!(lr("ga", "fmnist"), lr("ga", "quick"));
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let ft = registry::info("ft", "quick").expect("ft is listed");
     assert_eq!(
-        registry::scenario_defaults("muda", "fmnist", &class),
-        registry::FMNIST_CLASS_DEFAULTS
-            .iter()
-            .find(|(m, _)| *m == "muda")
-            .map(|(_, d)| *d)
-            .unwrap_or(&[])
+        ft.class_defaults,
+        pairs(&[("epochs", "2"), ("lr", "0.0818")])
     );
-    assert!(registry::scenario_defaults("muda", "fmnist", &random).is_empty());
-    assert!(registry::preset_defaults("muda", "quick").is_empty());
-    // The backdoor table applies only to backdoor scenarios of `fmnist`, and the listing
-    // carries it only for the methods it names (other methods' listings are unchanged).
-    let backdoor = unlearn_data::Scenario::Backdoor(unlearn_data::BackdoorSpec::default());
-    assert!(!registry::scenario_defaults("muda", "fmnist", &backdoor).is_empty());
-    // `quick` has its own backdoor table (round 5 of docs/tuning.md).
-    assert_eq!(
-        registry::scenario_defaults("muda", "quick", &backdoor),
-        registry::QUICK_BACKDOOR_DEFAULTS
-            .iter()
-            .find(|(m, _)| *m == "muda")
-            .map(|(_, d)| *d)
-            .unwrap_or(&[])
-    );
-    assert!(!registry::scenario_defaults("muda", "quick", &backdoor).is_empty());
-    // `quick`'s class table (round 5 set ft's epochs and lr), and it is valid.
-    assert_eq!(
-        registry::scenario_defaults("ft", "quick", &class),
-        &[("epochs", "2"), ("lr", "0.0818")]
-    );
-    for (id, _) in registry::CLASS_DEFAULTS {
-        let o = Overrides::default().with_scenario_defaults(id, "quick", &class);
-        registry::build(id, "quick", &o).expect("quick class defaults are valid");
-    }
-    assert!(registry::scenario_defaults("ft", "fmnist", &backdoor).is_empty());
     let muda = registry::info("muda", "fmnist").expect("muda is listed");
+    assert!(muda.random_defaults.is_empty());
     assert_eq!(
-        muda.backdoor_defaults.len(),
-        registry::scenario_defaults("muda", "fmnist", &backdoor).len()
+        muda.backdoor_defaults,
+        pairs(&[
+            ("lr_forget", "0.01"),
+            ("lr_recover", "0.01"),
+            ("lambda_sd", "0.5")
+        ])
     );
     let ft = serde_json::to_value(registry::info("ft", "fmnist").expect("ft is listed"))
         .expect("listing serialises");
     assert!(ft.get("backdoor_defaults").is_none());
-    for (id, _) in registry::FMNIST_BACKDOOR_DEFAULTS {
-        let o = Overrides::default().with_scenario_defaults(id, "fmnist", &backdoor);
-        registry::build(id, "fmnist", &o).expect("fmnist backdoor defaults are valid");
-    }
-    for (id, _) in registry::FMNIST_CLASS_DEFAULTS {
-        let o = Overrides::default().with_scenario_defaults(id, "fmnist", &class);
-        registry::build(id, "fmnist", &o).expect("fmnist class defaults are valid");
-    }
 }

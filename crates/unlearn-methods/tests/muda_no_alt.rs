@@ -52,7 +52,7 @@ fn muda_without_alternation_differs_from_muda_on_a_backdoor() {
         let sets: Vec<String> = sets.into_iter().map(String::from).collect();
         let overrides = Overrides::new(&sets, None)
             .expect("overrides")
-            .with_scenario_defaults("muda", "quick", &split.scenario);
+            .with_scenario(&split.scenario);
         let m = registry::build("muda", "quick", &overrides).expect("muda");
         let out = run(m.as_ref(), &ctx).map_err(|f| f.error).expect("run");
         records.push(out.record);

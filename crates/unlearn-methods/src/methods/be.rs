@@ -6,32 +6,31 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::{MethodError, Result};
 use crate::losses::ce;
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
 
-/// `be` — boundary expanding: widen the head with one shadow class (its row freshly
-/// initialised, seeded), train the whole widened model to put every forget sample into the
-/// shadow class, then drop the shadow neuron. The result is an ordinary N-class model: the
-/// saved checkpoint has the original architecture and loads like any other.
-///
-/// Source: Chen et al., "Boundary Unlearning: Rapid Forgetting of Deep Networks via Shifting
-/// the Decision Space", CVPR 2023.
-///
-/// Parameters (`quick` defaults, tuned: searched `lr` ∈ {1e-4, 3e-4, 1e-3, 1e-2} × `epochs` ∈
-/// {1, 2, 5}, see `docs/tuning.md`): `epochs` = 2, `lr` = 1e-4, `momentum` = 0.9,
-/// `weight_decay` = 5e-4, `batch_size` = 128 (`class:` scenarios: lr 1e-3, see `docs/tuning.md`).
-/// `cifar10`/`cifar100`: 10 epochs, lr 1e-5
-/// (the paper's values).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BeParams {
-    /// Passes over the forget set.
-    pub epochs: usize,
-    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
-    /// top-level keys.
-    #[serde(flatten)]
-    pub sgd: SgdParams,
+crate::methods::params_struct! {
+    /// `be` — boundary expanding: widen the head with one shadow class (its row freshly
+    /// initialised, seeded), train the whole widened model to put every forget sample into the
+    /// shadow class, then drop the shadow neuron. The result is an ordinary N-class model: the
+    /// saved checkpoint has the original architecture and loads like any other.
+    ///
+    /// Source: Chen et al., "Boundary Unlearning: Rapid Forgetting of Deep Networks via Shifting
+    /// the Decision Space", CVPR 2023.
+    ///
+    /// Parameters (`quick` defaults, tuned: searched `lr` ∈ {1e-4, 3e-4, 1e-3, 1e-2} × `epochs` ∈
+    /// {1, 2, 5}, see `docs/tuning.md`): `epochs` = 2, `lr` = 1e-4, `momentum` = 0.9,
+    /// `weight_decay` = 5e-4, `batch_size` = 128 (`class:` scenarios: lr 1e-3, see
+    /// `docs/tuning.md`). `cifar10`/`cifar100`: 10 epochs, lr 1e-5
+    /// (the paper's values).
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct BeParams {
+        epochs: usize = "passes over the forget set",
+        #[serde(flatten)]
+        sgd: SgdParams = flatten,
+    }
 }
 
 impl Params for BeParams {
@@ -39,26 +38,24 @@ impl Params for BeParams {
     const SUMMARY: &'static str =
         "train forget samples into an extra shadow class, then remove the shadow neuron";
     const PAPER: &'static str = "Chen et al., Boundary Unlearning, CVPR 2023";
-    const DOCS: &'static [(&'static str, &'static str)] = &[
-        ("epochs", "passes over the forget set"),
-        crate::methods::OPT_DOCS[0],
-        crate::methods::OPT_DOCS[1],
-        crate::methods::OPT_DOCS[2],
-        crate::methods::OPT_DOCS[3],
-    ];
 
     const SPACE: &'static [(&'static str, Span)] =
         &[("lr", Span::Log(1e-5, 1e-2)), ("epochs", Span::Whole(1, 4))];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
-            epochs: if cifar { 10 } else { 2 },
-            sgd: SgdParams::standard(
-                if cifar { 1e-5 } else { 1e-4 },
-                if cifar { 256 } else { 128 },
-            ),
-        })
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let (epochs, lr) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => (10, 1e-5),
+            (Quick, Class) => (2, 1e-3),
+            (Quick, Backdoor) => (1, 0.00458),
+            (Quick, _) => (2, 1e-4),
+            (Fmnist, Class) => (1, 3e-4),
+            (Fmnist, _) => (1, 1e-4),
+        };
+        Self {
+            epochs,
+            sgd: SgdParams::standard(lr, batch_size(preset)),
+        }
     }
 }
 

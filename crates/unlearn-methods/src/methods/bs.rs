@@ -9,42 +9,38 @@ use crate::choice::text_choice;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::{ce, relabel};
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
 
-/// `bs` — boundary shrink: move every forget sample across the nearest decision boundary
-/// of the original and fine-tune the model on the forget samples with those labels.
-///
-/// Source: Chen et al., "Boundary Unlearning: Rapid Forgetting of Deep Networks via Shifting
-/// the Decision Space", CVPR 2023. The default loop is OPTML-Group/Unlearn-Saliency at
-/// a6e89fd, `Classification/unlearn/boundary_sh.py`: for every forget batch trained (lines
-/// 80-109), one FGSM step of size `eps` on the frozen original in eval mode, in `[0, 1]`
-/// pixel space, clamped to `[0, 1]` and rounded to a multiple of 1/255 (`FGSM_perturb`,
-/// `discretize`, lines 35-52); the target is the original's argmax over all classes on the
-/// perturbed image (line 95), so a sample whose class does not flip keeps its label; CE on
-/// those targets in train mode. The toolkit's earlier behaviour (the step added to the
-/// normalised input, no clamp or rounding; the best wrong class; labels computed once
-/// before training) is `eps_space = normalised, relabel = once_nearest_wrong`.
-///
-/// Parameters: `epochs` = 2, `lr` = 1e-4, `momentum` = 0.9, `weight_decay` = 5e-4,
-/// `batch_size` = 128, `eps` = 0.1 (the reference's "hard coding in the paper").
-/// `cifar10`/`cifar100`: 10 epochs, lr 1e-5, batch 256.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BsParams {
-    /// Passes over the forget set.
-    pub epochs: usize,
-    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
-    /// top-level keys.
-    #[serde(flatten)]
-    pub sgd: SgdParams,
-    /// FGSM step size (in the units `eps_space` names).
-    pub eps: f64,
-    /// Where the FGSM step is taken.
-    pub eps_space: EpsSpace,
-    /// How and when the targets are chosen.
-    pub relabel: Relabel,
+crate::methods::params_struct! {
+    /// `bs` — boundary shrink: move every forget sample across the nearest decision boundary
+    /// of the original and fine-tune the model on the forget samples with those labels.
+    ///
+    /// Source: Chen et al., "Boundary Unlearning: Rapid Forgetting of Deep Networks via Shifting
+    /// the Decision Space", CVPR 2023. The default loop is OPTML-Group/Unlearn-Saliency at
+    /// a6e89fd, `Classification/unlearn/boundary_sh.py`: for every forget batch trained (lines
+    /// 80-109), one FGSM step of size `eps` on the frozen original in eval mode, in `[0, 1]`
+    /// pixel space, clamped to `[0, 1]` and rounded to a multiple of 1/255 (`FGSM_perturb`,
+    /// `discretize`, lines 35-52); the target is the original's argmax over all classes on the
+    /// perturbed image (line 95), so a sample whose class does not flip keeps its label; CE on
+    /// those targets in train mode. The toolkit's earlier behaviour (the step added to the
+    /// normalised input, no clamp or rounding; the best wrong class; labels computed once
+    /// before training) is `eps_space = normalised, relabel = once_nearest_wrong`.
+    ///
+    /// Parameters: `epochs` = 2, `lr` = 1e-4, `momentum` = 0.9, `weight_decay` = 5e-4,
+    /// `batch_size` = 128, `eps` = 0.1 (the reference's "hard coding in the paper").
+    /// `cifar10`/`cifar100`: 10 epochs, lr 1e-5, batch 256.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct BsParams {
+        epochs: usize = "passes over the forget set",
+        #[serde(flatten)]
+        sgd: SgdParams = flatten,
+        eps: f64 = "FGSM step size ([0, 1] pixel units with eps_space = pixel)",
+        eps_space: EpsSpace = "pixel (the reference: clamped, rounded to 1/255) or normalised",
+        relabel: Relabel = "per_batch_argmax (the reference) or once_nearest_wrong",
+    }
 }
 
 text_choice! {
@@ -74,25 +70,6 @@ impl Params for BsParams {
     const SUMMARY: &'static str =
         "relabel forget samples with the original's class after an FGSM step, fine-tune on them";
     const PAPER: &'static str = "Chen et al., Boundary Unlearning, CVPR 2023";
-    const DOCS: &'static [(&'static str, &'static str)] = &[
-        ("epochs", "passes over the forget set"),
-        crate::methods::OPT_DOCS[0],
-        crate::methods::OPT_DOCS[1],
-        crate::methods::OPT_DOCS[2],
-        crate::methods::OPT_DOCS[3],
-        (
-            "eps",
-            "FGSM step size ([0, 1] pixel units with eps_space = pixel)",
-        ),
-        (
-            "eps_space",
-            "pixel (the reference: clamped, rounded to 1/255) or normalised",
-        ),
-        (
-            "relabel",
-            "per_batch_argmax (the reference) or once_nearest_wrong",
-        ),
-    ];
 
     const SPACE: &'static [(&'static str, Span)] = &[
         ("lr", Span::Log(1e-5, 1e-2)),
@@ -100,18 +77,24 @@ impl Params for BsParams {
         ("epochs", Span::Whole(1, 4)),
     ];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
-            epochs: if cifar { 10 } else { 2 },
-            sgd: SgdParams::standard(
-                if cifar { 1e-5 } else { 1e-4 },
-                if cifar { 256 } else { 128 },
-            ),
-            eps: 0.1,
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let (epochs, lr, eps) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => (10, 1e-5, 0.1),
+            (Quick, Class) => (2, 1e-3, 0.1),
+            (Quick, Random) => (1, 0.000014, 0.0757),
+            (Quick, Backdoor) => (1, 0.00394, 0.485),
+            (Quick, Other) => (2, 1e-4, 0.1),
+            (Fmnist, Class) => (1, 1e-3, 0.1),
+            (Fmnist, _) => (1, 1e-4, 0.1),
+        };
+        Self {
+            epochs,
+            sgd: SgdParams::standard(lr, batch_size(preset)),
+            eps,
             eps_space: EpsSpace::Pixel,
             relabel: Relabel::PerBatchArgmax,
-        })
+        }
     }
 }
 

@@ -5,34 +5,32 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::ce;
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
 
-/// `ft` — fine-tuning: continue training the original on the retain set only, with a small
-/// learning rate for a few epochs, relying on catastrophic forgetting of `D_f`.
-///
-/// Source: Warnecke et al., "Machine Unlearning of Features and Labels", NDSS 2023 (and the
-/// FT baseline of Jia et al., NeurIPS 2023 / SalUn, ICLR 2024).
-///
-/// The loop is OPTML-Group/Unlearn-Saliency at a6e89fd, `Classification/unlearn/FT.py`
-/// lines 115-164 (CE on retain batches in train mode, SGD with momentum and weight decay).
-///
-/// Parameters: `epochs` = 3, `lr` = 0.03, `momentum` = 0.9, `weight_decay` = 5e-4,
-/// `batch_size` = 128, `retain_budget` = 1.0. Per-scenario defaults of `quick` and
-/// `fmnist` (`class:`, `random:`, `backdoor:`) are in [`crate::registry`]; `unlearn methods
-/// ft` lists them. `cifar10`/`cifar100`: 10 epochs, lr 0.01 (SalUn's FT setting).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FtParams {
-    /// Passes over the retain budget.
-    pub epochs: usize,
-    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
-    /// top-level keys.
-    #[serde(flatten)]
-    pub sgd: SgdParams,
-    /// Share of the retain set used (seeded subset).
-    pub retain_budget: f64,
+crate::methods::params_struct! {
+    /// `ft` — fine-tuning: continue training the original on the retain set only, with a small
+    /// learning rate for a few epochs, relying on catastrophic forgetting of `D_f`.
+    ///
+    /// Source: Warnecke et al., "Machine Unlearning of Features and Labels", NDSS 2023 (and the
+    /// FT baseline of Jia et al., NeurIPS 2023 / SalUn, ICLR 2024).
+    ///
+    /// The loop is OPTML-Group/Unlearn-Saliency at a6e89fd, `Classification/unlearn/FT.py`
+    /// lines 115-164 (CE on retain batches in train mode, SGD with momentum and weight decay).
+    ///
+    /// Parameters: `epochs` = 3, `lr` = 0.03, `momentum` = 0.9, `weight_decay` = 5e-4,
+    /// `batch_size` = 128, `retain_budget` = 1.0. Per-scenario defaults of `quick` and
+    /// `fmnist` (`class:`, `random:`, `backdoor:`) are in [`crate::registry`]; `unlearn methods
+    /// ft` lists them. `cifar10`/`cifar100`: 10 epochs, lr 0.01 (SalUn's FT setting).
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct FtParams {
+        epochs: usize = "passes over the retain budget",
+        #[serde(flatten)]
+        sgd: SgdParams = flatten,
+        retain_budget: f64 = "share of the retain set used (seeded subset)",
+    }
 }
 
 impl Params for FtParams {
@@ -40,31 +38,24 @@ impl Params for FtParams {
     const SUMMARY: &'static str = "fine-tune on the retain set only (small lr, few epochs)";
     const PAPER: &'static str =
         "Warnecke et al., Machine Unlearning of Features and Labels, NDSS 2023";
-    const DOCS: &'static [(&'static str, &'static str)] = &[
-        ("epochs", "passes over the retain budget"),
-        crate::methods::OPT_DOCS[0],
-        crate::methods::OPT_DOCS[1],
-        crate::methods::OPT_DOCS[2],
-        crate::methods::OPT_DOCS[3],
-        (
-            "retain_budget",
-            "share of the retain set used (seeded subset)",
-        ),
-    ];
 
     const SPACE: &'static [(&'static str, Span)] =
         &[("lr", Span::Log(1e-3, 0.1)), ("epochs", Span::Whole(1, 4))];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
-            epochs: if cifar { 10 } else { 3 },
-            sgd: SgdParams::standard(
-                if cifar { 0.01 } else { 0.03 },
-                if cifar { 256 } else { 128 },
-            ),
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let (epochs, lr) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => (10, 0.01),
+            (Quick, Class) => (2, 0.0818),
+            (Quick, Backdoor) => (2, 0.0799),
+            (Fmnist, Class) => (3, 0.05),
+            (Quick | Fmnist, _) => (3, 0.03),
+        };
+        Self {
+            epochs,
+            sgd: SgdParams::standard(lr, batch_size(preset)),
             retain_budget: 1.0,
-        })
+        }
     }
 }
 

@@ -5,58 +5,54 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::ce;
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
 
-/// `ga` — gradient ascent (NegGrad): maximise the cross-entropy on the forget set, nothing
-/// else. Fast and unstable: too many steps destroy the model, which is why the defaults are
-/// few steps at a small learning rate.
-///
-/// Source: Thudi et al., "Unrolling SGD: Understanding Factors Influencing Machine
-/// Unlearning", EuroS&P 2022; Golatkar et al., CVPR 2020 (NegGrad). The loop is
-/// OPTML-Group/Unlearn-Saliency at a6e89fd, `Classification/unlearn/GA.py` (`−CE` on forget
-/// batches in train mode).
-///
-/// Parameters (`quick` defaults, tuned: searched `lr` ∈ {1e-4, 5e-4, 1e-3, 2e-3, 3e-3, 1e-2} ×
-/// `epochs` ∈ {1…5}; 3 epochs at 1e-3 or 2 at 2e-3 already collapse; see `docs/tuning.md`):
-/// `epochs` = 2, `lr` = 1e-3, `momentum` = 0.9,
-/// `weight_decay` = 5e-4, `batch_size` = 128. `cifar10`/`cifar100`: 5 epochs, lr 1e-4.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GaParams {
-    /// Passes over the forget set.
-    pub epochs: usize,
-    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
-    /// top-level keys.
-    #[serde(flatten)]
-    pub sgd: SgdParams,
+crate::methods::params_struct! {
+    /// `ga` — gradient ascent (NegGrad): maximise the cross-entropy on the forget set, nothing
+    /// else. Fast and unstable: too many steps destroy the model, which is why the defaults are
+    /// few steps at a small learning rate.
+    ///
+    /// Source: Thudi et al., "Unrolling SGD: Understanding Factors Influencing Machine
+    /// Unlearning", EuroS&P 2022; Golatkar et al., CVPR 2020 (NegGrad). The loop is
+    /// OPTML-Group/Unlearn-Saliency at a6e89fd, `Classification/unlearn/GA.py` (`−CE` on forget
+    /// batches in train mode).
+    ///
+    /// Parameters (`quick` defaults, tuned: searched `lr` ∈ {1e-4, 5e-4, 1e-3, 2e-3, 3e-3, 1e-2} ×
+    /// `epochs` ∈ {1…5}; 3 epochs at 1e-3 or 2 at 2e-3 already collapse; see `docs/tuning.md`):
+    /// `epochs` = 2, `lr` = 1e-3, `momentum` = 0.9,
+    /// `weight_decay` = 5e-4, `batch_size` = 128. `cifar10`/`cifar100`: 5 epochs, lr 1e-4.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct GaParams {
+        epochs: usize = "passes over the forget set",
+        #[serde(flatten)]
+        sgd: SgdParams = flatten,
+    }
 }
 
 impl Params for GaParams {
     const ID: &'static str = "ga";
     const SUMMARY: &'static str = "gradient ascent on the forget-set cross-entropy (NegGrad)";
     const PAPER: &'static str = "Thudi et al., Unrolling SGD, EuroS&P 2022";
-    const DOCS: &'static [(&'static str, &'static str)] = &[
-        ("epochs", "passes over the forget set"),
-        crate::methods::OPT_DOCS[0],
-        crate::methods::OPT_DOCS[1],
-        crate::methods::OPT_DOCS[2],
-        crate::methods::OPT_DOCS[3],
-    ];
 
     const SPACE: &'static [(&'static str, Span)] =
         &[("lr", Span::Log(1e-4, 1e-2)), ("epochs", Span::Whole(1, 4))];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
-            epochs: if cifar { 5 } else { 2 },
-            sgd: SgdParams::standard(
-                if cifar { 1e-4 } else { 1e-3 },
-                if cifar { 256 } else { 128 },
-            ),
-        })
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let (epochs, lr) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => (5, 1e-4),
+            (Quick, Random | Backdoor) => (3, 0.000661),
+            (Quick, _) => (2, 1e-3),
+            (Fmnist, Class) => (1, 4e-4),
+            (Fmnist, _) => (1, 6e-4),
+        };
+        Self {
+            epochs,
+            sgd: SgdParams::standard(lr, batch_size(preset)),
+        }
     }
 }
 

@@ -5,38 +5,36 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::ce;
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
 
-/// `head-only` — the strawman of spec §3.3: retrain only the final linear layer `h` on the
-/// retain set with the feature extractor `g` frozen (features computed in eval mode and
-/// detached, so every tensor of `g`, BatchNorm statistics included, stays bit-identical).
-/// It can match retrain on the output metrics while the features still hold everything
-/// about the forget set, which the feature-space metrics are there to catch.
-///
-/// Source: this project's specification (§3.3, §4); cf. the "retrain the last layer"
-/// baselines of Goel et al., "Towards Adversarial Evaluations for Inexact Machine
-/// Unlearning", 2022.
-///
-/// Parameters (`quick` defaults, tuned: searched `epochs` ∈ {1, 3} × `lr` ∈ {0.01, 0.05}; see
-/// `docs/tuning.md`): `epochs` = 3, `lr` = 0.05, `momentum` = 0.9,
-/// `weight_decay` = 5e-4, `batch_size` = 128, `reinit` = true (start `h` from a fresh
-/// seeded initialisation; false: fine-tune the original head), `retain_budget` = 1.0.
-/// `cifar10`/`cifar100`: 10 epochs, lr 0.01.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct HeadOnlyParams {
-    /// Passes over the retain budget.
-    pub epochs: usize,
-    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
-    /// top-level keys.
-    #[serde(flatten)]
-    pub sgd: SgdParams,
-    /// Re-initialise the head before training it.
-    pub reinit: bool,
-    /// Share of the retain set used (seeded subset).
-    pub retain_budget: f64,
+crate::methods::params_struct! {
+    /// `head-only` — the strawman of spec §3.3: retrain only the final linear layer `h` on the
+    /// retain set with the feature extractor `g` frozen (features computed in eval mode and
+    /// detached, so every tensor of `g`, BatchNorm statistics included, stays bit-identical).
+    /// It can match retrain on the output metrics while the features still hold everything
+    /// about the forget set, which the feature-space metrics are there to catch.
+    ///
+    /// Source: this project's specification (§3.3, §4); cf. the "retrain the last layer"
+    /// baselines of Goel et al., "Towards Adversarial Evaluations for Inexact Machine
+    /// Unlearning", 2022.
+    ///
+    /// Parameters (`quick` defaults, tuned: searched `epochs` ∈ {1, 3} × `lr` ∈ {0.01, 0.05}; see
+    /// `docs/tuning.md`): `epochs` = 3, `lr` = 0.05, `momentum` = 0.9,
+    /// `weight_decay` = 5e-4, `batch_size` = 128, `reinit` = true (start `h` from a fresh
+    /// seeded initialisation; false: fine-tune the original head), `retain_budget` = 1.0.
+    /// `cifar10`/`cifar100`: 10 epochs, lr 0.01.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct HeadOnlyParams {
+        epochs: usize = "passes over the retain budget",
+        #[serde(flatten)]
+        sgd: SgdParams = flatten,
+        reinit: bool = "start the head from a fresh seeded initialisation (false: from the \
+            original head)",
+        retain_budget: f64 = "share of the retain set used (seeded subset)",
+    }
 }
 
 impl Params for HeadOnlyParams {
@@ -44,36 +42,24 @@ impl Params for HeadOnlyParams {
     const SUMMARY: &'static str =
         "strawman: retrain only the final layer on the retain set, features frozen";
     const PAPER: &'static str = "this project's spec §3.3 (last-layer retraining strawman)";
-    const DOCS: &'static [(&'static str, &'static str)] = &[
-        ("epochs", "passes over the retain budget"),
-        crate::methods::OPT_DOCS[0],
-        crate::methods::OPT_DOCS[1],
-        crate::methods::OPT_DOCS[2],
-        crate::methods::OPT_DOCS[3],
-        (
-            "reinit",
-            "start the head from a fresh seeded initialisation (false: from the original head)",
-        ),
-        (
-            "retain_budget",
-            "share of the retain set used (seeded subset)",
-        ),
-    ];
 
     const SPACE: &'static [(&'static str, Span)] =
         &[("lr", Span::Log(1e-3, 0.3)), ("epochs", Span::Whole(1, 4))];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
-            epochs: if cifar { 10 } else { 3 },
-            sgd: SgdParams::standard(
-                if cifar { 0.01 } else { 0.05 },
-                if cifar { 256 } else { 128 },
-            ),
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let (epochs, lr) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => (10, 0.01),
+            (Quick, Random) => (1, 0.0354),
+            (Quick, Backdoor) => (1, 0.00128),
+            (Quick | Fmnist, _) => (3, 0.05),
+        };
+        Self {
+            epochs,
+            sgd: SgdParams::standard(lr, batch_size(preset)),
             reinit: true,
             retain_budget: 1.0,
-        })
+        }
     }
 }
 

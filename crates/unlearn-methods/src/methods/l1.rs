@@ -5,37 +5,34 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::{ce, l1_norm};
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
 
-/// `l1` — ℓ1-sparse unlearning: fine-tune on the retain set with `CE + α_e·‖θ‖₁`, where the
-/// penalty decays linearly over the epochs, `α_e = α·(1 − e/epochs)` (e = 0, 1, …), as in the
-/// paper's code ("linear decay"). Sparsity pushes the model towards a retrain-like solution.
-///
-/// Source: Jia et al., "Model Sparsity Can Simplify Machine Unlearning", NeurIPS 2023.
-///
-/// The loop is OPTML-Group/Unlearn-Saliency at a6e89fd, `Classification/unlearn/FT.py`
-/// (`FT_l1`, lines 115-164: `CE + α_e·‖θ‖₁` over every parameter, `α_e = α·(1 − e/E)` with
-/// Unlearn-Sparse's `no_l1_epochs` = 0).
-///
-/// Parameters: `epochs` = 3, `lr` = 0.01, `momentum` = 0.9, `weight_decay` = 5e-4,
-/// `batch_size` = 128, `alpha` = 5e-4, `retain_budget` = 1.0. Per-scenario defaults of
-/// `quick` and `fmnist` are in [`crate::registry`]; `unlearn methods l1` lists them.
-/// `cifar10`/`cifar100`: 10 epochs, lr 0.01, α 5e-4 (the paper's CIFAR-10 values).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct L1Params {
-    /// Passes over the retain budget.
-    pub epochs: usize,
-    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
-    /// top-level keys.
-    #[serde(flatten)]
-    pub sgd: SgdParams,
-    /// Initial ℓ1 weight α (decays linearly to 0).
-    pub alpha: f64,
-    /// Share of the retain set used (seeded subset).
-    pub retain_budget: f64,
+crate::methods::params_struct! {
+    /// `l1` — ℓ1-sparse unlearning: fine-tune on the retain set with `CE + α_e·‖θ‖₁`, where the
+    /// penalty decays linearly over the epochs, `α_e = α·(1 − e/epochs)` (e = 0, 1, …), as in the
+    /// paper's code ("linear decay"). Sparsity pushes the model towards a retrain-like solution.
+    ///
+    /// Source: Jia et al., "Model Sparsity Can Simplify Machine Unlearning", NeurIPS 2023.
+    ///
+    /// The loop is OPTML-Group/Unlearn-Saliency at a6e89fd, `Classification/unlearn/FT.py`
+    /// (`FT_l1`, lines 115-164: `CE + α_e·‖θ‖₁` over every parameter, `α_e = α·(1 − e/E)` with
+    /// Unlearn-Sparse's `no_l1_epochs` = 0).
+    ///
+    /// Parameters: `epochs` = 3, `lr` = 0.01, `momentum` = 0.9, `weight_decay` = 5e-4,
+    /// `batch_size` = 128, `alpha` = 5e-4, `retain_budget` = 1.0. Per-scenario defaults of
+    /// `quick` and `fmnist` are in [`crate::registry`]; `unlearn methods l1` lists them.
+    /// `cifar10`/`cifar100`: 10 epochs, lr 0.01, α 5e-4 (the paper's CIFAR-10 values).
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct L1Params {
+        epochs: usize = "passes over the retain budget",
+        #[serde(flatten)]
+        sgd: SgdParams = flatten,
+        alpha: f64 = "initial ℓ1 weight α, decayed linearly: α·(1 − epoch/epochs)",
+        retain_budget: f64 = "share of the retain set used (seeded subset)",
+    }
 }
 
 impl Params for L1Params {
@@ -44,21 +41,6 @@ impl Params for L1Params {
         "fine-tune on the retain set with a linearly decaying ℓ1 penalty on the weights";
     const PAPER: &'static str =
         "Jia et al., Model Sparsity Can Simplify Machine Unlearning, NeurIPS 2023";
-    const DOCS: &'static [(&'static str, &'static str)] = &[
-        ("epochs", "passes over the retain budget"),
-        crate::methods::OPT_DOCS[0],
-        crate::methods::OPT_DOCS[1],
-        crate::methods::OPT_DOCS[2],
-        crate::methods::OPT_DOCS[3],
-        (
-            "alpha",
-            "initial ℓ1 weight α, decayed linearly: α·(1 − epoch/epochs)",
-        ),
-        (
-            "retain_budget",
-            "share of the retain set used (seeded subset)",
-        ),
-    ];
 
     const SPACE: &'static [(&'static str, Span)] = &[
         ("lr", Span::Log(1e-3, 0.1)),
@@ -66,14 +48,22 @@ impl Params for L1Params {
         ("epochs", Span::Whole(1, 4)),
     ];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
-            epochs: if cifar { 10 } else { 3 },
-            sgd: SgdParams::standard(0.01, if cifar { 256 } else { 128 }),
-            alpha: 5e-4,
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let (epochs, lr, alpha) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => (10, 0.01, 5e-4),
+            (Quick, Class) => (4, 0.0511, 0.000907),
+            (Quick, Random) => (4, 0.0231, 0.000582),
+            (Quick, Backdoor) => (4, 0.0799, 0.0000579),
+            (Fmnist, Class) => (3, 0.03, 5e-4),
+            (Quick | Fmnist, _) => (3, 0.01, 5e-4),
+        };
+        Self {
+            epochs,
+            sgd: SgdParams::standard(lr, batch_size(preset)),
+            alpha,
             retain_budget: 1.0,
-        })
+        }
     }
 }
 

@@ -1,10 +1,11 @@
 //! The twelve methods of the specification (§4, §4.1), one module each.
 //!
 //! Every method's parameter struct is the method: it implements [`crate::Method`] (run it)
-//! and [`crate::Params`] (its id, docs and per-preset defaults). Defaults for the `quick`
-//! preset were tuned on the embedded data against the retrain model (see `docs/tuning.md`);
-//! `fmnist` shares them; `cifar10`/`cifar100` take the values of the methods' papers and of
-//! the SalUn code base, untuned here.
+//! and [`crate::Params`] (its id, docs and defaults). Its defaults are typed values in its
+//! own file ([`crate::Params::defaults`], by preset and scenario kind): `quick` and `fmnist`
+//! were tuned against the retrain model (on the embedded data and on full Fashion-MNIST; see
+//! `docs/tuning.md`), `cifar10`/`cifar100` take the values of the methods' papers and of the
+//! SalUn code base, untuned here.
 
 mod be;
 mod bs;
@@ -46,10 +47,94 @@ macro_rules! method_common {
 }
 pub(crate) use method_common;
 
-/// The optimiser fields every gradient method documents.
-pub(crate) const OPT_DOCS: [(&str, &str); 4] = [
-    ("lr", "learning rate (SGD, constant)"),
-    ("momentum", "SGD momentum"),
-    ("weight_decay", "SGD L2 weight decay"),
-    ("batch_size", "mini-batch size"),
-];
+/// A method's parameter struct, each field documented once: its text is both the field's
+/// rustdoc and its line in `unlearn methods` ([`crate::params::FieldDocs`], in declaration
+/// order). A field is written `name: Type = "what it does",` (attributes before it as
+/// usual); a `#[serde(flatten)]` field is `name: Type = flatten,` (listed as the fields of
+/// `Type`, itself written with this macro) or gives its keys' `(key, doc)` entries as a list.
+macro_rules! params_struct {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                $field:ident : $ty:ty = $doc:tt,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $(
+                #[doc = $crate::methods::field_doc!($doc)]
+                $(#[$fmeta])*
+                pub $field: $ty,
+            )*
+        }
+
+        impl $crate::params::FieldDocs for $name {
+            const DOCS: &'static [(&'static str, &'static str)] = {
+                const PARTS: &[&[(&str, &str)]] = &[$($crate::methods::field_docs!($field, $ty, $doc)),*];
+                const ALL: [(&str, &str); $crate::methods::docs_len(PARTS)] =
+                    $crate::methods::docs_concat(PARTS);
+                &ALL
+            };
+        }
+    };
+}
+pub(crate) use params_struct;
+
+/// A field's rustdoc in [`params_struct!`]: its text, or for a flattened struct a line
+/// saying so.
+macro_rules! field_doc {
+    ($doc:literal) => {
+        $doc
+    };
+    ($docs:tt) => {
+        "Flattened: its fields are top-level keys of the listing, the run records and `--set` \
+         (see its type)."
+    };
+}
+pub(crate) use field_doc;
+
+/// A field's `(parameter, documentation)` entries in [`params_struct!`]: its own, or for a
+/// flattened struct (`flatten`) that struct's, or the listed ones.
+macro_rules! field_docs {
+    ($field:ident, $ty:ty, $doc:literal) => {
+        &[(stringify!($field), $doc)]
+    };
+    ($field:ident, $ty:ty, flatten) => {
+        <$ty as $crate::params::FieldDocs>::DOCS
+    };
+    ($field:ident, $ty:ty, [$($entry:expr),* $(,)?]) => {
+        &[$($entry),*]
+    };
+}
+pub(crate) use field_docs;
+
+/// The number of entries of `parts` together.
+pub(crate) const fn docs_len(parts: &[&[(&str, &str)]]) -> usize {
+    let (mut n, mut i) = (0, 0);
+    while i < parts.len() {
+        n += parts[i].len();
+        i += 1;
+    }
+    n
+}
+
+/// The entries of `parts`, in order, as one array of `N` (= [`docs_len`]) entries.
+pub(crate) const fn docs_concat<const N: usize>(
+    parts: &[&[(&'static str, &'static str)]],
+) -> [(&'static str, &'static str); N] {
+    let mut out = [("", ""); N];
+    let (mut k, mut i) = (0, 0);
+    while i < parts.len() {
+        let mut j = 0;
+        while j < parts[i].len() {
+            out[k] = parts[i][j];
+            k += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+}

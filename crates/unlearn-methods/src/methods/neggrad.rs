@@ -5,40 +5,34 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::ce;
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
 
-/// `neggrad+` — NegGrad+: minimise `β·CE(D_r) − (1−β)·CE(D_f)` jointly. One epoch is a pass
-/// over the retain budget; each retain batch is paired with a forget batch: the epoch's
-/// forget batches (one fresh shuffle) are cycled through in the same order, as
-/// `itertools.cycle` does in the reference.
-///
-/// Source: Kurmanji et al., "Towards Unbounded Machine Unlearning", NeurIPS 2023; the loop
-/// follows meghdadk/SCRUB at 98ffb11, `thirdparty/repdistiller/helper/loops.py` lines 12-56
-/// (`train_negrad`), which clips nothing.
-///
-/// Parameters: `epochs` = 1, `lr` = 0.01, `momentum` = 0.9, `weight_decay` = 5e-4,
-/// `batch_size` = 128 (both batches), `beta` = 0.95, `retain_budget` = 1.0,
-/// `clip_grad_norm` = 0 (off, as in the reference; a positive value clips the global
-/// gradient norm, a deliberate departure). `cifar10`/`cifar100`: 5 epochs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NegGradPlusParams {
-    /// Passes over the retain budget.
-    pub epochs: usize,
-    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
-    /// top-level keys; `batch_size` is that of retain and forget batches alike.
-    #[serde(flatten)]
-    pub sgd: SgdParams,
-    /// Weight of the retain loss; the forget loss is ascended with weight `1 − β`.
-    pub beta: f64,
-    /// Share of the retain set used (seeded subset).
-    pub retain_budget: f64,
-    /// Global-norm gradient clipping (0 = off, the reference's). The ascended forget loss is
-    /// unbounded: forgetting a whole class (`class:3`, quick) diverged to NaN at step 20
-    /// without it at the old defaults.
-    pub clip_grad_norm: f64,
+crate::methods::params_struct! {
+    /// `neggrad+` — NegGrad+: minimise `β·CE(D_r) − (1−β)·CE(D_f)` jointly. One epoch is a pass
+    /// over the retain budget; each retain batch is paired with a forget batch: the epoch's
+    /// forget batches (one fresh shuffle) are cycled through in the same order, as
+    /// `itertools.cycle` does in the reference.
+    ///
+    /// Source: Kurmanji et al., "Towards Unbounded Machine Unlearning", NeurIPS 2023; the loop
+    /// follows meghdadk/SCRUB at 98ffb11, `thirdparty/repdistiller/helper/loops.py` lines 12-56
+    /// (`train_negrad`), which clips nothing.
+    ///
+    /// Parameters: `epochs` = 1, `lr` = 0.01, `momentum` = 0.9, `weight_decay` = 5e-4,
+    /// `batch_size` = 128 (both batches), `beta` = 0.95, `retain_budget` = 1.0,
+    /// `clip_grad_norm` = 0 (off, as in the reference; a positive value clips the global
+    /// gradient norm, a deliberate departure). `cifar10`/`cifar100`: 5 epochs.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct NegGradPlusParams {
+        epochs: usize = "passes over the retain budget (forget batches cycled alongside)",
+        #[serde(flatten)]
+        sgd: SgdParams = flatten,
+        beta: f64 = "weight β of the retain loss; the forget loss is ascended with 1 − β",
+        retain_budget: f64 = "share of the retain set used (seeded subset)",
+        clip_grad_norm: f64 = "global-norm gradient clipping, 0 = off (the ascent is unbounded)",
+    }
 }
 
 impl Params for NegGradPlusParams {
@@ -47,28 +41,6 @@ impl Params for NegGradPlusParams {
         "descend retain CE and ascend forget CE jointly: β·CE(D_r) − (1−β)·CE(D_f)";
     const PAPER: &'static str =
         "Kurmanji et al., Towards Unbounded Machine Unlearning, NeurIPS 2023";
-    const DOCS: &'static [(&'static str, &'static str)] = &[
-        (
-            "epochs",
-            "passes over the retain budget (forget batches cycled alongside)",
-        ),
-        crate::methods::OPT_DOCS[0],
-        crate::methods::OPT_DOCS[1],
-        crate::methods::OPT_DOCS[2],
-        crate::methods::OPT_DOCS[3],
-        (
-            "beta",
-            "weight β of the retain loss; the forget loss is ascended with 1 − β",
-        ),
-        (
-            "retain_budget",
-            "share of the retain set used (seeded subset)",
-        ),
-        (
-            "clip_grad_norm",
-            "global-norm gradient clipping, 0 = off (the ascent is unbounded)",
-        ),
-    ];
 
     const SPACE: &'static [(&'static str, Span)] = &[
         ("lr", Span::Log(1e-3, 0.05)),
@@ -76,15 +48,23 @@ impl Params for NegGradPlusParams {
         ("epochs", Span::Whole(1, 3)),
     ];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
-            epochs: if cifar { 5 } else { 1 },
-            sgd: SgdParams::standard(0.01, if cifar { 256 } else { 128 }),
-            beta: 0.95,
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let (epochs, lr, beta) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => (5, 0.01, 0.95),
+            (Quick, Class) => (1, 0.01, 0.97),
+            (Quick, Random) => (3, 0.0463, 0.887),
+            (Quick, Backdoor) => (3, 0.0413, 0.876),
+            (Fmnist, Class) => (1, 0.01, 0.995),
+            (Quick | Fmnist, _) => (1, 0.01, 0.95),
+        };
+        Self {
+            epochs,
+            sgd: SgdParams::standard(lr, batch_size(preset)),
+            beta,
             retain_budget: 1.0,
             clip_grad_norm: 0.0,
-        })
+        }
     }
 }
 

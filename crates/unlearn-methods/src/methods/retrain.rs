@@ -1,33 +1,31 @@
 use serde::{Deserialize, Serialize};
 use unlearn_models::Model;
 use unlearn_train::engine::{self, RunOptions};
-use unlearn_train::Recipe;
 
 use crate::context::UnlearnContext;
-use crate::error::{MethodError, Result};
-use crate::params::{Check, Params};
+use crate::error::Result;
+use crate::params::{Check, Params, Preset, ScenarioKind};
 use crate::record::{EpochLog, Recorder};
 use crate::Method;
 
-/// `retrain` — the oracle: a fresh model (initialised from the run's seed) trained from
-/// scratch on the retain set with the preset's full recipe ([`unlearn_train::engine::train`]).
-/// With the same preset and seed it is byte-identical to
-/// `unlearn train --subset retain --seed S`.
-///
-/// Source: the gold standard of every unlearning paper (e.g. Bourtoule et al., "Machine
-/// Unlearning", IEEE S&P 2021).
-///
-/// Parameters (defaults = the preset's recipe): `epochs` (`quick`: 8, `fmnist`: 15,
-/// `cifar10`/`cifar100`: 182), `lr` (0.05 / 0.05 / 0.1), `batch_size` (128 / 128 / 256). The
-/// optimiser, schedule and augmentation are the recipe's.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RetrainParams {
-    /// Epochs.
-    pub epochs: usize,
-    /// Base learning rate of the recipe's optimiser and schedule.
-    pub lr: f64,
-    /// Mini-batch size.
-    pub batch_size: usize,
+crate::methods::params_struct! {
+    /// `retrain` — the oracle: a fresh model (initialised from the run's seed) trained from
+    /// scratch on the retain set with the preset's full recipe ([`unlearn_train::engine::train`]).
+    /// With the same preset and seed it is byte-identical to
+    /// `unlearn train --subset retain --seed S`.
+    ///
+    /// Source: the gold standard of every unlearning paper (e.g. Bourtoule et al., "Machine
+    /// Unlearning", IEEE S&P 2021).
+    ///
+    /// Parameters (defaults = the preset's recipe): `epochs` (`quick`: 8, `fmnist`: 15,
+    /// `cifar10`/`cifar100`: 182), `lr` (0.05 / 0.05 / 0.1), `batch_size` (128 / 128 / 256). The
+    /// optimiser, schedule and augmentation are the recipe's.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct RetrainParams {
+        epochs: usize = "epochs of the recipe",
+        lr: f64 = "base learning rate of the recipe (its optimiser and schedule otherwise)",
+        batch_size: usize = "mini-batch size",
+    }
 }
 
 impl Params for RetrainParams {
@@ -36,22 +34,14 @@ impl Params for RetrainParams {
         "the oracle: train from scratch on the retain set with the preset's recipe";
     const PAPER: &'static str =
         "Bourtoule et al., Machine Unlearning, IEEE S&P 2021 (exact unlearning)";
-    const DOCS: &'static [(&'static str, &'static str)] = &[
-        ("epochs", "epochs of the recipe"),
-        (
-            "lr",
-            "base learning rate of the recipe (its optimiser and schedule otherwise)",
-        ),
-        ("batch_size", "mini-batch size"),
-    ];
 
-    fn preset(name: &str) -> Result<Self> {
-        let r = Recipe::preset(name).map_err(|_| MethodError::UnknownPreset(name.to_string()))?;
-        Ok(Self {
+    fn defaults(preset: Preset, _scenario: ScenarioKind) -> Self {
+        let r = preset.recipe();
+        Self {
             epochs: r.epochs,
             lr: r.optimizer.lr(),
             batch_size: r.batch_size,
-        })
+        }
     }
 }
 

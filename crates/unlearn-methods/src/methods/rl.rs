@@ -10,42 +10,41 @@ use crate::choice::text_choice;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::{ce, relabel};
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
 
-/// `rl` — random labels: fine-tune with random targets for the forget samples and true
-/// labels for the retain samples.
-///
-/// Source: Golatkar et al., "Eternal Sunshine of the Spotless Net", CVPR 2020; Graves et al.,
-/// "Amnesiac Machine Learning", AAAI 2021; the RL baseline of SalUn (Fan et al., ICLR 2024).
-/// The default loop is OPTML-Group/Unlearn-Saliency at a6e89fd,
-/// `Classification/unlearn/RL.py` lines 109-176 (the cifar10/svhn branch): each epoch runs
-/// all forget batches first, each with targets `randint(0, C)` drawn afresh for the batch
-/// (the true class included), then all retain batches with their true labels. The same
-/// file's cifar100/TinyImageNet branch (lines 51-107: targets drawn once per epoch, forget
-/// and retain shuffled together) is `labels = per_epoch, order = mixed`; this toolkit's
-/// earlier behaviour (one wrong label per sample for the whole run, mixed) is
-/// `labels = fixed_wrong, order = mixed`.
-///
-/// Parameters: `epochs` = 2, `lr` = 0.01, `momentum` = 0.9, `weight_decay` = 5e-4,
-/// `batch_size` = 128, `retain_budget` = 1.0, `labels` = per_batch, `order` = forget_first.
-/// `cifar10`/`cifar100`: 10 epochs, batch 256.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RlParams {
-    /// Epochs (each: the forget batches and the retain batches).
-    pub epochs: usize,
-    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
-    /// top-level keys.
-    #[serde(flatten)]
-    pub sgd: SgdParams,
-    /// Share of the retain set used (seeded subset; the study's shared budget).
-    pub retain_budget: f64,
-    /// How the forget samples' random targets are drawn.
-    pub labels: RandomLabels,
-    /// In which order an epoch visits forget and retain samples.
-    pub order: LabelOrder,
+crate::methods::params_struct! {
+    /// `rl` — random labels: fine-tune with random targets for the forget samples and true
+    /// labels for the retain samples.
+    ///
+    /// Source: Golatkar et al., "Eternal Sunshine of the Spotless Net", CVPR 2020; Graves et al.,
+    /// "Amnesiac Machine Learning", AAAI 2021; the RL baseline of SalUn (Fan et al., ICLR 2024).
+    /// The default loop is OPTML-Group/Unlearn-Saliency at a6e89fd,
+    /// `Classification/unlearn/RL.py` lines 109-176 (the cifar10/svhn branch): each epoch runs
+    /// all forget batches first, each with targets `randint(0, C)` drawn afresh for the batch
+    /// (the true class included), then all retain batches with their true labels. The same
+    /// file's cifar100/TinyImageNet branch (lines 51-107: targets drawn once per epoch, forget
+    /// and retain shuffled together) is `labels = per_epoch, order = mixed`; this toolkit's
+    /// earlier behaviour (one wrong label per sample for the whole run, mixed) is
+    /// `labels = fixed_wrong, order = mixed`.
+    ///
+    /// Parameters: `epochs` = 2, `lr` = 0.01, `momentum` = 0.9, `weight_decay` = 5e-4,
+    /// `batch_size` = 128, `retain_budget` = 1.0, `labels` = per_batch, `order` = forget_first.
+    /// `cifar10`/`cifar100`: 10 epochs, batch 256.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct RlParams {
+        epochs: usize = "epochs (each: the forget batches and the retain batches)",
+        #[serde(flatten)]
+        sgd: SgdParams = flatten,
+        retain_budget: f64 = "share of the retain set used (seeded subset; the study's shared \
+            budget)",
+        labels: RandomLabels = "forget targets: per_batch (uniform over all classes, redrawn every \
+            batch), per_epoch (redrawn every epoch) or fixed_wrong (one wrong class per sample)",
+        order: LabelOrder = "forget_first (an epoch's forget batches, then its retain batches) or \
+            mixed",
+    }
 }
 
 text_choice! {
@@ -78,42 +77,24 @@ impl Params for RlParams {
     const SUMMARY: &'static str =
         "fine-tune with random targets on the forget set and true labels on the retain set";
     const PAPER: &'static str = "Graves et al., Amnesiac Machine Learning, AAAI 2021";
-    const DOCS: &'static [(&'static str, &'static str)] = &[
-        (
-            "epochs",
-            "epochs (each: the forget batches and the retain batches)",
-        ),
-        crate::methods::OPT_DOCS[0],
-        crate::methods::OPT_DOCS[1],
-        crate::methods::OPT_DOCS[2],
-        crate::methods::OPT_DOCS[3],
-        (
-            "retain_budget",
-            "share of the retain set used (seeded subset; the study's shared budget)",
-        ),
-        (
-            "labels",
-            "forget targets: per_batch (uniform over all classes, redrawn every batch), \
-             per_epoch (redrawn every epoch) or fixed_wrong (one wrong class per sample)",
-        ),
-        (
-            "order",
-            "forget_first (an epoch's forget batches, then its retain batches) or mixed",
-        ),
-    ];
 
     const SPACE: &'static [(&'static str, Span)] =
         &[("lr", Span::Log(1e-3, 0.05)), ("epochs", Span::Whole(1, 4))];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
-            epochs: if cifar { 10 } else { 2 },
-            sgd: SgdParams::standard(0.01, if cifar { 256 } else { 128 }),
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let (epochs, lr) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => (10, 0.01),
+            (Quick, Backdoor) => (1, 0.0116),
+            (Quick | Fmnist, _) => (2, 0.01),
+        };
+        Self {
+            epochs,
+            sgd: SgdParams::standard(lr, batch_size(preset)),
             retain_budget: 1.0,
             labels: RandomLabels::PerBatch,
             order: LabelOrder::ForgetFirst,
-        })
+        }
     }
 }
 

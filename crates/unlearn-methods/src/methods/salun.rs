@@ -10,49 +10,45 @@ use crate::context::UnlearnContext;
 use crate::error::Result;
 use crate::losses::ce;
 use crate::methods::rl::{LabelOrder, RandomLabelRun, RandomLabels};
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
 
-/// `salun` — saliency unlearning: a weight-saliency mask keeps the `sparsity` share of
-/// weights with the largest `|∇_θ CE(D_f)|` (gradient of the original, eval mode, summed over
-/// forget batches), then random-label unlearning ([`crate::methods::RlParams`]) updates only
-/// those weights. Masked-out weights stay bit-identical to the original, weight decay and
-/// momentum included ([`unlearn_train::Optimizer::step_masked`]).
-///
-/// Source: Fan et al., "SalUn: Empowering Machine Unlearning via Gradient-based Weight
-/// Saliency in Both Image Classification and Generation", ICLR 2024.
-///
-/// The reference is OPTML-Group/Unlearn-Saliency at a6e89fd: the mask as
-/// `Classification/generate_mask.py` lines 14-82 (eval mode, gradients of the forget batches
-/// summed, one global ranking of all weights, the top `int(n · ratio)` kept), the training
-/// as `Classification/unlearn/RL.py` with its mask (gradients masked before the step, masked
-/// weights and momentum restored after).
-///
-/// Parameters: `epochs` = 2, `lr` = 0.01, `momentum` = 0.9, `weight_decay` = 5e-4,
-/// `batch_size` = 128, `sparsity` = 0.5 (share of weights updated), `mask_scope` = `global`
-/// (the reference's; `tensor`, a threshold per tensor, is a departure kept from the
-/// toolkit's earlier default), `retain_budget` = 1.0, `labels` and `order` as `rl`.
-/// `cifar10`/`cifar100`: 10 epochs, lr 0.013, batch 256.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SalUnParams {
-    /// Epochs (each: the forget batches and the retain batches).
-    pub epochs: usize,
-    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
-    /// top-level keys.
-    #[serde(flatten)]
-    pub sgd: SgdParams,
-    /// Share of weights in the mask (updated); the rest stay bit-identical.
-    pub sparsity: f64,
-    /// `tensor`: top share within each tensor; `global`: top share of all weights together.
-    pub mask_scope: MaskScope,
-    /// Share of the retain set used (seeded subset; the study's shared budget).
-    pub retain_budget: f64,
-    /// How the forget samples' random targets are drawn (as `rl`).
-    pub labels: RandomLabels,
-    /// In which order an epoch visits forget and retain samples (as `rl`).
-    pub order: LabelOrder,
+crate::methods::params_struct! {
+    /// `salun` — saliency unlearning: a weight-saliency mask keeps the `sparsity` share of
+    /// weights with the largest `|∇_θ CE(D_f)|` (gradient of the original, eval mode, summed over
+    /// forget batches), then random-label unlearning ([`crate::methods::RlParams`]) updates only
+    /// those weights. Masked-out weights stay bit-identical to the original, weight decay and
+    /// momentum included ([`unlearn_train::Optimizer::step_masked`]).
+    ///
+    /// Source: Fan et al., "SalUn: Empowering Machine Unlearning via Gradient-based Weight
+    /// Saliency in Both Image Classification and Generation", ICLR 2024.
+    ///
+    /// The reference is OPTML-Group/Unlearn-Saliency at a6e89fd: the mask as
+    /// `Classification/generate_mask.py` lines 14-82 (eval mode, gradients of the forget batches
+    /// summed, one global ranking of all weights, the top `int(n · ratio)` kept), the training
+    /// as `Classification/unlearn/RL.py` with its mask (gradients masked before the step, masked
+    /// weights and momentum restored after).
+    ///
+    /// Parameters: `epochs` = 2, `lr` = 0.01, `momentum` = 0.9, `weight_decay` = 5e-4,
+    /// `batch_size` = 128, `sparsity` = 0.5 (share of weights updated), `mask_scope` = `global`
+    /// (the reference's; `tensor`, a threshold per tensor, is a departure kept from the
+    /// toolkit's earlier default), `retain_budget` = 1.0, `labels` and `order` as `rl`.
+    /// `cifar10`/`cifar100`: 10 epochs, lr 0.013, batch 256.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct SalUnParams {
+        epochs: usize = "epochs (each: the forget batches and the retain batches)",
+        #[serde(flatten)]
+        sgd: SgdParams = flatten,
+        sparsity: f64 = "share of weights in the saliency mask (the only ones updated)",
+        mask_scope: MaskScope = "tensor (threshold per tensor) or global (one threshold over all \
+            weights)",
+        retain_budget: f64 = "share of the retain set used (seeded subset; the study's shared \
+            budget)",
+        labels: RandomLabels = "forget targets, as rl: per_batch, per_epoch or fixed_wrong",
+        order: LabelOrder = "as rl: forget_first or mixed",
+    }
 }
 
 /// SalUn's `mask_scope`: where the saliency threshold is taken, written `tensor` or `global`.
@@ -96,33 +92,6 @@ impl Params for SalUnParams {
     const SUMMARY: &'static str =
         "random labels restricted to the most forget-salient 50% of weights";
     const PAPER: &'static str = "Fan et al., SalUn, ICLR 2024";
-    const DOCS: &'static [(&'static str, &'static str)] = &[
-        (
-            "epochs",
-            "epochs (each: the forget batches and the retain batches)",
-        ),
-        crate::methods::OPT_DOCS[0],
-        crate::methods::OPT_DOCS[1],
-        crate::methods::OPT_DOCS[2],
-        crate::methods::OPT_DOCS[3],
-        (
-            "sparsity",
-            "share of weights in the saliency mask (the only ones updated)",
-        ),
-        (
-            "mask_scope",
-            "tensor (threshold per tensor) or global (one threshold over all weights)",
-        ),
-        (
-            "retain_budget",
-            "share of the retain set used (seeded subset; the study's shared budget)",
-        ),
-        (
-            "labels",
-            "forget targets, as rl: per_batch, per_epoch or fixed_wrong",
-        ),
-        ("order", "as rl: forget_first or mixed"),
-    ];
 
     const SPACE: &'static [(&'static str, Span)] = &[
         ("lr", Span::Log(1e-3, 0.05)),
@@ -130,20 +99,23 @@ impl Params for SalUnParams {
         ("epochs", Span::Whole(1, 4)),
     ];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
-            epochs: if cifar { 10 } else { 2 },
-            sgd: SgdParams::standard(
-                if cifar { 0.013 } else { 0.01 },
-                if cifar { 256 } else { 128 },
-            ),
-            sparsity: 0.5,
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let (epochs, lr, sparsity) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => (10, 0.013, 0.5),
+            (Quick, Random) => (4, 0.0144, 0.806),
+            (Quick, Backdoor) => (2, 0.00497, 0.535),
+            (Quick | Fmnist, _) => (2, 0.01, 0.5),
+        };
+        Self {
+            epochs,
+            sgd: SgdParams::standard(lr, batch_size(preset)),
+            sparsity,
             mask_scope: MaskScope::Global,
             retain_budget: 1.0,
             labels: RandomLabels::PerBatch,
             order: LabelOrder::ForgetFirst,
-        })
+        }
     }
 }
 

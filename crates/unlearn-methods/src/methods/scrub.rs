@@ -5,55 +5,54 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::{ce, distill_kl};
-use crate::params::{is_cifar, Check, Params, SgdParams};
+use crate::params::{Check, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
 
-/// `scrub` — SCRUB: the original is a frozen teacher; the student (a copy of it) alternates
-/// max-steps on the forget set (ascend `T²·KL(teacher ‖ student)`, i.e. move away from the
-/// teacher there) during the first `max_epochs` epochs, and min-steps on the retain budget
-/// (`γ·CE + α·T²·KL(teacher ‖ student)`, stay close to the teacher) in every epoch.
-///
-/// Source: Kurmanji et al., "Towards Unbounded Machine Unlearning", NeurIPS 2023. The loop
-/// follows meghdadk/SCRUB at 98ffb11: `large_scale_unlearning.ipynb` cell 36 (for each
-/// 1-based epoch: set the lr, a max pass on the forget loader while `epoch <= msteps`, then a
-/// min pass on the retain loader), `thirdparty/repdistiller/helper/loops.py` lines 137-291
-/// (`train_distill`: student in train mode, teacher in eval mode; `maximize`: −KL;
-/// `minimize`: γ·CE + α·KL), `distiller_zoo/KD.py` (KL with T² over the batch), and
-/// `helper/util.py` lines 22-30 (`adjust_learning_rate`: lr·rate^k, k = how many decay
-/// epochs the 1-based epoch is past).
-///
-/// Parameters: `quick`: `epochs` = 3, `max_epochs` = 2, `lr` = 1e-3, `momentum` = 0.9,
-/// `weight_decay` = 5e-4, `batch_size` = 128, `forget_batch_size` = 64, `temperature` = 4,
-/// `alpha` = 0.5, `gamma` = 1.0, `lr_decay_epochs` = 3,5,9, `lr_decay_rate` = 0.1,
-/// `retain_budget` = 1.0. `cifar10`/`cifar100`: the reference's CIFAR-10 ResNet setting
-/// (`large_scale_unlearning.ipynb` cells 28 and 32): 3 epochs, 2 max-epochs, lr 5e-4, retain
-/// batch 256, forget batch 512, α 0.001, γ 0.99, decay ×0.1 after epochs 3, 5 and 9.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ScrubParams {
-    /// Epochs (each: an optional max pass, then a min pass).
-    pub epochs: usize,
-    /// Epochs (from the first) that include a max pass over the forget set.
-    pub max_epochs: usize,
-    /// SGD settings, flattened: `lr`, `momentum`, `weight_decay` and `batch_size` are
-    /// top-level keys; `batch_size` is the retain (min-step) batch size.
-    #[serde(flatten)]
-    pub sgd: SgdParams,
-    /// Forget (max-step) batch size.
-    pub forget_batch_size: usize,
-    /// Distillation temperature T.
-    pub temperature: f64,
-    /// Weight α of the KL term in min-steps.
-    pub alpha: f64,
-    /// Weight γ of the CE term in min-steps.
-    pub gamma: f64,
-    /// The 1-based epochs after which the lr decays (text: `3,5,9`; empty: never).
-    pub lr_decay_epochs: DecayEpochs,
-    /// The lr's factor at each decay.
-    pub lr_decay_rate: f64,
-    /// Share of the retain set used (seeded subset; the study's shared budget).
-    pub retain_budget: f64,
+crate::methods::params_struct! {
+    /// `scrub` — SCRUB: the original is a frozen teacher; the student (a copy of it) alternates
+    /// max-steps on the forget set (ascend `T²·KL(teacher ‖ student)`, i.e. move away from the
+    /// teacher there) during the first `max_epochs` epochs, and min-steps on the retain budget
+    /// (`γ·CE + α·T²·KL(teacher ‖ student)`, stay close to the teacher) in every epoch.
+    ///
+    /// Source: Kurmanji et al., "Towards Unbounded Machine Unlearning", NeurIPS 2023. The loop
+    /// follows meghdadk/SCRUB at 98ffb11: `large_scale_unlearning.ipynb` cell 36 (for each
+    /// 1-based epoch: set the lr, a max pass on the forget loader while `epoch <= msteps`, then a
+    /// min pass on the retain loader), `thirdparty/repdistiller/helper/loops.py` lines 137-291
+    /// (`train_distill`: student in train mode, teacher in eval mode; `maximize`: −KL;
+    /// `minimize`: γ·CE + α·KL), `distiller_zoo/KD.py` (KL with T² over the batch), and
+    /// `helper/util.py` lines 22-30 (`adjust_learning_rate`: lr·rate^k, k = how many decay
+    /// epochs the 1-based epoch is past).
+    ///
+    /// Parameters: `quick`: `epochs` = 3, `max_epochs` = 2, `lr` = 1e-3, `momentum` = 0.9,
+    /// `weight_decay` = 5e-4, `batch_size` = 128, `forget_batch_size` = 64, `temperature` = 4,
+    /// `alpha` = 0.5, `gamma` = 1.0, `lr_decay_epochs` = 3,5,9, `lr_decay_rate` = 0.1,
+    /// `retain_budget` = 1.0. `cifar10`/`cifar100`: the reference's CIFAR-10 ResNet setting
+    /// (`large_scale_unlearning.ipynb` cells 28 and 32): 3 epochs, 2 max-epochs, lr 5e-4, retain
+    /// batch 256, forget batch 512, α 0.001, γ 0.99, decay ×0.1 after epochs 3, 5 and 9.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct ScrubParams {
+        epochs: usize = "epochs (each: an optional max pass over D_f, then a min pass over the \
+            retain budget)",
+        max_epochs: usize = "how many of the first epochs include the max pass",
+        #[serde(flatten)]
+        sgd: SgdParams = [
+            SgdParams::DOCS[0],
+            SgdParams::DOCS[1],
+            SgdParams::DOCS[2],
+            ("batch_size", "retain (min-step) batch size"),
+        ],
+        forget_batch_size: usize = "forget (max-step) batch size",
+        temperature: f64 = "distillation temperature T",
+        alpha: f64 = "weight of the KL term in min-steps",
+        gamma: f64 = "weight of the CE term in min-steps",
+        lr_decay_epochs: DecayEpochs = "1-based epochs after which the lr is multiplied by \
+            lr_decay_rate (e.g. 3,5,9)",
+        lr_decay_rate: f64 = "the lr's factor at each decay epoch",
+        retain_budget: f64 = "share of the retain set used (seeded subset; the study's shared \
+            budget)",
+    }
 }
 
 /// Epochs after which a learning rate decays, written as comma-separated whole numbers.
@@ -108,33 +107,6 @@ impl Params for ScrubParams {
         "teacher-student: max KL to the original on the forget set, min CE+KL on the retain set";
     const PAPER: &'static str =
         "Kurmanji et al., Towards Unbounded Machine Unlearning, NeurIPS 2023";
-    const DOCS: &'static [(&'static str, &'static str)] = &[
-        (
-            "epochs",
-            "epochs (each: an optional max pass over D_f, then a min pass over the retain budget)",
-        ),
-        (
-            "max_epochs",
-            "how many of the first epochs include the max pass",
-        ),
-        crate::methods::OPT_DOCS[0],
-        crate::methods::OPT_DOCS[1],
-        crate::methods::OPT_DOCS[2],
-        ("batch_size", "retain (min-step) batch size"),
-        ("forget_batch_size", "forget (max-step) batch size"),
-        ("temperature", "distillation temperature T"),
-        ("alpha", "weight of the KL term in min-steps"),
-        ("gamma", "weight of the CE term in min-steps"),
-        (
-            "lr_decay_epochs",
-            "1-based epochs after which the lr is multiplied by lr_decay_rate (e.g. 3,5,9)",
-        ),
-        ("lr_decay_rate", "the lr's factor at each decay epoch"),
-        (
-            "retain_budget",
-            "share of the retain set used (seeded subset; the study's shared budget)",
-        ),
-    ];
 
     const SPACE: &'static [(&'static str, Span)] = &[
         ("lr", Span::Log(1e-4, 1e-2)),
@@ -142,36 +114,42 @@ impl Params for ScrubParams {
         ("alpha", Span::Log(0.1, 2.0)),
     ];
 
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
         let decay = DecayEpochs(vec![3, 5, 9]);
-        Ok(if cifar {
-            Self {
-                epochs: 3,
-                max_epochs: 2,
-                sgd: SgdParams::standard(5e-4, 256),
-                forget_batch_size: 512,
-                temperature: 4.0,
-                alpha: 0.001,
-                gamma: 0.99,
-                lr_decay_epochs: decay,
-                lr_decay_rate: 0.1,
-                retain_budget: 1.0,
+        let (max_epochs, lr, alpha) = match (preset, scenario) {
+            (Cifar10 | Cifar100, _) => {
+                return Self {
+                    epochs: 3,
+                    max_epochs: 2,
+                    sgd: SgdParams::standard(5e-4, 256),
+                    forget_batch_size: 512,
+                    temperature: 4.0,
+                    alpha: 0.001,
+                    gamma: 0.99,
+                    lr_decay_epochs: decay,
+                    lr_decay_rate: 0.1,
+                    retain_budget: 1.0,
+                }
             }
-        } else {
-            Self {
-                epochs: 3,
-                max_epochs: 2,
-                sgd: SgdParams::standard(1e-3, 128),
-                forget_batch_size: 64,
-                temperature: 4.0,
-                alpha: 0.5,
-                gamma: 1.0,
-                lr_decay_epochs: decay,
-                lr_decay_rate: 0.1,
-                retain_budget: 1.0,
-            }
-        })
+            (Quick, Class) => (2, 5e-4, 0.5),
+            (Quick, Backdoor) => (3, 0.00231, 1.08),
+            (Quick, _) => (2, 1e-3, 0.5),
+            (Fmnist, Class) => (1, 2e-4, 0.5),
+            (Fmnist, _) => (1, 5e-4, 0.5),
+        };
+        Self {
+            epochs: 3,
+            max_epochs,
+            sgd: SgdParams::standard(lr, 128),
+            forget_batch_size: 64,
+            temperature: 4.0,
+            alpha,
+            gamma: 1.0,
+            lr_decay_epochs: decay,
+            lr_decay_rate: 0.1,
+            retain_budget: 1.0,
+        }
     }
 }
 

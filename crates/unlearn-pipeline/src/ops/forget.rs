@@ -95,10 +95,7 @@ pub fn unlearn_model_traced(
 ) -> Result<std::result::Result<Unlearned, Box<RunFailure>>> {
     let preset = job.preset.as_str();
     let recipe = job.preset.recipe();
-    let overrides =
-        job.overrides
-            .clone()
-            .with_scenario_defaults(job.method, preset, &job.manifest.scenario);
+    let overrides = job.overrides.clone().with_scenario(&job.manifest.scenario);
     let method = registry::build(job.method, preset, &overrides)?;
     let images = job.manifest.poisoned_train(job.ds);
     let mut ctx = UnlearnContext::new(

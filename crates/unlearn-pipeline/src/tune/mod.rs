@@ -553,11 +553,7 @@ mod resume {
             bench.preset.as_str(),
             &Overrides::new(&cfg.sets, None)
                 .unwrap_or_default()
-                .with_scenario_defaults(
-                    &cfg.method,
-                    bench.preset.as_str(),
-                    &bench.manifest.scenario,
-                ),
+                .with_scenario(&bench.manifest.scenario),
         )
         .map(|m| m.params_json())
         .unwrap_or_default();

@@ -19,226 +19,107 @@ use crate::choice::Choice;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::{MethodError, Result};
 use crate::losses::{ce, distill_kl};
-use crate::params::{is_cifar, Check, Params};
+use crate::params::{is_cifar, Check, Params, Preset, ScenarioKind};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
 
-/// `muda` — machine unlearning with dimensional alignment (this project's formalisation,
-/// spec §4.1), three components, each switchable for ablations:
-///
-/// 1. **Forget stage** (forget batches, lr `lr_forget`):
-///    `L_F = −λ_ga·CE(f(x_f), y_f) + λ_da·(1 − DA_batch)`, where `DA_batch` is the mean
-///    squared norm of the L2-normalised forget features projected on `V_k`, the top-`k`
-///    eigenvectors of the uncentred second-moment matrix of the *current* model's retain
-///    features (eval mode) on a reference set of `reference_size` retain samples (0 = `4·d`),
-///    recomputed every `refresh` forget steps and held constant for the gradient. `da=false`
-///    drops the DA term (plain gradient ascent). `da_form` varies how `DA_batch` is formed
-///    (`centred`: about the reference mean; `per_class`: against each sample's class
-///    subspace), `da_on = forget_and_retain` adds the term on the retain batches of the
-///    recover stage, and `forget_stage_steps` gives a stage a step budget over repeated
-///    passes of the forget set instead of one pass.
-/// 2. **Recover stage** (retain-budget batches, lr `lr_recover`):
-///    `L_R = CE + λ_sd·T²·KL(softmax(f_o/T) ‖ softmax(f/T))`, self-distillation from the frozen
-///    original `f_o`. `sd=false` keeps only the CE.
-/// 3. **Alternation**: each epoch runs a forget stage then a recover stage. With `stop_rule`,
-///    a forget stage ends as soon as the running accuracy on its forget batches (cumulative
-///    over the stage, logits before each update) falls to the current model's accuracy on (a
-///    seeded subset of `val_samples` of) the validation set: a retrained model classifies its
-///    forget set about as well as unseen data. No retrained model is needed. Both accuracies
-///    are measured the same way: with `feature_mode = eval` (the default) the forget batches
-///    are not augmented and go through the model in eval mode, as the validation set and the
-///    retain subspace's reference features do. `alternate=false` (the `no-alt` ablation)
-///    removes the alternation itself: every step sums the forget and recover losses of a
-///    forget batch and a retain batch, `(lr_forget/lr_recover)·L_F + L_R` at `lr_recover`
-///    (each loss keeps its own step size), for as many steps per epoch as full MUDA has
-///    batches (forget and retain); the stopping rule drops `L_F` for the rest of an epoch.
-///
-/// Source: Seo, Kim and Han, "Revisiting Machine Unlearning with Dimensional Alignment",
-/// WACV 2025 (arXiv 2407.17710); the equations are this project's formalisation (spec §4.1).
-///
-/// Parameters (`quick` defaults; searched `lr_forget` ∈ {1e-3, 3e-3, 5e-3, 1e-2, 2e-2, 3e-2},
-/// `lambda_da` ∈ {0, 1, 5, 10}, `lambda_sd` ∈ {0.1, 0.3, 0.5, 1, 3}, `epochs` ∈ {2, 3, 5},
-/// `lr_recover` ∈ {0.005, 0.01, 0.03, 0.05}, `retain_budget` ∈ {0.1, 0.2}, `stop_rule`
-/// on/off, `stop_target` auto/val, on `random:0.1` and `class:3`; see `docs/tuning.md`):
-/// `epochs` = 3, `lr_forget` = 3e-3, `lr_recover` = 0.03 (`class:`: `lr_forget` = 0.01,
-/// `lr_recover` = 0.01, `lambda_sd` = 0.3), `momentum` = 0.9, `weight_decay` = 5e-4, `batch_size` = 128,
-/// `lambda_ga` = 1, `lambda_da` = 1, `lambda_sd` = 1, `temperature` = 4, `refresh` = 10,
-/// `k` = `classes`, `reference_size` = 0 (4·d), `retain_budget` = 1.0 (the study's shared
-/// budget; the DA reference set is drawn from it), `val_samples` = 1000, `feature_mode` = `eval`,
-/// `da` = `sd` = `alternate` = `stop_rule` = true, `stop_target` = `auto`, `da_form` =
-/// `uncentred`, `da_on` = `forget`, `forget_stage_steps` = 0 (the specification's MUDA; the
-/// three variants are searched by `unlearn tune`, untuned as defaults).
-/// `fmnist`: `lr_forget` = 1e-3 (`class:`: `lr_forget` = 0.01, `lr_recover` = 0.01,
-/// `lambda_sd` = 0.1), the rest as `quick` (`registry::FMNIST_DEFAULTS`).
-/// `cifar10`/`cifar100` (untuned): `lr_forget` = 0.01, `lr_recover` = 0.01, batch 256,
-/// 5 epochs, the rest as `quick`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MudaParams {
-    /// Epochs (forget stage + recover stage each).
-    pub epochs: usize,
-    /// Learning rate of the forget stages.
-    pub lr_forget: f64,
-    /// Learning rate of the recover stages.
-    pub lr_recover: f64,
-    /// SGD momentum (separate buffers per stage).
-    pub momentum: f64,
-    /// SGD weight decay.
-    pub weight_decay: f64,
-    /// Mini-batch size (forget and retain).
-    pub batch_size: usize,
-    /// λ_ga: weight of the ascended forget cross-entropy.
-    pub lambda_ga: f64,
-    /// λ_da: weight of the `1 − DA_batch` regulariser.
-    pub lambda_da: f64,
-    /// λ_sd: weight of the self-distillation term.
-    pub lambda_sd: f64,
-    /// Distillation temperature T.
-    pub temperature: f64,
-    /// R: forget steps between refreshes of the retain subspace.
-    pub refresh: usize,
-    /// Subspace dimension rule: `classes`, a number, or `auto:τ`.
-    pub k: String,
-    /// Retain reference samples for the subspace (0 = 4·d).
-    pub reference_size: usize,
-    /// Share of the retain set used by the recover stage (seeded subset).
-    pub retain_budget: f64,
-    /// Validation samples for the stopping rule's target (seeded subset).
-    pub val_samples: usize,
-    /// Use the DA regulariser in the forget stage.
-    pub da: bool,
-    /// Use self-distillation in the recover stage.
-    pub sd: bool,
-    /// Interleave the stages per epoch (false: all forget stages, then all recover stages).
-    pub alternate: bool,
-    /// Stop a forget stage once forget accuracy falls to the stop target.
-    pub stop_rule: bool,
-    /// The stopping rule's target: `auto`, `val`, or a percentage in [0, 100].
+crate::methods::params_struct! {
+    /// `muda` — machine unlearning with dimensional alignment (this project's formalisation,
+    /// spec §4.1), three components, each switchable for ablations:
     ///
-    /// `val` is the specification's rule: the current model's validation accuracy (what a
-    /// model that never saw the forget set scores on samples like it, when the forget set
-    /// is a random sample of the training set). `auto` (the default) is `val` for random
-    /// and imported forget sets and 0 for `class:` and `backdoor:` forget sets: a model
-    /// retrained without whole classes never predicts them, and one retrained without the
-    /// poisoned samples does not predict their flipped labels, so "as well as unseen data"
-    /// means (close to) 0 there: a forget stage ends at the first forget batch the model no
-    /// longer classifies (that batch's accuracy, not the running one, is compared with a
-    /// fixed target). Measured on `class:3` (quick, seed 0): with `val` the forget stage
-    /// stopped after its first batches (UA 8.4 against the retrain's 100).
-    pub stop_target: StopTarget,
-    /// How `DA_batch` is formed: `uncentred` (the specification: `V_k` of the uncentred
-    /// second moment of the retain reference features), `centred` (the reference mean μ,
-    /// computed with the basis and held constant, is subtracted from the reference features,
-    /// giving `V_k` of their covariance, and from the features before they are normalised
-    /// and projected) or `per_class` (one subspace per class from that class's reference
-    /// features, same `k` rule capped by the class's sample count; each sample is scored
-    /// against its own label's subspace, or the global one when its class has fewer than 2
-    /// reference samples, as a forgotten class has; the mean over the batch).
-    pub da_form: DaForm,
-    /// Where the DA term acts: `forget` (the specification: the forget stage) or
-    /// `forget_and_retain` (also `λ_da·(1 − DA_batch)` of the retain batch features, same form
-    /// and subspace, in the recover stage's loss).
-    pub da_on: DaOn,
-    /// How long a forget stage may run: 0 = one pass over the forget set (the
-    /// specification); `N ≥ 1` = passes over the forget set, each in a fresh seeded order,
-    /// until `N` optimiser steps in all, still ending early once the stopping rule's target
-    /// is reached. With one pass the stage's strength shrinks with the forget set (180
-    /// samples at batch 128 are 2 steps); a step budget does not.
-    pub forget_stage_steps: usize,
-    /// How forget steps see the data: `eval` (unaugmented, eval mode, as the subspace and
-    /// the validation accuracy) or `mixed` (the earlier behaviour: augmented, training mode).
-    pub feature_mode: FeatureMode,
+    /// 1. **Forget stage** (forget batches, lr `lr_forget`):
+    ///    `L_F = −λ_ga·CE(f(x_f), y_f) + λ_da·(1 − DA_batch)`, where `DA_batch` is the mean
+    ///    squared norm of the L2-normalised forget features projected on `V_k`, the top-`k`
+    ///    eigenvectors of the uncentred second-moment matrix of the *current* model's retain
+    ///    features (eval mode) on a reference set of `reference_size` retain samples (0 = `4·d`),
+    ///    recomputed every `refresh` forget steps and held constant for the gradient. `da=false`
+    ///    drops the DA term (plain gradient ascent). `da_form` varies how `DA_batch` is formed
+    ///    (`centred`: about the reference mean; `per_class`: against each sample's class
+    ///    subspace), `da_on = forget_and_retain` adds the term on the retain batches of the
+    ///    recover stage, and `forget_stage_steps` gives a stage a step budget over repeated
+    ///    passes of the forget set instead of one pass.
+    /// 2. **Recover stage** (retain-budget batches, lr `lr_recover`):
+    ///    `L_R = CE + λ_sd·T²·KL(softmax(f_o/T) ‖ softmax(f/T))`, self-distillation from the frozen
+    ///    original `f_o`. `sd=false` keeps only the CE.
+    /// 3. **Alternation**: each epoch runs a forget stage then a recover stage. With `stop_rule`,
+    ///    a forget stage ends as soon as the running accuracy on its forget batches (cumulative
+    ///    over the stage, logits before each update) falls to the current model's accuracy on (a
+    ///    seeded subset of `val_samples` of) the validation set: a retrained model classifies its
+    ///    forget set about as well as unseen data. No retrained model is needed. Both accuracies
+    ///    are measured the same way: with `feature_mode = eval` (the default) the forget batches
+    ///    are not augmented and go through the model in eval mode, as the validation set and the
+    ///    retain subspace's reference features do. `alternate=false` (the `no-alt` ablation)
+    ///    removes the alternation itself: every step sums the forget and recover losses of a
+    ///    forget batch and a retain batch, `(lr_forget/lr_recover)·L_F + L_R` at `lr_recover`
+    ///    (each loss keeps its own step size), for as many steps per epoch as full MUDA has
+    ///    batches (forget and retain); the stopping rule drops `L_F` for the rest of an epoch.
+    ///
+    /// Source: Seo, Kim and Han, "Revisiting Machine Unlearning with Dimensional Alignment",
+    /// WACV 2025 (arXiv 2407.17710); the equations are this project's formalisation (spec §4.1).
+    ///
+    /// Parameters (`quick` defaults; searched `lr_forget` ∈ {1e-3, 3e-3, 5e-3, 1e-2, 2e-2, 3e-2},
+    /// `lambda_da` ∈ {0, 1, 5, 10}, `lambda_sd` ∈ {0.1, 0.3, 0.5, 1, 3}, `epochs` ∈ {2, 3, 5},
+    /// `lr_recover` ∈ {0.005, 0.01, 0.03, 0.05}, `retain_budget` ∈ {0.1, 0.2}, `stop_rule`
+    /// on/off, `stop_target` auto/val, on `random:0.1` and `class:3`; see `docs/tuning.md`):
+    /// `epochs` = 3, `lr_forget` = 3e-3, `lr_recover` = 0.03 (`class:`: `lr_forget` = 0.01,
+    /// `lr_recover` = 0.01, `lambda_sd` = 0.3), `momentum` = 0.9, `weight_decay` = 5e-4,
+    /// `batch_size` = 128, `lambda_ga` = 1, `lambda_da` = 1, `lambda_sd` = 1, `temperature` = 4,
+    /// `refresh` = 10, `k` = `classes`, `reference_size` = 0 (4·d), `retain_budget` = 1.0 (the
+    /// study's shared budget; the DA reference set is drawn from it), `val_samples` = 1000,
+    /// `feature_mode` = `eval`, `da` = `sd` = `alternate` = `stop_rule` = true, `stop_target` =
+    /// `auto`, `da_form` = `uncentred`, `da_on` = `forget`, `forget_stage_steps` = 0 (the
+    /// specification's MUDA; the three variants are searched by `unlearn tune`, untuned as
+    /// defaults). `fmnist`: `lr_forget` = 1e-3 (`class:`: `lr_forget` = 0.01, `lr_recover` = 0.01,
+    /// `lambda_sd` = 0.1), the rest as `quick` ([`MudaParams::defaults`](crate::Params::defaults)).
+    /// `cifar10`/`cifar100` (untuned): `lr_forget` = 0.01, `lr_recover` = 0.01, batch 256,
+    /// 5 epochs, the rest as `quick`.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct MudaParams {
+        epochs: usize = "epochs, each a forget stage then a recover stage",
+        lr_forget: f64 = "learning rate of the forget stages",
+        lr_recover: f64 = "learning rate of the recover stages",
+        momentum: f64 = "SGD momentum (separate buffers per stage)",
+        weight_decay: f64 = "SGD L2 weight decay",
+        batch_size: usize = "mini-batch size (forget and retain)",
+        lambda_ga: f64 = "λ_ga, weight of the ascended forget cross-entropy",
+        lambda_da: f64 = "λ_da, weight of the 1 − DA_batch regulariser",
+        lambda_sd: f64 = "λ_sd, weight of the self-distillation KL",
+        temperature: f64 = "T, distillation temperature",
+        refresh: usize = "R, forget steps between refreshes of the retain subspace",
+        k: String = "subspace dimension: classes, a number, or auto:τ",
+        reference_size: usize = "retain reference samples for the subspace (0 = 4·d)",
+        retain_budget: f64 = "share of the retain set used by the recover stage and the DA \
+            reference (the study's shared budget)",
+        val_samples: usize = "validation samples for the stopping rule's target",
+        da: bool = "DA regulariser on (ablation: da=false)",
+        sd: bool = "self-distillation on (ablation: sd=false)",
+        alternate: bool = "interleave stages per epoch (ablation: alternate=false)",
+        stop_rule: bool = "stop a forget stage when forget accuracy reaches the stop target",
+        stop_target: StopTarget = "auto (val for random forget sets, 0 for class/backdoor), val, \
+            or a percentage",
+        da_form: DaForm = "DA_batch form: uncentred, centred (about the reference mean) or \
+            per_class (each sample against its class subspace)",
+        da_on: DaOn = "where the DA term acts: forget, or forget_and_retain (also on the recover \
+            stage's retain batches)",
+        forget_stage_steps: usize = "forget stage length: 0 = one pass over the forget set, N = up \
+            to N steps over repeated passes",
+        feature_mode: FeatureMode = "forget steps: eval (unaugmented, eval mode, like the subspace \
+            and the stop rule's validation accuracy) or mixed (augmented, training mode)",
+    }
 }
 
-impl Params for MudaParams {
-    const ID: &'static str = "muda";
-    const SUMMARY: &'static str = "forget stage (ascent + DA regulariser on the retain subspace), recover stage (self-distillation), alternated with a validation stopping rule";
-    const PAPER: &'static str =
-        "Seo, Kim and Han, Revisiting Machine Unlearning with Dimensional Alignment, WACV 2025";
-    const DOCS: &'static [(&'static str, &'static str)] = &[
-        ("epochs", "epochs, each a forget stage then a recover stage"),
-        ("lr_forget", "learning rate of the forget stages"),
-        ("lr_recover", "learning rate of the recover stages"),
-        ("momentum", "SGD momentum (separate buffers per stage)"),
-        ("weight_decay", "SGD L2 weight decay"),
-        ("batch_size", "mini-batch size (forget and retain)"),
-        (
-            "lambda_ga",
-            "λ_ga, weight of the ascended forget cross-entropy",
-        ),
-        ("lambda_da", "λ_da, weight of the 1 − DA_batch regulariser"),
-        ("lambda_sd", "λ_sd, weight of the self-distillation KL"),
-        ("temperature", "T, distillation temperature"),
-        (
-            "refresh",
-            "R, forget steps between refreshes of the retain subspace",
-        ),
-        ("k", "subspace dimension: classes, a number, or auto:τ"),
-        (
-            "reference_size",
-            "retain reference samples for the subspace (0 = 4·d)",
-        ),
-        (
-            "retain_budget",
-            "share of the retain set used by the recover stage and the DA reference (the study's shared budget)",
-        ),
-        (
-            "val_samples",
-            "validation samples for the stopping rule's target",
-        ),
-        ("da", "DA regulariser on (ablation: da=false)"),
-        ("sd", "self-distillation on (ablation: sd=false)"),
-        (
-            "alternate",
-            "interleave stages per epoch (ablation: alternate=false)",
-        ),
-        (
-            "stop_rule",
-            "stop a forget stage when forget accuracy reaches the stop target",
-        ),
-        (
-            "stop_target",
-            "auto (val for random forget sets, 0 for class/backdoor), val, or a percentage",
-        ),
-        (
-            "da_form",
-            "DA_batch form: uncentred, centred (about the reference mean) or per_class (each sample against its class subspace)",
-        ),
-        (
-            "da_on",
-            "where the DA term acts: forget, or forget_and_retain (also on the recover stage's retain batches)",
-        ),
-        (
-            "forget_stage_steps",
-            "forget stage length: 0 = one pass over the forget set, N = up to N steps over repeated passes",
-        ),
-        (
-            "feature_mode",
-            "forget steps: eval (unaugmented, eval mode, like the subspace and the stop rule's validation accuracy) or mixed (augmented, training mode)",
-        ),
-    ];
-
-    const SPACE: &'static [(&'static str, Span)] = &[
-        ("lr_forget", Span::Log(1e-3, 3e-2)),
-        ("lr_recover", Span::Log(3e-3, 0.1)),
-        ("lambda_da", Span::Log(0.1, 10.0)),
-        ("lambda_sd", Span::Log(0.03, 3.0)),
-        ("epochs", Span::Whole(1, 4)),
-        ("stop_rule", Span::Choice(&["true", "false"])),
-        ("stop_target", Span::Choice(&["auto", "val"])),
-        (
-            "da_form",
-            Span::Choice(&["uncentred", "centred", "per_class"]),
-        ),
-        ("da_on", Span::Choice(&["forget", "forget_and_retain"])),
-        ("forget_stage_steps", Span::Choice(&["0", "25", "60"])),
-    ];
-
-    fn preset(name: &str) -> Result<Self> {
-        let cifar = is_cifar(name)?;
-        Ok(Self {
+impl MudaParams {
+    /// The defaults of `preset` for an imported forget set (and the base of the others).
+    fn general(preset: Preset) -> Self {
+        let cifar = is_cifar(preset);
+        Self {
             epochs: if cifar { 5 } else { 3 },
-            lr_forget: if cifar { 0.01 } else { 3e-3 },
+            lr_forget: match preset {
+                Preset::Cifar10 | Preset::Cifar100 => 0.01,
+                Preset::Quick => 3e-3,
+                Preset::Fmnist => 1e-3,
+            },
             lr_recover: if cifar { 0.01 } else { 0.03 },
             momentum: 0.9,
             weight_decay: 5e-4,
@@ -261,7 +142,69 @@ impl Params for MudaParams {
             da_on: DaOn::Forget,
             forget_stage_steps: 0,
             feature_mode: FeatureMode::Eval,
-        })
+        }
+    }
+}
+
+impl Params for MudaParams {
+    const ID: &'static str = "muda";
+    const SUMMARY: &'static str = "forget stage (ascent + DA regulariser on the retain subspace), recover stage (self-distillation), alternated with a validation stopping rule";
+    const PAPER: &'static str =
+        "Seo, Kim and Han, Revisiting Machine Unlearning with Dimensional Alignment, WACV 2025";
+
+    const SPACE: &'static [(&'static str, Span)] = &[
+        ("lr_forget", Span::Log(1e-3, 3e-2)),
+        ("lr_recover", Span::Log(3e-3, 0.1)),
+        ("lambda_da", Span::Log(0.1, 10.0)),
+        ("lambda_sd", Span::Log(0.03, 3.0)),
+        ("epochs", Span::Whole(1, 4)),
+        ("stop_rule", Span::Choice(&["true", "false"])),
+        ("stop_target", Span::Choice(&["auto", "val"])),
+        (
+            "da_form",
+            Span::Choice(&["uncentred", "centred", "per_class"]),
+        ),
+        ("da_on", Span::Choice(&["forget", "forget_and_retain"])),
+        ("forget_stage_steps", Span::Choice(&["0", "25", "60"])),
+    ];
+
+    fn defaults(preset: Preset, scenario: ScenarioKind) -> Self {
+        use {Preset::*, ScenarioKind::*};
+        let general = Self::general(preset);
+        match (preset, scenario) {
+            (Quick, Class) => Self {
+                lr_forget: 0.01,
+                lr_recover: 0.01,
+                lambda_sd: 0.3,
+                ..general
+            },
+            (Quick, Backdoor) => Self {
+                epochs: 2,
+                lr_forget: 0.0296,
+                lr_recover: 0.00333,
+                lambda_da: 0.248,
+                lambda_sd: 0.066,
+                stop_rule: true,
+                stop_target: StopTarget::Validation,
+                da_form: DaForm::Centred,
+                da_on: DaOn::ForgetAndRetain,
+                forget_stage_steps: 25,
+                ..general
+            },
+            (Fmnist, Class) => Self {
+                lr_forget: 0.01,
+                lr_recover: 0.01,
+                lambda_sd: 0.1,
+                ..general
+            },
+            (Fmnist, Backdoor) => Self {
+                lr_forget: 0.01,
+                lr_recover: 0.01,
+                lambda_sd: 0.5,
+                ..general
+            },
+            _ => general,
+        }
     }
 }
 
@@ -503,7 +446,11 @@ mod tests {
 
     /// The quick defaults with `--set stop_target=<t>`.
     fn with_target(t: &str) -> Result<MudaParams> {
-        set_param(&MudaParams::preset("quick")?, "stop_target", t)
+        set_param(
+            &MudaParams::defaults(Preset::Quick, ScenarioKind::Other),
+            "stop_target",
+            t,
+        )
     }
 
     #[test]
@@ -535,7 +482,7 @@ mod tests {
         // Built in code rather than parsed, an out-of-range percentage still fails validation.
         let built = MudaParams {
             stop_target: StopTarget::Percent(101.0),
-            ..MudaParams::preset("quick")?
+            ..MudaParams::defaults(Preset::Quick, ScenarioKind::Other)
         };
         let err = built.validate().expect_err("101 % accepted").to_string();
         assert!(
@@ -562,7 +509,7 @@ mod tests {
 
     #[test]
     fn da_form_and_da_on_parse_and_are_written_as_their_text() -> Result<()> {
-        let quick = MudaParams::preset("quick")?;
+        let quick = MudaParams::defaults(Preset::Quick, ScenarioKind::Other);
         for (text, form) in [
             ("uncentred", DaForm::Uncentred),
             ("centred", DaForm::Centred),
@@ -601,7 +548,7 @@ mod tests {
 
     #[test]
     fn da_form_and_da_on_reject_other_text_naming_their_values() -> Result<()> {
-        let quick = MudaParams::preset("quick")?;
+        let quick = MudaParams::defaults(Preset::Quick, ScenarioKind::Other);
         for bad in ["centered", "Centred", "per-class", ""] {
             let err = set_param(&quick, "da_form", bad)
                 .expect_err("accepted")
