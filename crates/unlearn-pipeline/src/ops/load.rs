@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use unlearn_data::{DataSource, Dataset, Normalization, SplitManifest};
 use unlearn_models::{checkpoint, hub, Arch, CheckpointMeta, Model, ModelSpec};
-use unlearn_train::Preset;
 
 use super::provenance::{check_scenario, OnMismatch};
 use crate::error::{PipelineError, Result};

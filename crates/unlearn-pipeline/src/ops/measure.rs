@@ -7,13 +7,12 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use unlearn_data::{Dataset, Scenario, SplitManifest};
-use unlearn_features::{extract, extract_view, ExtractOptions};
+use unlearn_features::{extract, ExtractOptions};
 use unlearn_metrics::compare::{compare, ComparedReport};
 use unlearn_metrics::features_file::FeatureBundle;
 use unlearn_metrics::figures::{plot_data, PlotConfig};
 use unlearn_metrics::{KRule, MetricsConfig, MetricsReport};
 use unlearn_models::{checkpoint, Model};
-use unlearn_train::DataView;
 
 use crate::error::{PipelineError, Result};
 
