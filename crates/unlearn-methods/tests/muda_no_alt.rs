@@ -123,7 +123,7 @@ fn muda_without_alternation_stops_its_ascent_at_a_fixed_target() {
         .collect();
     let overrides = Overrides::new(&sets, None)
         .expect("overrides")
-        .with_scenario_defaults("muda", "quick", &split.scenario);
+        .with_scenario(&split.scenario);
     let m = registry::build("muda", "quick", &overrides).expect("muda");
     let out = run(m.as_ref(), &ctx).map_err(|f| f.error).expect("run");
     let notes = &out.record.notes;
