@@ -22,7 +22,7 @@ crate::methods::params_struct! {
     ///
     /// Parameters: `epochs` = 3, `lr` = 0.03, `momentum` = 0.9, `weight_decay` = 5e-4,
     /// `batch_size` = 128, `retain_budget` = 1.0. Per-scenario defaults of `quick` and
-    /// `fmnist` (`class:`, `random:`, `backdoor:`) are in [`crate::registry`]; `unlearn methods
+    /// `fmnist` (`class:`, `random:`, `backdoor:`) are in `FtParams::defaults` below; `unlearn methods
     /// ft` lists them. `cifar10`/`cifar100`: 10 epochs, lr 0.01 (SalUn's FT setting).
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
     pub struct FtParams {

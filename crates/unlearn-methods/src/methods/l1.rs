@@ -23,7 +23,7 @@ crate::methods::params_struct! {
     ///
     /// Parameters: `epochs` = 3, `lr` = 0.01, `momentum` = 0.9, `weight_decay` = 5e-4,
     /// `batch_size` = 128, `alpha` = 5e-4, `retain_budget` = 1.0. Per-scenario defaults of
-    /// `quick` and `fmnist` are in [`crate::registry`]; `unlearn methods l1` lists them.
+    /// `quick` and `fmnist` are in `L1Params::defaults` below; `unlearn methods l1` lists them.
     /// `cifar10`/`cifar100`: 10 epochs, lr 0.01, α 5e-4 (the paper's CIFAR-10 values).
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
     pub struct L1Params {
