@@ -67,6 +67,7 @@ pub fn cell_records(
             seconds: None,
             rte_ratio: None,
             tuning: None,
+            role: None,
         };
         if let Some(spec) = &plan.tune {
             let tune = steps.all[*producer]

@@ -30,6 +30,7 @@
 //!     seconds: Some(2.5),
 //!     rte_ratio: Some(0.125),
 //!     tuning: None,
+//!     role: None,
 //! };
 //! let table = csv(&[rec]);
 //! let mut lines = table.lines();
@@ -65,7 +66,7 @@ pub use document::{rewrite, write_all, ReportContext};
 pub use error::ReportError;
 pub use io::write_atomic;
 pub use oracle::WITHIN_SPREAD_Z;
-pub use record::{read_records, ResultRecord, Tuning};
+pub use record::{read_records, MethodTrait, ResultRecord, Role, Tuning};
 pub use scenario_figures::plot_path;
 
 /// The scenario's folder name: every character other than ASCII alphanumerics and `.`

@@ -28,6 +28,57 @@ pub struct ResultRecord {
     /// How the run's hyper-parameters were chosen, when `reproduce --tune` searched them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tuning: Option<Tuning>,
+    /// What the row is in the study: a reference model, a method, or an ablation of one. The
+    /// report reads every role from here and never from the method's name. Records written
+    /// before roles were recorded have none; the study's `report` command fills it in from
+    /// the method registry, and a record without one is read as a plain method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+/// What a record's row is in the study.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Role {
+    /// A reference model: the original, the retrain model, or an imported oracle.
+    Reference,
+    /// An unlearning method.
+    Method {
+        /// The method the study evaluates: the findings compare it with the best baseline,
+        /// and its ablations with it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        subject: bool,
+        /// What the method does that a finding tests.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        traits: Vec<MethodTrait>,
+    },
+    /// A method with one component switched off.
+    Ablation {
+        /// The method ablated (its name in the study).
+        of: String,
+        /// The override that switches the component off (`alternate=false`).
+        switch: String,
+        /// What it removes, in words ("alternation").
+        without: String,
+    },
+}
+
+/// A property of a method that a finding of the report tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodTrait {
+    /// It trains the forget samples towards labels other than their own (random labelling).
+    WrongLabels,
+    /// It retrains only the classification head, the feature extractor frozen.
+    HeadOnly,
+}
+
+impl Role {
+    /// A plain method: not the subject, no traits (the reading of a record without a role).
+    pub const PLAIN_METHOD: Role = Role::Method {
+        subject: false,
+        traits: Vec::new(),
+    };
 }
 
 /// A tuned run: the search's budget and objective, the seed it was tuned on, and whether
@@ -160,6 +211,7 @@ mod tests {
             seconds: Some(2.5),
             rte_ratio: None,
             tuning: None,
+            role: None,
         };
         assert_eq!(Source::Metric("/da/forget").of(&r), Some(0.9));
         assert_eq!(Source::Metric("/ua").of(&r), None);

@@ -376,6 +376,7 @@ pub(crate) mod tests {
             seconds: Some(2.0),
             rte_ratio: Some(0.1),
             tuning: None,
+            role: None,
         }
     }
 
@@ -391,6 +392,7 @@ pub(crate) mod tests {
             seconds: None,
             rte_ratio: None,
             tuning: None,
+            role: None,
         }
     }
 
