@@ -130,6 +130,10 @@ pub struct ReproduceArgs {
     /// "works with few retain samples" sets it lower for every method alike.
     #[arg(long, default_value_t = 1.0)]
     pub retain_budget: f64,
+    /// The method the study evaluates: the report's findings compare it with the best
+    /// baseline and its ablations with it (recorded as each record's role).
+    #[arg(long, value_name = "METHOD", default_value = unlearn_pipeline::plan::DEFAULT_SUBJECT)]
+    pub subject: String,
     /// With --tune: search the retain share too, on LOW,HIGH (log scale), as one dimension
     /// shared by every method that uses retain data (e.g. 0.05,1).
     #[arg(long, value_name = "LOW,HIGH", value_parser = budget_range)]
@@ -266,6 +270,7 @@ impl ReproduceArgs {
         cfg.ensemble_params.permutation.permutations = self.permutations;
         cfg.arch = self.arch;
         cfg.retain_budget = self.retain_budget;
+        cfg.subject = Some(self.subject.clone());
         cfg.tune_retain_budget = self.tune_retain_budget;
         cfg.trace = self.trace;
         cfg.force = self.force;

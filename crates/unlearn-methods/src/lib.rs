@@ -38,8 +38,10 @@
 //!    place the listing should show it; [`METHOD_IDS`], `--method`, `unlearn methods` and
 //!    `--config` sections derive from it.
 //!
-//! The listing fixtures (`tests/listing_fixtures.rs`) and the resolved defaults
-//! (`tests/resolved_defaults.rs`) then need regenerating, on purpose: see their module docs.
+//! The resolved defaults (`tests/resolved_defaults.rs`) then need regenerating, on purpose:
+//! see its module docs. A study's step keys hash a method's [`MethodIdentity`] (id,
+//! [`Params::VERSION`], resolved defaults), never its listing text: raise `VERSION` when a
+//! change to the loop changes what a run computes.
 //!
 //! # Example
 //! ```
@@ -91,9 +93,11 @@ pub use methods::{
     BeParams, BsParams, DaForm, DaOn, FtParams, GaParams, HeadOnlyParams, L1Params, MaskScope,
     MudaParams, NegGradPlusParams, RetrainParams, RlParams, SalUnParams, ScrubParams, StopTarget,
 };
-pub use params::{configure, set_param, Overrides, ParamInfo, Params, ScenarioKind, SgdParams};
+pub use params::{
+    configure, set_param, MethodTrait, Overrides, ParamInfo, Params, ScenarioKind, SgdParams,
+};
 pub use record::{EpochLog, Recorder, RunRecord};
-pub use registry::{build, methods as list, MethodInfo, METHOD_IDS};
+pub use registry::{build, identity, methods as list, MethodIdentity, MethodInfo, METHOD_IDS};
 pub use space::{Dim, Range, Space, Span};
 
 /// Weights larger than this in magnitude count as diverged ("exploding weights").

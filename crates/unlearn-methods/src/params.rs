@@ -85,10 +85,30 @@ pub trait Params: Method + FieldDocs + Serialize + DeserializeOwned + Clone + 's
     /// The search space `unlearn tune` explores by default: `(parameter, range)` for the
     /// parameters worth searching ([`crate::space`]).
     const SPACE: &'static [(&'static str, crate::space::Span)] = &[];
+    /// The version of the method's loop: with the id and the resolved defaults, the method's
+    /// identity in a study's step keys ([`crate::registry::identity`]). Raise it when a
+    /// change to the loop changes what a run computes, so that a study reruns the method's
+    /// steps; a changed doc comment or listing text changes nothing.
+    const VERSION: u32 = 1;
+    /// The parameters that count passes over data, which a smoke run's epoch cap
+    /// (`reproduce --epochs`) lowers.
+    const EPOCH_PARAMS: &'static [&'static str] = &["epochs"];
+    /// What the method does that a report's findings test ([`MethodTrait`]).
+    const TRAITS: &'static [MethodTrait] = &[];
 
     /// The defaults in `preset` when the forget set is of kind `scenario` (the values the
     /// file and the `--set` items override). Tuned values and their history: `docs/tuning.md`.
     fn defaults(preset: Preset, scenario: ScenarioKind) -> Self;
+}
+
+/// A property of a method that a study's findings test, recorded with its runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodTrait {
+    /// It trains the forget samples towards labels other than their own (random labelling).
+    WrongLabels,
+    /// It retrains only the classification head, the feature extractor frozen.
+    HeadOnly,
 }
 
 crate::methods::params_struct! {
@@ -329,6 +349,12 @@ pub fn param_infos<P: Params>(preset: Preset) -> Vec<ParamInfo> {
             doc: doc.to_string(),
         })
         .collect()
+}
+
+/// `P`'s resolved defaults in `preset` for a `scenario` kind, as JSON: the parameter part of
+/// its identity ([`crate::registry::identity`]).
+pub fn resolved_defaults<P: Params>(preset: Preset, scenario: ScenarioKind) -> Value {
+    serde_json::to_value(P::defaults(preset, scenario)).unwrap_or(Value::Null)
 }
 
 /// `P`'s defaults for a `scenario` kind that differ from its general defaults in `preset`,

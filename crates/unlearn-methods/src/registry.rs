@@ -11,8 +11,8 @@ use crate::methods::{
     NegGradPlusParams, RetrainParams, RlParams, SalUnParams, ScrubParams,
 };
 use crate::params::{
-    configure, param_infos, parse_preset, scenario_changes, Overrides, ParamInfo, Params, Preset,
-    ScenarioKind,
+    configure, param_infos, parse_preset, resolved_defaults, scenario_changes, MethodTrait,
+    Overrides, ParamInfo, Params, Preset, ScenarioKind,
 };
 use crate::Method;
 
@@ -30,18 +30,39 @@ pub struct MethodInfo {
     /// The defaults that replace those when whole classes are forgotten (`class:`).
     pub class_defaults: Vec<(String, String)>,
     /// The defaults that replace those when the forget set is the poisoned samples of a
-    /// `backdoor:` scenario. Left out of the JSON listing when empty, so a method without
-    /// any keeps the listing (and the `cargo xtask reproduce` step keys) it had before.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// `backdoor:` scenario.
     pub backdoor_defaults: Vec<(String, String)>,
     /// The defaults that replace those when the forget set is a random sample (`random:`).
-    /// Left out of the JSON listing when empty, as `backdoor_defaults`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub random_defaults: Vec<(String, String)>,
+}
+
+/// What a study's step keys hash of a method: its id, the version of its loop and its
+/// resolved defaults for the preset and scenario kind. Not its listing: a changed doc
+/// comment or summary leaves every key as it was.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MethodIdentity {
+    /// The method id.
+    pub id: &'static str,
+    /// [`Params::VERSION`].
+    pub version: u32,
+    /// The defaults a run starts from, before `--set` items (as JSON, keys sorted).
+    pub defaults: serde_json::Value,
+}
+
+impl MethodIdentity {
+    /// The identity as one canonical line of JSON, for hashing.
+    pub fn key_text(&self) -> String {
+        // A struct of a string, a number and a JSON value always serialises.
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 struct Entry {
     id: &'static str,
+    version: u32,
+    traits: &'static [MethodTrait],
+    epoch_params: &'static [&'static str],
+    defaults: fn(Preset, ScenarioKind) -> serde_json::Value,
     summary: &'static str,
     paper: &'static str,
     params: fn(Preset) -> Vec<ParamInfo>,
@@ -57,6 +78,10 @@ fn build_as<P: Params>(preset: &str, overrides: &Overrides) -> Result<Box<dyn Me
 const fn entry<P: Params>() -> Entry {
     Entry {
         id: P::ID,
+        version: P::VERSION,
+        traits: P::TRAITS,
+        epoch_params: P::EPOCH_PARAMS,
+        defaults: resolved_defaults::<P>,
         summary: P::SUMMARY,
         paper: P::PAPER,
         params: param_infos::<P>,
@@ -110,6 +135,26 @@ pub fn space(id: &str) -> Result<&'static [(&'static str, crate::space::Span)]> 
     Ok(find(id)?.space)
 }
 
+/// Method `id`'s identity in `preset` for a `scenario` kind ([`MethodIdentity`]).
+pub fn identity(id: &str, preset: Preset, scenario: ScenarioKind) -> Result<MethodIdentity> {
+    let e = find(id)?;
+    Ok(MethodIdentity {
+        id: e.id,
+        version: e.version,
+        defaults: (e.defaults)(preset, scenario),
+    })
+}
+
+/// Method `id`'s traits ([`Params::TRAITS`]).
+pub fn traits(id: &str) -> Result<&'static [MethodTrait]> {
+    Ok(find(id)?.traits)
+}
+
+/// Method `id`'s parameters that count passes over data ([`Params::EPOCH_PARAMS`]).
+pub fn epoch_params(id: &str) -> Result<&'static [&'static str]> {
+    Ok(find(id)?.epoch_params)
+}
+
 /// Every method with its parameters' defaults in `preset`.
 pub fn methods(preset: &str) -> Result<Vec<MethodInfo>> {
     ENTRIES.iter().map(|e| listing(e, preset)).collect()
@@ -152,6 +197,33 @@ mod tests {
         for id in METHOD_IDS {
             assert_eq!(build(id, "quick", &Overrides::default())?.id(), id);
         }
+        // One method's listing is its entry in the whole listing.
+        for preset in ["quick", "fmnist", "cifar10", "cifar100"] {
+            for (id, entry) in METHOD_IDS.iter().zip(methods(preset)?) {
+                let one = info(id, preset)?;
+                assert_eq!(format!("{one:?}"), format!("{entry:?}"), "{preset}/{id}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn an_identity_is_the_id_the_loop_version_and_the_resolved_defaults(
+    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+        use crate::methods::MudaParams;
+        let id = identity("muda", Preset::Quick, ScenarioKind::Class)?;
+        assert_eq!((id.id, id.version), ("muda", MudaParams::VERSION));
+        let want = serde_json::to_value(MudaParams::defaults(Preset::Quick, ScenarioKind::Class))?;
+        assert_eq!(id.defaults, want);
+        let general = identity("muda", Preset::Quick, ScenarioKind::Other)?;
+        assert_ne!(id.key_text(), general.key_text());
+        assert!(!id.key_text().contains(MudaParams::SUMMARY));
+        assert_eq!(traits("rl")?, [MethodTrait::WrongLabels]);
+        assert_eq!(traits("head-only")?, [MethodTrait::HeadOnly]);
+        assert!(traits("muda")?.is_empty());
+        assert_eq!(epoch_params("scrub")?, ["epochs", "max_epochs"]);
+        assert_eq!(epoch_params("ga")?, ["epochs"]);
+        assert!(identity("fooget", Preset::Quick, ScenarioKind::Other).is_err());
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use unlearn_data::Scenario;
-use unlearn_methods::registry;
+use unlearn_methods::{registry, ScenarioKind};
 use unlearn_models::{Arch, Normalization};
 use unlearn_train::Preset;
 
@@ -72,6 +72,9 @@ pub struct StudyConfig {
     /// `--force`: a given model whose provenance does not fit its role is used with a
     /// warning instead of refused.
     pub force: bool,
+    /// The method the study evaluates (recorded as its role; [`DEFAULT_SUBJECT`] by
+    /// default; `None`: no subject, the report then makes no claim about one).
+    pub subject: Option<String>,
 }
 
 impl StudyConfig {
@@ -101,6 +104,7 @@ impl StudyConfig {
             tune_retain_budget: None,
             trace: false,
             force: false,
+            subject: Some(DEFAULT_SUBJECT.to_string()),
         }
     }
 }
@@ -133,7 +137,13 @@ pub struct Ablation {
     pub method: &'static str,
     /// The override that switches the component off.
     pub set: &'static str,
+    /// What it removes, in words (the report's findings name it).
+    pub without: &'static str,
 }
+
+/// The method a study evaluates unless told otherwise (`reproduce --subject`): the report's
+/// findings compare it with the best baseline, and [`ABLATIONS`] vary it.
+pub const DEFAULT_SUBJECT: &str = "muda";
 
 /// MUDA without dimensional alignment, without self-distillation, without alternation.
 pub const ABLATIONS: [Ablation; 3] = [
@@ -141,16 +151,19 @@ pub const ABLATIONS: [Ablation; 3] = [
         name: "muda-no-da",
         method: "muda",
         set: "da=false",
+        without: "the DA term",
     },
     Ablation {
         name: "muda-no-sd",
         method: "muda",
         set: "sd=false",
+        without: "self-distillation",
     },
     Ablation {
         name: "muda-no-alt",
         method: "muda",
         set: "alternate=false",
+        without: "alternation",
     },
 ];
 
@@ -163,9 +176,6 @@ pub struct MethodRun {
     pub method: String,
     /// `key=value` overrides (an ablation's switch, epoch caps, the study's retain budget).
     pub sets: Vec<String>,
-    /// The method's listing in the preset (parameters and defaults, as JSON): part of the
-    /// step key, so a changed default redoes the runs it affects.
-    pub listing: String,
 }
 
 impl MethodRun {
@@ -190,11 +200,14 @@ impl MethodRun {
             ))
         })?;
         if let Some(cap) = epochs_cap {
-            for p in &info.params {
-                if p.name == "epochs" || p.name.ends_with("_epochs") {
-                    if let Some(default) = p.default.as_u64() {
-                        sets.push(format!("{}={}", p.name, default.min(cap as u64)));
-                    }
+            let epoch_params = registry::epoch_params(&method).unwrap_or_default();
+            for p in info
+                .params
+                .iter()
+                .filter(|p| epoch_params.contains(&p.name.as_str()))
+            {
+                if let Some(default) = p.default.as_u64() {
+                    sets.push(format!("{}={}", p.name, default.min(cap as u64)));
                 }
             }
         }
@@ -203,16 +216,21 @@ impl MethodRun {
                 sets.push(format!("retain_budget={retain_budget}"));
             }
         }
-        // Serialising a listing of plain fields cannot fail.
-        let listing = serde_json::to_value(&info)
-            .map(|v| v.to_string())
-            .unwrap_or_default();
         Ok(MethodRun {
             name: name.to_string(),
             method,
             sets,
-            listing,
         })
+    }
+
+    /// The method's identity in `preset` for `scenario`'s kind, as hashed into step keys:
+    /// id, loop version and resolved defaults ([`registry::identity`]), so a changed default
+    /// redoes the runs it affects and a changed doc comment none.
+    /// [`MethodRun::resolve`] checked the id; a run read back from a foreign `plan.json`
+    /// with an unknown one gets a key of its own and fails when its step builds the method.
+    pub fn identity(&self, preset: Preset, scenario: &Scenario) -> String {
+        registry::identity(&self.method, preset, ScenarioKind::of(scenario))
+            .map_or_else(|e| format!("unknown method: {e}"), |i| i.key_text())
     }
 }
 
@@ -267,6 +285,10 @@ pub struct Plan {
     /// The oracle ensemble, with `--oracles N`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ensemble: Option<EnsembleSpec>,
+    /// The method the study evaluates (not part of any key: it changes only the records'
+    /// roles and the report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// `--oracles N`: every scenario has one split (the first seed's) and N *members*, the
@@ -337,6 +359,14 @@ impl Plan {
         }
         if cfg.epochs_cap == Some(0) {
             return Err(PipelineError::Plan("--epochs must be positive".into()));
+        }
+        if let Some(subject) = &cfg.subject {
+            if !registry::METHOD_IDS.contains(&subject.as_str()) {
+                return Err(PipelineError::Plan(format!(
+                    "--subject '{subject}': expected a method id ({})",
+                    registry::METHOD_IDS.join(", ")
+                )));
+            }
         }
         if !(cfg.retain_budget > 0.0 && cfg.retain_budget <= 1.0) {
             return Err(PipelineError::Plan(format!(
@@ -416,6 +446,7 @@ impl Plan {
                 .or_else(|| cfg.preset.uses_resnet().then_some(Arch::ResNet18Cifar)),
             retain_budget: cfg.retain_budget,
             trace: cfg.trace,
+            subject: cfg.subject.clone(),
             scenarios,
             seeds: match &ensemble {
                 Some(e) => (0..e.size as u64).collect(),

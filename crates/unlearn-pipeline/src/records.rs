@@ -1,7 +1,7 @@
 //! Typed result records of a study, read back from the store.
 
 use serde_json::Value;
-use unlearn_report::ResultRecord;
+use unlearn_report::{MethodTrait, ResultRecord, Role};
 
 use crate::error::{PipelineError, Result};
 use crate::exec::StepRunner;
@@ -38,6 +38,35 @@ fn oracle_tests(
         return Ok(None);
     }
     read_json(&path).map(Some)
+}
+
+/// The role of the method run `name` of `plan`: an ablation of [`crate::ABLATIONS`], or a
+/// method, the study's subject or not, with its traits from the registry.
+pub fn role_of(plan: &Plan, name: &str) -> Role {
+    if let Some(a) = crate::ABLATIONS.iter().find(|a| a.name == name) {
+        return Role::Ablation {
+            of: a.method.to_string(),
+            switch: a.set.to_string(),
+            without: a.without.to_string(),
+        };
+    }
+    let method = plan
+        .methods
+        .iter()
+        .find(|m| m.name == name)
+        .map_or(name, |m| m.method.as_str());
+    let traits = unlearn_methods::registry::traits(method)
+        .unwrap_or_default()
+        .iter()
+        .map(|t| match t {
+            unlearn_methods::MethodTrait::WrongLabels => MethodTrait::WrongLabels,
+            unlearn_methods::MethodTrait::HeadOnly => MethodTrait::HeadOnly,
+        })
+        .collect();
+    Role::Method {
+        subject: plan.subject.as_deref() == Some(name),
+        traits,
+    }
 }
 
 /// The records of one cell, in report order (original, retrain, the method runs): the
@@ -85,7 +114,12 @@ pub fn cell_records(
                 });
             }
         }
-        let is_method = !matches!(name.as_str(), "original" | "retrain");
+        let is_method = steps.all[*producer].kind == crate::step::StepKind::Forget;
+        rec.role = Some(if is_method {
+            role_of(plan, name)
+        } else {
+            Role::Reference
+        });
         // Another study on the same store (other method settings) writes the same paths: a
         // record is this plan's only while its key sidecar says so.
         for id in [*producer, *metrics] {

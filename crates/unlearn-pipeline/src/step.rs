@@ -384,10 +384,11 @@ impl Expansion<'_> {
             let tune = self.tune(cell, &dir, [original, split, tune_reference], &run.method);
             let original_key = &self.steps.all[original].key;
             let tune_key = tune.map_or(String::new(), |t| self.steps.all[t].key.clone());
+            let identity = run.identity(plan.preset, &plan.scenarios[cell.scenario]);
             let head = [
                 "method",
                 &run.method,
-                &run.listing,
+                &identity,
                 original_key,
                 &split_key,
                 &s,
@@ -471,13 +472,15 @@ impl Expansion<'_> {
         if Some(&cell.seed) != self.plan.seeds.first() {
             return None;
         }
-        // Its listing: the defaults the search starts from.
-        let listing = self
+        // Its identity: the loop and the defaults the search starts from.
+        let identity = self
             .plan
             .methods
             .iter()
             .find(|m| m.method == method)
-            .map_or(String::new(), |m| m.listing.clone());
+            .map_or(String::new(), |m| {
+                m.identity(self.plan.preset, &self.plan.scenarios[cell.scenario])
+            });
         let trials = spec.trials.to_string();
         let objective = spec.objective.to_string();
         // The declared search space is part of what the search is.
@@ -494,7 +497,7 @@ impl Expansion<'_> {
             "tune",
             crate::tune::TUNE_VERSION,
             method,
-            &listing,
+            &identity,
             &space,
             &trials,
             &objective,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use unlearn_data::Scenario;
-use unlearn_pipeline::plan::{MethodRun, Plan, StudyConfig};
+use unlearn_pipeline::plan::{Plan, StudyConfig};
 use unlearn_pipeline::{Preset, StepKind, Steps};
 
 fn config(scenarios: &str, methods: &[&str], seeds: u64) -> StudyConfig {
@@ -127,17 +127,32 @@ fn a_changed_method_override_invalidates_that_method_only() {
 }
 
 #[test]
-fn a_changed_default_in_the_listing_invalidates_that_method() {
-    let cfg = config("random:0.1", &["ft", "ga"], 1);
+fn a_method_key_hashes_its_identity_per_scenario_kind_and_no_listing_text() {
+    let cfg = config("random:0.1,class:3", &["ft", "ga"], 1);
     let a = plan(&cfg);
-    let mut b = a.clone();
-    b.methods[0] = MethodRun {
-        listing: a.methods[0].listing.replace("\"lr\"", "\"lr \""),
-        ..a.methods[0].clone()
-    };
-    assert_ne!(a.methods[0].listing, b.methods[0].listing);
-    let diff = changed(&Steps::of(&a).0, &Steps::of(&b).0);
-    assert_eq!(diff, ["Features 0:0 ft", "Forget 0:0 ft", "Metrics 0:0 ft"]);
+    let (random, class) = (&a.scenarios[0], &a.scenarios[1]);
+    for run in &a.methods {
+        let text = run.identity(a.preset, random);
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["defaults", "id", "version"], "{text}");
+        assert_eq!(json["id"], run.method.as_str());
+        // The listing's prose (summary, paper, parameter docs) is not part of it.
+        assert!(
+            !text.contains("learning rate") && !text.contains("Thudi"),
+            "{text}"
+        );
+        // The `quick` class defaults of ft and ga differ from their random ones, so the
+        // identity does too: a changed class default redoes the class runs only.
+        assert_ne!(text, run.identity(a.preset, class), "{}", run.name);
+    }
+    // Two resolutions of the same configuration give the same keys.
+    assert!(changed(&Steps::of(&a).0, &Steps::of(&plan(&cfg)).0).is_empty());
 }
 
 #[test]
@@ -289,4 +304,61 @@ fn a_record_rewritten_by_another_study_on_the_store_is_refused() {
     assert!(err.contains("rewritten by another study"), "{err}");
     assert!(err.contains("ga.safetensors.record.json"), "{err}");
     assert!(!err.contains("  "), "{err}");
+}
+
+#[test]
+fn records_carry_their_roles_from_the_plan_and_the_registry() {
+    use unlearn_pipeline::exec::StepRunner;
+    use unlearn_pipeline::records::{cell_records, role_of};
+    use unlearn_pipeline::Store;
+    use unlearn_report::{MethodTrait, Role};
+
+    let dir = tempfile::tempdir().unwrap();
+    let methods = ["rl", "head-only", "muda", "muda-no-alt"];
+    let p = plan(&config("random:0.1", &methods, 1));
+    let (steps, cells) = Steps::of(&p);
+    let store = Store::open(dir.path()).unwrap();
+    for s in &steps.all {
+        let path = store.path(&s.output);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "{}").unwrap();
+        store.mark_done(&s.output, &s.key).unwrap();
+    }
+    let runner = StepRunner::new(&p, &steps, &store, true);
+    let records = cell_records(&p, &steps, &store, &runner, &cells[0]).unwrap();
+    let roles: Vec<(&str, Role)> = records
+        .iter()
+        .map(|r| (r.method.as_str(), r.role.clone().unwrap()))
+        .collect();
+    let method = |subject, traits: &[MethodTrait]| Role::Method {
+        subject,
+        traits: traits.to_vec(),
+    };
+    assert_eq!(
+        roles,
+        [
+            ("original", Role::Reference),
+            ("retrain", Role::Reference),
+            ("rl", method(false, &[MethodTrait::WrongLabels])),
+            ("head-only", method(false, &[MethodTrait::HeadOnly])),
+            ("muda", method(true, &[])),
+            (
+                "muda-no-alt",
+                Role::Ablation {
+                    of: "muda".into(),
+                    switch: "alternate=false".into(),
+                    without: "alternation".into(),
+                }
+            ),
+        ]
+    );
+    // The subject is the study's choice, not a name the report knows.
+    let mut cfg = config("random:0.1", &methods, 1);
+    cfg.subject = Some("rl".into());
+    let q = plan(&cfg);
+    assert_eq!(role_of(&q, "rl"), method(true, &[MethodTrait::WrongLabels]));
+    assert_eq!(role_of(&q, "muda"), method(false, &[]));
+    cfg.subject = Some("nope".into());
+    let err = Plan::resolve(&cfg, "f").unwrap_err().to_string();
+    assert!(err.contains("--subject 'nope'"), "{err}");
 }

@@ -5,7 +5,7 @@ use unlearn_train::engine::Step;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::ce;
-use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
+use crate::params::{batch_size, Check, MethodTrait, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
@@ -42,6 +42,7 @@ impl Params for HeadOnlyParams {
     const SUMMARY: &'static str =
         "strawman: retrain only the final layer on the retain set, features frozen";
     const PAPER: &'static str = "this project's spec §3.3 (last-layer retraining strawman)";
+    const TRAITS: &'static [MethodTrait] = &[MethodTrait::HeadOnly];
 
     const SPACE: &'static [(&'static str, Span)] =
         &[("lr", Span::Log(1e-3, 0.3)), ("epochs", Span::Whole(1, 4))];

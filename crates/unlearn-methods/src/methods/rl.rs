@@ -10,7 +10,7 @@ use crate::choice::text_choice;
 use crate::context::{Pass, UnlearnContext};
 use crate::error::Result;
 use crate::losses::{ce, relabel};
-use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
+use crate::params::{batch_size, Check, MethodTrait, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
@@ -77,6 +77,7 @@ impl Params for RlParams {
     const SUMMARY: &'static str =
         "fine-tune with random targets on the forget set and true labels on the retain set";
     const PAPER: &'static str = "Graves et al., Amnesiac Machine Learning, AAAI 2021";
+    const TRAITS: &'static [MethodTrait] = &[MethodTrait::WrongLabels];
 
     const SPACE: &'static [(&'static str, Span)] =
         &[("lr", Span::Log(1e-3, 0.05)), ("epochs", Span::Whole(1, 4))];

@@ -10,7 +10,7 @@ use crate::context::UnlearnContext;
 use crate::error::Result;
 use crate::losses::ce;
 use crate::methods::rl::{LabelOrder, RandomLabelRun, RandomLabels};
-use crate::params::{batch_size, Check, Params, Preset, ScenarioKind, SgdParams};
+use crate::params::{batch_size, Check, MethodTrait, Params, Preset, ScenarioKind, SgdParams};
 use crate::record::Recorder;
 use crate::space::Span;
 use crate::Method;
@@ -92,6 +92,7 @@ impl Params for SalUnParams {
     const SUMMARY: &'static str =
         "random labels restricted to the most forget-salient 50% of weights";
     const PAPER: &'static str = "Fan et al., SalUn, ICLR 2024";
+    const TRAITS: &'static [MethodTrait] = &[MethodTrait::WrongLabels];
 
     const SPACE: &'static [(&'static str, Span)] = &[
         ("lr", Span::Log(1e-3, 0.05)),

@@ -107,6 +107,7 @@ impl Params for ScrubParams {
         "teacher-student: max KL to the original on the forget set, min CE+KL on the retain set";
     const PAPER: &'static str =
         "Kurmanji et al., Towards Unbounded Machine Unlearning, NeurIPS 2023";
+    const EPOCH_PARAMS: &'static [&'static str] = &["epochs", "max_epochs"];
 
     const SPACE: &'static [(&'static str, Span)] = &[
         ("lr", Span::Log(1e-4, 1e-2)),
