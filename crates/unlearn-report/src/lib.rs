@@ -12,7 +12,30 @@
 //!
 //! Records are the lines of `results.jsonl` ([`ResultRecord`]): `preset`, `scenario`,
 //! `seed`, `method`, `metrics` (the `unlearn metrics --json` object without curves and
-//! spectrum), `seconds`, `rte_ratio`, optional `failure`. Per-run figure data comes from
+//! spectrum), `seconds`, `rte_ratio`, optional `params`, `failure`, `tuning` (how
+//! `reproduce --tune` chose the values) and `role` ([`Role`]).
+//!
+//! The `role` says what the row is in the study, and the report reads it from there, never
+//! from the method's name (a record without one is a plain method, [`Role::PLAIN_METHOD`];
+//! a method's rows take the role of its first record):
+//! - `{"kind": "reference"}`: a reference model (the original, the retrain model, an
+//!   oracle). It is never marked best and never a baseline.
+//! - `{"kind": "method", "subject": true, "traits": [...]}`: a method. The subject (at most
+//!   one; the first if several) is the method the study evaluates: the findings compare it
+//!   with the best baseline (the methods that are not references, ablations, head-only or
+//!   the subject), the tuning section does so on the held-out seeds, and the spectrum
+//!   figure shows it. Its [`MethodTrait`]s are what findings test: `wrong_labels` (finding
+//!   2) and `head_only` (finding 4, one per such method). `subject` and `traits` may be
+//!   left out.
+//! - `{"kind": "ablation", "of": "muda", "switch": "alternate=false", "without":
+//!   "alternation"}`: the method `of` with one component switched off; finding 5 compares
+//!   it with `of` and names what it is `without`.
+//!
+//! The role says that a row is a reference, not which one: the retrain model (the target of
+//! the gaps and of the "closest to retrain" marks) and the original are the references
+//! named `retrain` and `original`, as the pipeline names them.
+//!
+//! Per-run figure data comes from
 //! [`plot_path`], `<out>/<slug(scenario)>/seed<k>/metrics/<method>.plot.json` (`unlearn
 //! metrics --plot-data`); a missing file skips the figure with a note.
 //!

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::record::ResultRecord;
+use crate::record::{ResultRecord, RETRAIN};
 use crate::table::{Block, Cell, MethodRuns, Scenario, Table};
 
 /// A method's mean over seeds counts as within the oracles' spread (marked "†") when it
@@ -201,7 +201,7 @@ fn tpr_at(attack: &Value, fpr: f64) -> String {
 
 /// The row label of a method in the per-example table.
 pub(crate) fn label(name: &str) -> String {
-    if name == "retrain" {
+    if name == RETRAIN {
         "retrain (held-out)".into()
     } else {
         name.to_string()
@@ -265,7 +265,7 @@ pub(crate) fn per_example_table(sc: &Scenario) -> Option<Table> {
 /// The sentence above the per-example table: models, oracles, examples, bins and clip.
 fn per_example_intro(sc: &Scenario) -> String {
     let t = sc
-        .method("retrain")
+        .method(RETRAIN)
         .and_then(tests_of)
         .or_else(|| sc.methods.iter().find_map(tests_of))
         .unwrap_or(&Value::Null);

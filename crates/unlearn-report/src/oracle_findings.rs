@@ -3,8 +3,8 @@
 //! whether the per-example tests rank the methods as the average gaps do.
 
 use crate::oracle::{self, auc_of, tests_of, Auc};
-use crate::record::Source;
-use crate::table::{is_reference, Scenario};
+use crate::record::{Source, ORIGINAL, RETRAIN};
+use crate::table::Scenario;
 
 /// For class forgetting the original model has seen the whole forgotten class, so the
 /// margin attack should tell it from the oracles at least this well (the project's
@@ -74,7 +74,7 @@ fn margin_auc(sc: &Scenario, name: &str) -> Option<Auc> {
 /// (`none` when empty); `None` when no method has the test.
 fn verdict_lists(sc: &Scenario, statistic: &str) -> Option<(String, String)> {
     let (mut same, mut differ) = (Vec::new(), Vec::new());
-    for m in sc.methods.iter().filter(|m| !is_reference(&m.name)) {
+    for m in sc.methods.iter().filter(|m| !m.role.is_reference()) {
         if let Some(a) = statistic_auc(sc, &m.name, statistic) {
             let item = format!("{} {}", m.name, a.text());
             if a.indistinguishable() {
@@ -114,7 +114,7 @@ fn cannot_tell(sc: &Scenario) -> Option<String> {
 
 /// (O2) The held-out retrain, a control: its AUC should lie within its band.
 fn held_out(sc: &Scenario) -> Option<String> {
-    let a = margin_auc(sc, "retrain")?;
+    let a = margin_auc(sc, RETRAIN)?;
     Some(format!(
         "(O2) Sanity check: the held-out retrain (seeds outside the ensemble) is indistinguishable from the oracles: {}. Margin-LiRA AUC = {} (within its band: {}).",
         verdict(a.indistinguishable()),
@@ -126,7 +126,7 @@ fn held_out(sc: &Scenario) -> Option<String> {
 /// (O3) The original: for class forgetting its AUC should be at least
 /// [`ORIGINAL_CLASS_AUC`].
 fn original(sc: &Scenario) -> Option<String> {
-    let a = margin_auc(sc, "original")?;
+    let a = margin_auc(sc, ORIGINAL)?;
     let mut s = format!("(O3) The original model's margin-LiRA AUC = {}", a.text());
     if sc.name.starts_with("class:") {
         s.push_str(&format!(
@@ -145,7 +145,7 @@ fn rankings(sc: &Scenario) -> Option<String> {
         let (xs, ys): (Vec<f64>, Vec<f64>) = sc
             .methods
             .iter()
-            .filter(|m| !is_reference(&m.name))
+            .filter(|m| !m.role.is_reference())
             .filter_map(|m| {
                 let a = margin_auc(sc, &m.name)?.auc;
                 Some(((a - 0.5).abs(), m.mean(Source::Metric(ptr))?))

@@ -73,12 +73,43 @@ pub enum MethodTrait {
     HeadOnly,
 }
 
+/// The name the pipeline gives the retrain model, a reference: the target that the gaps,
+/// the "closest to retrain" marks and the findings measure against. The role says that a
+/// row is a reference, not which one, so the report finds the retrain model by this name.
+pub(crate) const RETRAIN: &str = "retrain";
+
+/// The name the pipeline gives the original (the model before unlearning), a reference.
+pub(crate) const ORIGINAL: &str = "original";
+
+/// The role of a record without one.
+static PLAIN_METHOD: Role = Role::PLAIN_METHOD;
+
 impl Role {
     /// A plain method: not the subject, no traits (the reading of a record without a role).
     pub const PLAIN_METHOD: Role = Role::Method {
         subject: false,
         traits: Vec::new(),
     };
+
+    /// A reference model (the original, the retrain model, an oracle).
+    pub fn is_reference(&self) -> bool {
+        matches!(self, Self::Reference)
+    }
+
+    /// An ablation of a method.
+    pub fn is_ablation(&self) -> bool {
+        matches!(self, Self::Ablation { .. })
+    }
+
+    /// The method the study evaluates.
+    pub fn is_subject(&self) -> bool {
+        matches!(self, Self::Method { subject: true, .. })
+    }
+
+    /// A method with the trait `t` (references and ablations have none).
+    pub fn has(&self, t: MethodTrait) -> bool {
+        matches!(self, Self::Method { traits, .. } if traits.contains(&t))
+    }
 }
 
 /// A tuned run: the search's budget and objective, the seed it was tuned on, and whether
@@ -89,7 +120,7 @@ pub struct Tuning {
     pub trials: usize,
     /// The objective minimised.
     pub objective: String,
-    /// The method whose search chose the values (MUDA's for its ablations).
+    /// The method whose search chose the values (for an ablation, the method ablated).
     pub tuned_method: String,
     /// The seed the search ran on.
     pub tuned_on_seed: u64,
@@ -98,6 +129,11 @@ pub struct Tuning {
 }
 
 impl ResultRecord {
+    /// The record's role; [`Role::PLAIN_METHOD`] when it has none.
+    pub fn role(&self) -> &Role {
+        self.role.as_ref().unwrap_or(&PLAIN_METHOD)
+    }
+
     /// The metrics value at a JSON pointer into [`Self::metrics`] (`"/da/forget"`).
     pub fn metric(&self, pointer: &str) -> Option<&Value> {
         self.metrics.as_ref()?.pointer(pointer)
@@ -142,9 +178,79 @@ pub fn read_records(path: &Path) -> Result<Vec<ResultRecord>, ReportError> {
         .collect()
 }
 
+/// The roles the pipeline writes for the methods of this project's studies, for tests that
+/// build records by name or read the committed records (written before roles were).
+#[cfg(test)]
+pub(crate) mod pipeline_roles {
+    use super::{MethodTrait, ResultRecord, Role};
+
+    /// The role the pipeline gives `name`: `None` for a plain method.
+    pub(crate) fn role_of(name: &str) -> Option<Role> {
+        let method = |subject: bool, traits: &[MethodTrait]| Role::Method {
+            subject,
+            traits: traits.to_vec(),
+        };
+        let ablation = |switch: &str, without: &str| Role::Ablation {
+            of: "muda".into(),
+            switch: switch.into(),
+            without: without.into(),
+        };
+        Some(match name {
+            "retrain" | "original" => Role::Reference,
+            "muda" => method(true, &[]),
+            "rl" | "salun" => method(false, &[MethodTrait::WrongLabels]),
+            "head-only" => method(false, &[MethodTrait::HeadOnly]),
+            "muda-no-da" => ablation("da=false", "the DA term"),
+            "muda-no-sd" => ablation("sd=false", "self-distillation"),
+            "muda-no-alt" => ablation("alternate=false", "alternation"),
+            _ => return None,
+        })
+    }
+
+    /// The records with the roles the pipeline would have written.
+    pub(crate) fn with_roles(mut records: Vec<ResultRecord>) -> Vec<ResultRecord> {
+        for r in &mut records {
+            r.role = role_of(&r.method);
+        }
+        records
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_read_from_the_record_not_the_name() -> TestResult {
+        let line = |method: &str, role: &str| {
+            serde_json::from_str::<ResultRecord>(&format!(
+                r#"{{"preset":"quick","scenario":"random:0.1","seed":0,"method":"{method}"{role}}}"#
+            ))
+        };
+        // Named like a reference, without a role: a plain method.
+        let plain = line("retrain", "")?;
+        assert_eq!(plain.role(), &Role::PLAIN_METHOD);
+        assert!(!plain.role().is_reference());
+        let reference = line("retrain", r#","role":{"kind":"reference"}"#)?;
+        assert!(reference.role().is_reference() && !reference.role().is_ablation());
+        // Named like an ablation, a plain method by its role.
+        let fast = line("muda-fast", r#","role":{"kind":"method"}"#)?;
+        assert_eq!(fast.role(), &Role::PLAIN_METHOD);
+        assert!(!fast.role().is_ablation() && !fast.role().is_subject());
+        let mine = line(
+            "mine",
+            r#","role":{"kind":"method","subject":true,"traits":["head_only"]}"#,
+        )?;
+        assert!(mine.role().is_subject() && mine.role().has(MethodTrait::HeadOnly));
+        assert!(!mine.role().has(MethodTrait::WrongLabels));
+        let abl = line(
+            "x",
+            r#","role":{"kind":"ablation","of":"mine","switch":"a=false","without":"a"}"#,
+        )?;
+        assert!(abl.role().is_ablation() && !abl.role().has(MethodTrait::HeadOnly));
+        assert!(!Role::Reference.is_subject());
+        Ok(())
+    }
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 

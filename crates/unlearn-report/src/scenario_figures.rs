@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::figures::{self, Bar, PcaPanel, Point, SpectrumPanel};
-use crate::record::Source;
+use crate::record::{Source, ORIGINAL, RETRAIN};
 use crate::table::{Block, Scenario};
 use crate::{slug, write_atomic, ReportError};
 
@@ -104,16 +104,20 @@ impl Figures<'_, '_> {
             .push(format!("`{}` unreadable ({})", path.display(), err.chain()));
     }
 
-    /// (a) Spectrum: Original / Retrain / MUDA.
+    /// (a) Spectrum: Original / Retrain / the subject method (its name upper-cased), when
+    /// the study has one.
     fn spectrum(&mut self) -> Result<()> {
         let sc = self.sc;
         let mut panels = Vec::new();
         let mut missing = Vec::new();
-        for (method, title) in [
-            ("original", "Original"),
-            ("retrain", "Retrain"),
-            ("muda", "MUDA"),
-        ] {
+        let mut models = vec![
+            (ORIGINAL, "Original".to_string()),
+            (RETRAIN, "Retrain".to_string()),
+        ];
+        if let Some(m) = sc.methods.iter().find(|m| m.role.is_subject()) {
+            models.push((m.name.as_str(), m.name.to_uppercase()));
+        }
+        for (method, title) in models {
             let k = sc
                 .method(method)
                 .and_then(|m| m.ok.first())
@@ -122,7 +126,7 @@ impl Figures<'_, '_> {
                 .map(|k| k as usize);
             match self.plot(method) {
                 Some((_, Ok(v))) => panels.push(SpectrumPanel {
-                    title: title.to_string(),
+                    title,
                     eigenvalues: f64s(&v["spectrum"]["eigenvalues"]),
                     forget: f64s(&v["spectrum"]["forget"]),
                     test: f64s(&v["spectrum"]["test"]),
@@ -156,11 +160,11 @@ impl Figures<'_, '_> {
     /// (b) DA_f per method against retrain.
     fn da(&mut self) -> Result<()> {
         let sc = self.sc;
-        let retrain_da = sc.method("retrain").and_then(|m| m.mean(DA_F));
+        let retrain_da = sc.method(RETRAIN).and_then(|m| m.mean(DA_F));
         let bars: Vec<Bar> = sc
             .methods
             .iter()
-            .filter(|m| m.name != "retrain")
+            .filter(|m| m.name != RETRAIN)
             .filter_map(|m| {
                 let s = m.stat(DA_F)?;
                 Some(Bar {
@@ -237,7 +241,7 @@ impl Figures<'_, '_> {
         let pts: Vec<Point> = sc
             .methods
             .iter()
-            .filter(|m| m.name != "retrain")
+            .filter(|m| m.name != RETRAIN)
             .filter_map(|m| {
                 Some(Point {
                     label: m.name.clone(),
@@ -246,9 +250,7 @@ impl Figures<'_, '_> {
                 })
             })
             .collect();
-        let r = sc
-            .method("retrain")
-            .and_then(|m| m.mean(UA).zip(m.mean(MIA)));
+        let r = sc.method(RETRAIN).and_then(|m| m.mean(UA).zip(m.mean(MIA)));
         if pts.is_empty() && r.is_none() {
             return Ok(());
         }
@@ -356,6 +358,51 @@ mod tests {
             "spectrum figure: no plot data for original (seed 0)"
         );
         assert_eq!(notes[3], "PCA figure: no plot data for original (seed 0)");
+        Ok(())
+    }
+
+    /// The spectrum's third panel is the subject by its role: `mine`, not a plain `muda`.
+    #[test]
+    fn the_spectrum_shows_the_subject_by_its_role() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let out = dir.path();
+        std::fs::create_dir_all(out.join("figures"))?;
+        let mut records = vec![
+            rec("random:0.1", 0, "retrain", 0.0, 0.0, 0.936),
+            rec("random:0.1", 0, "original", 2.0, 3.0, 0.93),
+            rec("random:0.1", 0, "mine", 1.0, 2.0, 0.94),
+            rec("random:0.1", 0, "muda", 1.0, 2.0, 0.94),
+        ];
+        records[2].role = Some(crate::Role::Method {
+            subject: true,
+            traits: Vec::new(),
+        });
+        records[3].role = None;
+        let plot = json!({
+            "spectrum": {"eigenvalues": [0.5, 0.3, 0.2], "forget": [0.4, 0.4, 0.2], "test": [0.5, 0.3, 0.2]},
+        });
+        for m in ["retrain", "original", "mine"] {
+            let p = plot_path(out, "random:0.1", 0, m);
+            std::fs::create_dir_all(p.parent().ok_or("no parent")?)?;
+            std::fs::write(&p, plot.to_string())?;
+        }
+        let (_, notes) = scenario_figures(out, &group(&records, &[])[0])?;
+        assert!(
+            !notes.iter().any(|n| n.starts_with("spectrum")),
+            "{notes:?}"
+        );
+        assert_eq!(notes, ["PCA figure: no plot data for muda (seed 0)"]);
+        let svg = std::fs::read_to_string(out.join("figures/random-0.1-spectrum.svg"))?;
+        assert!(svg.contains("\nMINE\n") && !svg.contains("MUDA"), "{svg}");
+        // Without a subject: two panels, no note on a third.
+        records[2].role = None;
+        let (_, notes) = scenario_figures(out, &group(&records, &[])[0])?;
+        assert_eq!(notes, ["PCA figure: no plot data for muda (seed 0)"]);
+        let svg = std::fs::read_to_string(out.join("figures/random-0.1-spectrum.svg"))?;
+        assert!(
+            !svg.contains("MINE") && svg.contains("\nRetrain\n"),
+            "{svg}"
+        );
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::oracle::{self, Reference};
-use crate::record::{ResultRecord, Source};
+use crate::record::{ResultRecord, Role, Source, ORIGINAL, RETRAIN};
 use crate::stats::{stat, Stat};
 
 /// How a column's best value is chosen.
@@ -55,20 +55,14 @@ const TABLE: [Column; 11] = [
 ];
 const ASR: Column = col("ASR", "/asr", 2, Best::ClosestToRetrain);
 
-pub(crate) fn is_ablation(m: &str) -> bool {
-    m.starts_with("muda-")
-}
-
-pub(crate) fn is_reference(m: &str) -> bool {
-    m == "retrain" || m == "original"
-}
-
 // ---------------------------------------------------------------------------------------
 // Grouping.
 
 /// One method's runs in one scenario.
 pub(crate) struct MethodRuns<'a> {
     pub(crate) name: String,
+    /// The role of its records (the first record's: a study gives a name one role).
+    pub(crate) role: Role,
     pub(crate) ok: Vec<&'a ResultRecord>,
     /// `(seed, message)` of failed runs.
     pub(crate) failed: Vec<(u64, String)>,
@@ -110,7 +104,8 @@ impl Scenario<'_> {
 }
 
 /// Groups records by scenario (the given order first, then any other in order of first
-/// appearance) and method (retrain, original, then order of first appearance).
+/// appearance) and method (retrain, original, then order of first appearance); a method's
+/// role is its first record's.
 pub(crate) fn group<'a>(records: &'a [ResultRecord], scenarios: &[String]) -> Vec<Scenario<'a>> {
     let mut names: Vec<String> = scenarios.to_vec();
     for r in records {
@@ -148,6 +143,7 @@ fn methods<'a>(rows: &[&'a ResultRecord]) -> Vec<MethodRuns<'a>> {
             None => {
                 methods.push(MethodRuns {
                     name: r.method.clone(),
+                    role: r.role().clone(),
                     ok: Vec::new(),
                     failed: Vec::new(),
                 });
@@ -165,24 +161,24 @@ fn methods<'a>(rows: &[&'a ResultRecord]) -> Vec<MethodRuns<'a>> {
         }
     }
     methods.sort_by_key(|m| match m.name.as_str() {
-        "retrain" => 0,
-        "original" => 1,
+        RETRAIN => 0,
+        ORIGINAL => 1,
         _ => 2,
     });
     methods
 }
 
-/// Marks the best entries of one column: among methods other than retrain and original,
-/// the smallest value ([`Best::Smallest`]) or the value closest to `retrain`
-/// ([`Best::ClosestToRetrain`]); ties within 1e-9 are all marked.
+/// Marks the best entries of one column: among the rows that are not references (flagged
+/// in `references`), the smallest value ([`Best::Smallest`]) or the value closest to
+/// `retrain` ([`Best::ClosestToRetrain`]); ties within 1e-9 are all marked.
 pub(crate) fn best_marks(
-    names: &[&str],
+    references: &[bool],
     values: &[Option<f64>],
     retrain: Option<f64>,
     best: Best,
 ) -> Vec<bool> {
-    let score = |name: &str, v: Option<f64>| -> Option<f64> {
-        if is_reference(name) {
+    let score = |reference: bool, v: Option<f64>| -> Option<f64> {
+        if reference {
             return None;
         }
         let v = v.filter(|v| v.is_finite())?;
@@ -192,13 +188,13 @@ pub(crate) fn best_marks(
             Best::None => None,
         }
     };
-    let scores: Vec<Option<f64>> = names
+    let scores: Vec<Option<f64>> = references
         .iter()
         .zip(values)
-        .map(|(n, v)| score(n, *v))
+        .map(|(r, v)| score(*r, *v))
         .collect();
     let Some(min) = scores.iter().flatten().copied().reduce(f64::min) else {
-        return vec![false; names.len()];
+        return vec![false; references.len()];
     };
     scores
         .iter()
@@ -254,14 +250,14 @@ pub(crate) fn table(sc: &Scenario) -> Table {
     if sc.backdoor() {
         cols.insert(4, &ASR);
     }
-    let retrain = sc.method("retrain");
-    let names: Vec<&str> = sc.methods.iter().map(|m| m.name.as_str()).collect();
+    let retrain = sc.method(RETRAIN);
+    let references: Vec<bool> = sc.methods.iter().map(|m| m.role.is_reference()).collect();
     let marks: Vec<Vec<bool>> = cols
         .iter()
         .map(|c| {
             let vals: Vec<Option<f64>> = sc.methods.iter().map(|m| m.mean(c.source)).collect();
             let r = retrain.and_then(|r| r.mean(c.source));
-            best_marks(&names, &vals, r, c.best)
+            best_marks(&references, &vals, r, c.best)
         })
         .collect();
     let reference = oracle::reference(sc);
@@ -350,8 +346,10 @@ fn row(
 pub(crate) mod tests {
     use super::*;
     use crate::markdown::render_md;
+    use crate::record::pipeline_roles::role_of;
     use serde_json::json;
 
+    /// A record of `method` with the role the pipeline gives it ([`role_of`]).
     pub(crate) fn rec(
         scenario: &str,
         seed: u64,
@@ -376,10 +374,11 @@ pub(crate) mod tests {
             seconds: Some(2.0),
             rte_ratio: Some(0.1),
             tuning: None,
-            role: None,
+            role: role_of(method),
         }
     }
 
+    /// A failed run of `method`, with its pipeline role.
     pub(crate) fn failed(scenario: &str, seed: u64, method: &str, msg: &str) -> ResultRecord {
         ResultRecord {
             preset: "quick".into(),
@@ -392,30 +391,31 @@ pub(crate) mod tests {
             seconds: None,
             rte_ratio: None,
             tuning: None,
-            role: None,
+            role: role_of(method),
         }
     }
 
     #[test]
     fn best_gap_is_the_smallest_non_reference_and_ties_are_all_marked() {
-        let names = ["retrain", "original", "ft", "muda", "rl"];
+        // retrain, original, ft, muda, rl.
+        let references = [true, true, false, false, false];
         let vals = [Some(0.0), Some(0.5), Some(2.0), Some(1.0), Some(1.0)];
         assert_eq!(
-            best_marks(&names, &vals, Some(0.0), Best::Smallest),
+            best_marks(&references, &vals, Some(0.0), Best::Smallest),
             vec![false, false, false, true, true]
         );
         // Closest to retrain: 0.93 is nearer 0.936 than 0.95, original (0.936) is ignored.
         let vals = [Some(0.936), Some(0.936), Some(0.95), Some(0.93), None];
         assert_eq!(
-            best_marks(&names, &vals, Some(0.936), Best::ClosestToRetrain),
+            best_marks(&references, &vals, Some(0.936), Best::ClosestToRetrain),
             vec![false, false, false, true, false]
         );
         assert_eq!(
-            best_marks(&names, &vals, None, Best::ClosestToRetrain),
+            best_marks(&references, &vals, None, Best::ClosestToRetrain),
             vec![false; 5]
         );
         assert_eq!(
-            best_marks(&names, &vals, Some(0.9), Best::None),
+            best_marks(&references, &vals, Some(0.9), Best::None),
             vec![false; 5]
         );
     }
@@ -507,5 +507,27 @@ pub(crate) mod tests {
             &group(&[rec("random:0.1", 0, "ft", 1.0, 1.0, 0.9)], &[])[0],
         ))]);
         assert!(!md.contains("ASR"), "{md}");
+    }
+
+    #[test]
+    fn references_are_read_from_the_role_not_the_name() {
+        let mut records = vec![
+            rec("random:0.1", 0, "retrain", 0.0, 0.0, 0.936),
+            rec("random:0.1", 0, "gold", 0.5, 0.5, 0.936),
+            rec("random:0.1", 0, "ft", 1.5, 4.0, 0.90),
+        ];
+        // An imported reference under another name is never marked best.
+        records[1].role = Some(Role::Reference);
+        let sc = group(&records, &[]);
+        assert!(sc[0].methods[0].role.is_reference());
+        let md = render_md(&[Block::Table(table(&sc[0]))]);
+        assert!(md.contains("| gold | 10.50 | 90.00 |"), "{md}");
+        assert!(md.contains("| ft | **11.50** |"), "{md}");
+        // A record named retrain without a role is a plain method: its values compete.
+        records[0].role = None;
+        let sc = group(&records, &[]);
+        assert_eq!(sc[0].methods[0].role, Role::PLAIN_METHOD);
+        let md = render_md(&[Block::Table(table(&sc[0]))]);
+        assert!(md.contains("| retrain | **10.00** |"), "{md}");
     }
 }
