@@ -4,7 +4,8 @@
 //! - `cargo xtask reproduce`: the study ([`unlearn_pipeline::Study`]): split manifests,
 //!   original and retrain models, every unlearning method, features, metrics, results and
 //!   report, into `target/reproduce/<preset>/`; resumable; in this process.
-//! - `cargo xtask report`: rewrite the report of a finished run ([`unlearn_report::rewrite`]).
+//! - `cargo xtask report`: rewrite the report of a finished run
+//!   ([`unlearn_report::rewrite_with_roles`]).
 //! - `cargo xtask bench`: training and inference throughput, ours vs PyTorch ([`bench`]).
 //! - `cargo xtask ci`: what `.ci/run` runs.
 
@@ -72,7 +73,10 @@ fn main() -> Result<()> {
             let out = a
                 .out
                 .unwrap_or_else(|| target_dir().join("reproduce/quick"));
-            let report = unlearn_report::rewrite(&out, a.data.as_deref())?;
+            // Records of stores written before roles were recorded get them from their names.
+            let report = unlearn_report::rewrite_with_roles(&out, a.data.as_deref(), |r| {
+                Some(unlearn_pipeline::records::legacy_role(&r.method))
+            })?;
             eprintln!(
                 "wrote {} (and report.html, results.csv, figures/ beside it)",
                 report.display()

@@ -43,6 +43,26 @@ fn oracle_tests(
 /// The role of the method run `name` of `plan`: an ablation of [`crate::ABLATIONS`], or a
 /// method, the study's subject or not, with its traits from the registry.
 pub fn role_of(plan: &Plan, name: &str) -> Role {
+    let method = plan
+        .methods
+        .iter()
+        .find(|m| m.name == name)
+        .map_or(name, |m| m.method.as_str());
+    method_role(name, method, plan.subject.as_deref())
+}
+
+/// The role of a record written before roles were recorded, from its row name: the
+/// study's reference rows (`original`, `retrain`), an ablation of [`crate::ABLATIONS`], or a
+/// method of the registry, [`crate::plan::DEFAULT_SUBJECT`] the subject (those studies had
+/// no other).
+pub fn legacy_role(name: &str) -> Role {
+    match name {
+        "original" | "retrain" => Role::Reference,
+        _ => method_role(name, name, Some(crate::plan::DEFAULT_SUBJECT)),
+    }
+}
+
+fn method_role(name: &str, method: &str, subject: Option<&str>) -> Role {
     if let Some(a) = crate::ABLATIONS.iter().find(|a| a.name == name) {
         return Role::Ablation {
             of: a.method.to_string(),
@@ -50,11 +70,6 @@ pub fn role_of(plan: &Plan, name: &str) -> Role {
             without: a.without.to_string(),
         };
     }
-    let method = plan
-        .methods
-        .iter()
-        .find(|m| m.name == name)
-        .map_or(name, |m| m.method.as_str());
     let traits = unlearn_methods::registry::traits(method)
         .unwrap_or_default()
         .iter()
@@ -64,7 +79,7 @@ pub fn role_of(plan: &Plan, name: &str) -> Role {
         })
         .collect();
     Role::Method {
-        subject: plan.subject.as_deref() == Some(name),
+        subject: subject == Some(name),
         traits,
     }
 }

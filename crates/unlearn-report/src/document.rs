@@ -153,7 +153,22 @@ fn default_data(preset: &str) -> &str {
 /// recorded about the invocation when it is there (its `data` wins over `data`, which wins
 /// over the preset's default data). Returns the path of the new report.md.
 pub fn rewrite(out: &Path, data: Option<&str>) -> Result<PathBuf, ReportError> {
-    let records = read_records(&out.join("results.jsonl"))?;
+    rewrite_with_roles(out, data, |_| None)
+}
+
+/// [`rewrite`], with `role_of` giving the role of each record that has none (records
+/// written before roles were recorded); `results.jsonl` itself is left as it is.
+pub fn rewrite_with_roles(
+    out: &Path,
+    data: Option<&str>,
+    role_of: impl Fn(&ResultRecord) -> Option<crate::Role>,
+) -> Result<PathBuf, ReportError> {
+    let mut records = read_records(&out.join("results.jsonl"))?;
+    for r in &mut records {
+        if r.role.is_none() {
+            r.role = role_of(r);
+        }
+    }
     let preset = records
         .first()
         .map_or("?", |r| r.preset.as_str())

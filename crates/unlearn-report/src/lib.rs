@@ -85,7 +85,7 @@ mod table;
 mod tuning;
 
 pub use crate::csv::csv;
-pub use document::{rewrite, write_all, ReportContext};
+pub use document::{rewrite, rewrite_with_roles, write_all, ReportContext};
 pub use error::ReportError;
 pub use io::write_atomic;
 pub use oracle::WITHIN_SPREAD_Z;
