@@ -188,30 +188,20 @@ impl<'a> UnlearnContext<'a> {
     pub fn sgd(
         &self,
         params: Vec<(String, candle_core::Var)>,
-        lr: f64,
-        momentum: f64,
-        weight_decay: f64,
+        config: SgdConfig,
     ) -> Result<Optimizer> {
-        self.sgd_clipped(params, lr, momentum, weight_decay, 0.0)
+        self.sgd_clipped(params, config, 0.0)
     }
 
     /// [`Self::sgd`] with global-norm gradient clipping at `clip_grad_norm` (0 = off).
     pub fn sgd_clipped(
         &self,
         params: Vec<(String, candle_core::Var)>,
-        lr: f64,
-        momentum: f64,
-        weight_decay: f64,
+        config: SgdConfig,
         clip_grad_norm: f64,
     ) -> Result<Optimizer> {
         Ok(Optimizer::new(
-            OptimizerConfig::Sgd(SgdConfig {
-                lr,
-                momentum,
-                dampening: 0.0,
-                nesterov: false,
-                weight_decay,
-            }),
+            OptimizerConfig::Sgd(config),
             params,
             (clip_grad_norm > 0.0).then_some(clip_grad_norm),
         )?)

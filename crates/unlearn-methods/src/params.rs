@@ -126,6 +126,12 @@ crate::methods::params_struct! {
 }
 
 impl SgdParams {
+    /// The optimiser these settings configure (the batch size is the pass's, not the
+    /// optimiser's).
+    pub fn optimizer(&self) -> unlearn_train::SgdConfig {
+        unlearn_train::SgdConfig::new(self.lr, self.momentum, self.weight_decay)
+    }
+
     /// `lr` and `batch_size` with the momentum (0.9) and weight decay (5e-4) that every
     /// method's presets use.
     pub fn standard(lr: f64, batch_size: usize) -> Self {

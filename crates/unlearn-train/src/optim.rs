@@ -27,6 +27,20 @@ pub struct SgdConfig {
     pub weight_decay: f64,
 }
 
+impl SgdConfig {
+    /// SGD as `torch.optim.SGD(params, lr, momentum, weight_decay=…)`: no dampening, no
+    /// Nesterov (what every method of the toolkit and the reference code bases use).
+    pub fn new(lr: f64, momentum: f64, weight_decay: f64) -> Self {
+        Self {
+            lr,
+            momentum,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay,
+        }
+    }
+}
+
 impl Default for SgdConfig {
     fn default() -> Self {
         Self {

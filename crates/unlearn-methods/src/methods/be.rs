@@ -129,12 +129,7 @@ impl Method for BeParams {
         } else {
             None
         };
-        let mut opt = ctx.sgd(
-            wide.store().parameters(),
-            self.sgd.lr,
-            self.sgd.momentum,
-            self.sgd.weight_decay,
-        )?;
+        let mut opt = ctx.sgd(wide.store().parameters(), self.sgd.optimizer())?;
         for epoch in 0..self.epochs {
             let plan = Pass::new(&forget, "be", "forget", epoch, self.sgd.batch_size);
             let pass = ctx.pass(&wide, &mut opt, plan, |b, info| {

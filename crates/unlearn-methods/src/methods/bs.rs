@@ -225,12 +225,7 @@ impl Method for BsParams {
         };
         let model = ctx.working_copy()?;
         let forget = ctx.split.forget.clone();
-        let mut opt = ctx.sgd(
-            model.store().parameters(),
-            self.sgd.lr,
-            self.sgd.momentum,
-            self.sgd.weight_decay,
-        )?;
+        let mut opt = ctx.sgd(model.store().parameters(), self.sgd.optimizer())?;
         let true_labels = &ctx.train_images.labels;
         let (mut flipped, mut seen) = (0usize, 0usize);
         for epoch in 0..self.epochs {

@@ -73,12 +73,7 @@ impl Method for FtParams {
     fn unlearn(&self, ctx: &UnlearnContext, rec: &mut Recorder) -> Result<Model> {
         let model = ctx.working_copy()?;
         let retain = ctx.retain_budget(Self::ID, self.retain_budget)?;
-        let mut opt = ctx.sgd(
-            model.store().parameters(),
-            self.sgd.lr,
-            self.sgd.momentum,
-            self.sgd.weight_decay,
-        )?;
+        let mut opt = ctx.sgd(model.store().parameters(), self.sgd.optimizer())?;
         for epoch in 0..self.epochs {
             let plan = Pass::new(&retain, "ft", "retain", epoch, self.sgd.batch_size);
             let pass = ctx.pass(&model, &mut opt, plan, |b, _| {

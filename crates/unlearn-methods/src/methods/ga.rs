@@ -69,12 +69,7 @@ impl Method for GaParams {
     fn unlearn(&self, ctx: &UnlearnContext, rec: &mut Recorder) -> Result<Model> {
         let model = ctx.working_copy()?;
         let forget = ctx.split.forget.clone();
-        let mut opt = ctx.sgd(
-            model.store().parameters(),
-            self.sgd.lr,
-            self.sgd.momentum,
-            self.sgd.weight_decay,
-        )?;
+        let mut opt = ctx.sgd(model.store().parameters(), self.sgd.optimizer())?;
         for epoch in 0..self.epochs {
             let plan = Pass::new(&forget, "ga", "forget", epoch, self.sgd.batch_size);
             let pass = ctx.pass(&model, &mut opt, plan, |b, _| {

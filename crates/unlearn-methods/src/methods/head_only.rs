@@ -88,12 +88,7 @@ impl Method for HeadOnlyParams {
             }
         }
         let retain = ctx.retain_budget(Self::ID, self.retain_budget)?;
-        let mut opt = ctx.sgd(
-            model.store().parameters(),
-            self.sgd.lr,
-            self.sgd.momentum,
-            self.sgd.weight_decay,
-        )?;
+        let mut opt = ctx.sgd(model.store().parameters(), self.sgd.optimizer())?;
         // The feature extractor is frozen on purpose (declared, so the engine lets it go
         // without a gradient and never updates it).
         opt.freeze(|name| !model.is_head_tensor(name));

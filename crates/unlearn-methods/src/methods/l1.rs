@@ -82,12 +82,7 @@ impl Method for L1Params {
     fn unlearn(&self, ctx: &UnlearnContext, rec: &mut Recorder) -> Result<Model> {
         let model = ctx.working_copy()?;
         let retain = ctx.retain_budget(Self::ID, self.retain_budget)?;
-        let mut opt = ctx.sgd(
-            model.store().parameters(),
-            self.sgd.lr,
-            self.sgd.momentum,
-            self.sgd.weight_decay,
-        )?;
+        let mut opt = ctx.sgd(model.store().parameters(), self.sgd.optimizer())?;
         for epoch in 0..self.epochs {
             let alpha = self.alpha * (1.0 - epoch as f64 / self.epochs as f64);
             let plan = Pass::new(&retain, "l1", "retain", epoch, self.sgd.batch_size);

@@ -88,9 +88,7 @@ impl Method for NegGradPlusParams {
         let forget_view = ctx.view(&forget);
         let mut opt = ctx.sgd_clipped(
             model.store().parameters(),
-            self.sgd.lr,
-            self.sgd.momentum,
-            self.sgd.weight_decay,
+            self.sgd.optimizer(),
             self.clip_grad_norm,
         )?;
         let bs = self.sgd.batch_size;

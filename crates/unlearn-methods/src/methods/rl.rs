@@ -165,12 +165,7 @@ impl RandomLabelRun<'_> {
         let sgd = self.sgd;
         let retain = ctx.retain_budget(method, self.retain_budget)?;
         let forget = ctx.split.forget.clone();
-        let mut opt = ctx.sgd(
-            model.store().parameters(),
-            sgd.lr,
-            sgd.momentum,
-            sgd.weight_decay,
-        )?;
+        let mut opt = ctx.sgd(model.store().parameters(), sgd.optimizer())?;
         let classes = ctx.dataset.num_classes as u32;
         let true_labels = &ctx.train_images.labels;
         let fixed = (self.labels == RandomLabels::FixedWrong)

@@ -176,12 +176,7 @@ impl Method for ScrubParams {
         let retain = ctx.retain_budget(Self::ID, self.retain_budget)?;
         let forget = ctx.split.forget.clone();
         let t = self.temperature;
-        let mut opt = ctx.sgd(
-            model.store().parameters(),
-            self.sgd.lr,
-            self.sgd.momentum,
-            self.sgd.weight_decay,
-        )?;
+        let mut opt = ctx.sgd(model.store().parameters(), self.sgd.optimizer())?;
         for epoch in 0..self.epochs {
             opt.set_lr(self.lr_at(epoch));
             if epoch < self.max_epochs {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use unlearn_metrics::KRule;
 use unlearn_models::Model;
 use unlearn_train::engine::Step;
-use unlearn_train::Optimizer;
+use unlearn_train::{Optimizer, SgdConfig};
 
 pub use choices::{DaForm, DaOn, FeatureMode, StopTarget};
 use forget::{ForgetRun, StopAt};
@@ -356,7 +356,10 @@ impl Method for MudaParams {
             refreshes: 0,
         };
         if !self.alternate {
-            let mut opt = ctx.sgd(params, self.lr_recover, self.momentum, self.weight_decay)?;
+            let mut opt = ctx.sgd(
+                params,
+                SgdConfig::new(self.lr_recover, self.momentum, self.weight_decay),
+            )?;
             for epoch in 0..self.epochs {
                 self.joint_epoch(ctx, rec, &model, &mut opt, &budget, &mut run, epoch)?;
             }
@@ -364,16 +367,17 @@ impl Method for MudaParams {
         }
         let mut opt_f = ctx.sgd(
             params.clone(),
-            self.lr_forget,
-            self.momentum,
-            self.weight_decay,
+            SgdConfig::new(self.lr_forget, self.momentum, self.weight_decay),
         )?;
         if self.lambda_ga == 0.0 {
             // Only the DA term acts on forget batches: it does not reach the head, which is
             // declared frozen for the forget stages.
             opt_f.freeze(|name| model.is_head_tensor(name));
         }
-        let mut opt_r = ctx.sgd(params, self.lr_recover, self.momentum, self.weight_decay)?;
+        let mut opt_r = ctx.sgd(
+            params,
+            SgdConfig::new(self.lr_recover, self.momentum, self.weight_decay),
+        )?;
         for epoch in 0..self.epochs {
             self.forget_stage(ctx, rec, &model, &mut opt_f, &mut run, epoch)?;
             self.recover_stage(ctx, rec, &model, &mut opt_r, &budget, &mut run, epoch)?;
