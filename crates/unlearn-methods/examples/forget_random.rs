@@ -40,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     engine::train(&original, &view, &recipe, 0, Default::default())?;
     let method = registry::build(&method_id, "quick", &Overrides::new(&sets, None)?)?;
     let ctx = UnlearnContext::new(&original, &ds, &images, &split, &recipe, 0);
-    let out = run(method.as_ref(), &ctx).map_err(|f| f.error)?;
+    let out = run(&method, &ctx).map_err(|f| f.error)?;
     println!("{} with {}", out.record.method, out.record.params);
     for e in &out.record.epochs {
         let pct = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.2}%"));

@@ -64,7 +64,7 @@
 //! ctx.monitor = 64;
 //!
 //! let method = registry::build("ga", "quick", &Overrides::sets(&["epochs=1", "lr=1e-3"])?)?;
-//! let out = run(method.as_ref(), &ctx)?;
+//! let out = run(&method, &ctx)?;
 //! assert_eq!(out.record.method, "ga");
 //! assert_eq!(out.record.params["lr"], 1e-3);
 //! assert!(out.record.failed.is_none());
@@ -119,6 +119,57 @@ pub trait Method {
     fn unlearn(&self, ctx: &UnlearnContext, rec: &mut Recorder) -> Result<Model>;
 }
 
+impl<M: Method + ?Sized> Method for Box<M> {
+    fn id(&self) -> &'static str {
+        (**self).id()
+    }
+    fn params_json(&self) -> serde_json::Value {
+        (**self).params_json()
+    }
+    fn validate(&self) -> Result<()> {
+        (**self).validate()
+    }
+    fn unlearn(&self, ctx: &UnlearnContext, rec: &mut Recorder) -> Result<Model> {
+        (**self).unlearn(ctx, rec)
+    }
+}
+
+/// A method whose parameters passed [`Method::validate`]: what [`run`] takes, so a run
+/// never checks its values twice and never runs unchecked ones. [`registry::build`] and
+/// [`configure`] return it; [`Checked::new`] checks a method built by hand.
+#[derive(Clone, Debug)]
+pub struct Checked<M>(M);
+
+impl<M: Method> Checked<M> {
+    /// `method`, once its parameters are checked.
+    pub fn new(method: M) -> Result<Self> {
+        method.validate()?;
+        Ok(Self(method))
+    }
+
+    /// The method, unchecked again (for changing it; [`Checked::new`] checks it anew).
+    pub fn into_inner(self) -> M {
+        self.0
+    }
+}
+
+impl<M: Method + 'static> Checked<M> {
+    /// The checked method behind a trait object (still checked: the values are the same).
+    pub fn boxed(self) -> CheckedMethod {
+        Checked(Box::new(self.0))
+    }
+}
+
+impl<M> std::ops::Deref for Checked<M> {
+    type Target = M;
+    fn deref(&self) -> &M {
+        &self.0
+    }
+}
+
+/// Any checked method, as [`registry::build`] returns it.
+pub type CheckedMethod = Checked<Box<dyn Method>>;
+
 /// A finished run: the unlearned model and what was done.
 pub struct Unlearned {
     /// `θ_u`.
@@ -137,12 +188,13 @@ pub struct RunFailure {
     pub record: RunRecord,
 }
 
-/// Runs `method` on `ctx`: checks the inputs, measures the original on the monitor sets
+/// Runs the checked `method` on `ctx`: checks the inputs, measures the original on the monitor sets
 /// (epoch 0), runs the method, checks the result's weights, and times everything.
-pub fn run(
-    method: &dyn Method,
+pub fn run<M: Method>(
+    method: &Checked<M>,
     ctx: &UnlearnContext,
 ) -> std::result::Result<Unlearned, Box<RunFailure>> {
+    let method: &M = method;
     let start = Instant::now();
     let mut record = RunRecord {
         method: method.id().to_string(),
@@ -161,7 +213,6 @@ pub fn run(
     };
     let mut rec = None;
     let result = (|| -> Result<Model> {
-        method.validate()?;
         ctx.check()?;
         let r = rec.insert(Recorder::new(ctx));
         let (forget_acc, retain_acc) = r.accuracies(ctx, ctx.original)?;

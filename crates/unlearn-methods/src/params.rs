@@ -295,8 +295,8 @@ pub fn parse_preset(preset: &str) -> Result<Preset> {
         .map_err(|_| MethodError::UnknownPreset(preset.to_string()))
 }
 
-/// The parameters of method `P` for `preset` with `overrides` applied and validated.
-pub fn configure<P: Params>(preset: &str, overrides: &Overrides) -> Result<P> {
+/// The parameters of method `P` for `preset` with `overrides` applied, checked.
+pub fn configure<P: Params>(preset: &str, overrides: &Overrides) -> Result<crate::Checked<P>> {
     let mut p = P::defaults(parse_preset(preset)?, overrides.scenario);
     if let Some((path, table)) = &overrides.config {
         let cfg_err = |reason: String| MethodError::Config {
@@ -339,8 +339,7 @@ pub fn configure<P: Params>(preset: &str, overrides: &Overrides) -> Result<P> {
     for (key, value) in &overrides.sets {
         p = set_param(&p, key, value)?;
     }
-    p.validate()?;
-    Ok(p)
+    crate::Checked::new(p)
 }
 
 /// The parameters of `P` in `preset` (its general defaults) with their documentation.
@@ -531,7 +530,7 @@ mod tests {
     #[test]
     fn flattened_sgd_keys_take_overrides() -> Result<()> {
         let sets = ["lr=0.02", "batch_size=64", "momentum=0.5", "weight_decay=0"];
-        let ft: FtParams = configure("quick", &Overrides::sets(&sets)?)?;
+        let ft = configure::<FtParams>("quick", &Overrides::sets(&sets)?)?;
         assert_eq!(
             ft.sgd,
             SgdParams {
@@ -544,7 +543,7 @@ mod tests {
         let json = ft.params_json();
         assert!(json["batch_size"].is_u64() && json["lr"].is_f64(), "{json}");
         assert!(json.get("sgd").is_none(), "{json}");
-        let scrub: ScrubParams = configure("cifar10", &Overrides::sets(&["batch_size=32"])?)?;
+        let scrub = configure::<ScrubParams>("cifar10", &Overrides::sets(&["batch_size=32"])?)?;
         assert_eq!((scrub.sgd.batch_size, scrub.forget_batch_size), (32, 512));
         for (set, expected) in [
             ("batch_size=64.5", "whole number"),
@@ -562,22 +561,22 @@ mod tests {
 
     #[test]
     fn choices_take_overrides_and_name_the_accepted_values() -> Result<()> {
-        let salun: SalUnParams = configure("quick", &Overrides::sets(&["mask_scope=global"])?)?;
+        let salun = configure::<SalUnParams>("quick", &Overrides::sets(&["mask_scope=global"])?)?;
         assert_eq!(salun.mask_scope, MaskScope::Global);
         assert_eq!(salun.params_json()["mask_scope"], "global");
-        let muda: MudaParams = configure("quick", &Overrides::sets(&["stop_target=val"])?)?;
+        let muda = configure::<MudaParams>("quick", &Overrides::sets(&["stop_target=val"])?)?;
         assert_eq!(muda.stop_target, StopTarget::Validation);
-        let muda: MudaParams = configure("quick", &Overrides::sets(&["stop_target=25"])?)?;
+        let muda = configure::<MudaParams>("quick", &Overrides::sets(&["stop_target=25"])?)?;
         assert_eq!(muda.stop_target, StopTarget::Percent(25.0));
         assert_eq!(muda.params_json()["stop_target"], "25");
-        let err = set_param(&salun, "mask_scope", "rows")
+        let err = set_param(&*salun, "mask_scope", "rows")
             .map(|_| ())
             .unwrap_err();
         assert_eq!(
             err.to_string(),
             "salun: parameter mask_scope = 'rows' is invalid: expected one of tensor, global"
         );
-        let err = set_param(&muda, "stop_target", "later")
+        let err = set_param(&*muda, "stop_target", "later")
             .map(|_| ())
             .unwrap_err();
         assert_eq!(
@@ -595,8 +594,8 @@ mod tests {
         )
         .map_err(|e| MethodError::Mismatch(e.to_string()))?;
         let ov = Overrides::new(&[], Some(&path))?;
-        let muda: MudaParams = configure("quick", &ov)?;
-        let salun: SalUnParams = configure("quick", &ov)?;
+        let muda = configure::<MudaParams>("quick", &ov)?;
+        let salun = configure::<SalUnParams>("quick", &ov)?;
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(muda.stop_target, StopTarget::Percent(12.5));
         assert_eq!(salun.mask_scope, MaskScope::Global);

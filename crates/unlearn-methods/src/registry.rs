@@ -14,7 +14,7 @@ use crate::params::{
     configure, param_infos, parse_preset, resolved_defaults, scenario_changes, MethodTrait,
     Overrides, ParamInfo, Params, Preset, ScenarioKind,
 };
-use crate::Method;
+use crate::CheckedMethod;
 
 /// A method as listed by `unlearn methods`.
 #[derive(Clone, Debug, Serialize)]
@@ -68,11 +68,11 @@ struct Entry {
     params: fn(Preset) -> Vec<ParamInfo>,
     changes: fn(Preset, ScenarioKind) -> Vec<(String, String)>,
     space: &'static [(&'static str, crate::space::Span)],
-    build: fn(&str, &Overrides) -> Result<Box<dyn Method>>,
+    build: fn(&str, &Overrides) -> Result<CheckedMethod>,
 }
 
-fn build_as<P: Params>(preset: &str, overrides: &Overrides) -> Result<Box<dyn Method>> {
-    Ok(Box::new(configure::<P>(preset, overrides)?))
+fn build_as<P: Params>(preset: &str, overrides: &Overrides) -> Result<CheckedMethod> {
+    Ok(configure::<P>(preset, overrides)?.boxed())
 }
 
 const fn entry<P: Params>() -> Entry {
@@ -180,7 +180,7 @@ fn listing(e: &Entry, preset: &str) -> Result<MethodInfo> {
 
 /// Method `id` with the defaults of `preset` and the scenario kind of `overrides`, the
 /// overrides applied, validated.
-pub fn build(id: &str, preset: &str, overrides: &Overrides) -> Result<Box<dyn Method>> {
+pub fn build(id: &str, preset: &str, overrides: &Overrides) -> Result<CheckedMethod> {
     (find(id)?.build)(preset, overrides)
 }
 
@@ -224,6 +224,22 @@ mod tests {
         assert_eq!(epoch_params("scrub")?, ["epochs", "max_epochs"]);
         assert_eq!(epoch_params("ga")?, ["epochs"]);
         assert!(identity("fooget", Preset::Quick, ScenarioKind::Other).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn run_takes_checked_values_only_and_checked_means_validated() -> Result<()> {
+        use crate::methods::GaParams;
+        use crate::Checked;
+        let ga = configure::<GaParams>("quick", &Overrides::default())?.into_inner();
+        let mut bad = ga.clone();
+        bad.epochs = 0;
+        let err = Checked::new(bad)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("epochs"), "{err}");
+        assert_eq!(Checked::new(ga)?.boxed().id(), "ga");
         Ok(())
     }
 }

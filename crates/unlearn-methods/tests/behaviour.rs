@@ -96,7 +96,7 @@ fn run_method(id: &str, sets: &[&str], split: &SplitManifest) -> Unlearned {
     let f = fixture();
     let method =
         registry::build(id, "quick", &Overrides::sets(sets).expect("sets")).expect("build");
-    match run(method.as_ref(), &ctx(f, split)) {
+    match run(&method, &ctx(f, split)) {
         Ok(u) => u,
         Err(e) => panic!("{id} failed: {}", e.error),
     }
@@ -167,8 +167,8 @@ fn head_only_leaves_the_feature_extractor_bit_identical() {
 fn salun_masked_out_weights_stay_bit_identical_with_momentum_and_weight_decay() {
     let f = fixture();
     let sets = ["epochs=2", "momentum=0.9", "weight_decay=0.0005", "lr=0.01"];
-    let params: SalUnParams =
-        unlearn_methods::configure("quick", &Overrides::sets(&sets).expect("sets"))
+    let params =
+        unlearn_methods::configure::<SalUnParams>("quick", &Overrides::sets(&sets).expect("sets"))
             .expect("params");
     assert!(params.sgd.momentum > 0.0 && params.sgd.weight_decay > 0.0);
     let c = ctx(f, &f.random);
@@ -275,7 +275,7 @@ fn divergence_stops_with_an_error_and_a_failed_record() {
         &Overrides::sets(&["lr=1e12", "epochs=2"]).expect("sets"),
     )
     .expect("build");
-    let failure = match run(method.as_ref(), &ctx(f, &f.random)) {
+    let failure = match run(&method, &ctx(f, &f.random)) {
         Ok(_) => panic!("a learning rate of 1e12 must diverge"),
         Err(e) => e,
     };

@@ -54,7 +54,7 @@ fn muda_without_alternation_differs_from_muda_on_a_backdoor() {
             .expect("overrides")
             .with_scenario(&split.scenario);
         let m = registry::build("muda", "quick", &overrides).expect("muda");
-        let out = run(m.as_ref(), &ctx).map_err(|f| f.error).expect("run");
+        let out = run(&m, &ctx).map_err(|f| f.error).expect("run");
         records.push(out.record);
         models.push(out.model);
     }
@@ -125,7 +125,7 @@ fn muda_without_alternation_stops_its_ascent_at_a_fixed_target() {
         .expect("overrides")
         .with_scenario(&split.scenario);
     let m = registry::build("muda", "quick", &overrides).expect("muda");
-    let out = run(m.as_ref(), &ctx).map_err(|f| f.error).expect("run");
+    let out = run(&m, &ctx).map_err(|f| f.error).expect("run");
     let notes = &out.record.notes;
     assert!(
         notes.iter().any(|n| n.contains("stop target: 0%")),

@@ -226,7 +226,7 @@ fn run_muda(sets: &[&str], split: &SplitManifest) -> Unlearned {
         registry::build("muda", "quick", &Overrides::sets(sets).expect("sets")).expect("build");
     let mut c = UnlearnContext::new(&f.original, &f.ds, &f.images, split, &f.recipe, 0);
     c.monitor = 100;
-    match run(method.as_ref(), &c) {
+    match run(&method, &c) {
         Ok(u) => u,
         Err(e) => panic!("muda {sets:?} failed: {}", e.error),
     }

@@ -51,14 +51,10 @@ fn tracing_changes_no_weight() {
         let m = registry::build(method, "quick", &overrides).expect("method");
         let mut ctx = UnlearnContext::new(&original, &ds, &images, &split, &recipe, 0);
         ctx.monitor = 16;
-        let plain = run(m.as_ref(), &ctx)
-            .map_err(|f| f.error)
-            .expect("untraced run");
+        let plain = run(&m, &ctx).map_err(|f| f.error).expect("untraced run");
         let trace = std::cell::RefCell::new(unlearn_train::Trace::new());
         ctx.trace = Some(&trace);
-        let traced = run(m.as_ref(), &ctx)
-            .map_err(|f| f.error)
-            .expect("traced run");
+        let traced = run(&m, &ctx).map_err(|f| f.error).expect("traced run");
         assert_eq!(
             weights(&plain.model),
             weights(&traced.model),

@@ -157,7 +157,7 @@ pub fn run_on(
     let mut ctx = UnlearnContext::new(&original, &ds, &images, &split, &recipe, 0);
     ctx.monitor = 64;
     ctx.trace = Some(&trace);
-    let out = run(m.as_ref(), &ctx).unwrap_or_else(|f| panic!("{method}: {}", f.error));
+    let out = run(&m, &ctx).unwrap_or_else(|f| panic!("{method}: {}", f.error));
     Case {
         original,
         unlearned: out.model,

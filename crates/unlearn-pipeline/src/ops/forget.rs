@@ -119,7 +119,7 @@ pub fn unlearn_model_traced(
             method.params_json()
         );
     }
-    Ok(run(method.as_ref(), &ctx))
+    Ok(run(&method, &ctx))
 }
 
 /// Writes a finished trace: the JSON Lines file and the files a method attached to it, each
