@@ -1,13 +1,13 @@
 //! `unlearn eval`: accuracies of a checkpoint on a split, and with --full every metric.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 use unlearn_data::{Dataset, SplitManifest};
 use unlearn_models::checkpoint;
-use unlearn_pipeline::ops::{self, load_dataset as load_data, load_split, ModelRole, OnMismatch};
+use unlearn_pipeline::ops::{self, ModelRole, OnMismatch};
 use unlearn_train::{engine, DataView};
 
 use crate::files;
@@ -20,19 +20,9 @@ Examples:
 
 #[derive(Args)]
 pub(crate) struct EvalArgs {
-    /// Checkpoint: a path, hf://org/repo/file[@revision] or model:<id> (see `unlearn
-    /// models`); a PyTorch .pth file needs --arch unless the registry names it.
-    #[arg(long)]
-    pub(crate) checkpoint: String,
-    /// How to read a foreign checkpoint.
+    /// The model and the data it is read on.
     #[command(flatten)]
-    pub(crate) foreign: crate::files::ForeignModel,
-    /// Data source.
-    #[arg(long, default_value = "embedded")]
-    pub(crate) data: String,
-    /// Split manifest.
-    #[arg(long)]
-    pub(crate) split: PathBuf,
+    pub(crate) input: crate::files::ModelOnData,
     /// Write JSON here (`-` for stdout).
     #[arg(long)]
     pub(crate) json: Option<String>,
@@ -77,27 +67,25 @@ pub(crate) fn reference_features(
 }
 
 pub(crate) fn eval(a: EvalArgs, on: OnMismatch) -> Result<()> {
-    let _claim = unlearn_io::Claim::new()
-        .inputs("--checkpoint", files::local_checkpoint(&a.checkpoint))
+    let _claim = a
+        .input
+        .claim()
         .inputs(
             "--reference",
             a.references
                 .iter()
                 .filter_map(|r| files::local_checkpoint(r)),
         )
-        .input("--split", &a.split)
         .outputs("--json", a.json.iter())
         .acquire()?;
-    let ds = load_data(&a.data)?;
-    let manifest = load_split(&a.split, &ds, on)?;
+    let (ds, manifest) = a.input.load_data(on)?;
     let device = unlearn_models::device(&a.device)?;
-    let opts = a.foreign.load_options();
-    let loaded = ops::load_model_with(&a.checkpoint, &opts, &ds, &device)?;
+    let loaded = a.input.load_model(&ds, &device)?;
     let ds = ops::dataset_for(&ds, &loaded);
     let ds = ds.as_ref();
     let model = &loaded.model;
     ops::check_checkpoint(
-        &a.checkpoint,
+        &a.input.checkpoint,
         loaded.meta.as_ref(),
         ds,
         &manifest,
@@ -117,7 +105,7 @@ pub(crate) fn eval(a: EvalArgs, on: OnMismatch) -> Result<()> {
     let va = engine::evaluate(model, &view(&train_images, &manifest.val), bs)?;
     let ta = engine::evaluate(model, &view(&ds.test, &manifest.test), bs)?;
     let mut out = json!({
-        "checkpoint": a.checkpoint,
+        "checkpoint": a.input.checkpoint,
         "scenario": manifest.scenario.to_string(),
         "fa": fa.accuracy, "ra": ra.accuracy, "va": va.accuracy, "ta": ta.accuracy,
         "counts": {"forget": fa.total, "retain": ra.total, "val": va.total, "test": ta.total},
@@ -131,7 +119,7 @@ pub(crate) fn eval(a: EvalArgs, on: OnMismatch) -> Result<()> {
             max_retain: Some(10_000),
             ..Default::default()
         };
-        let bundle = ops::extract_features(model, ds, &manifest, &opts, &a.checkpoint)?;
+        let bundle = ops::extract_features(model, ds, &manifest, &opts, &a.input.checkpoint)?;
         let references = a
             .references
             .iter()

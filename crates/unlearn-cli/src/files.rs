@@ -36,3 +36,57 @@ impl ForeignModel {
         }
     }
 }
+
+/// The model a per-model command reads and the data it reads it on: one block of options
+/// shared by `forget`, `tune`, `features` and `eval`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ModelOnData {
+    /// The model (for `forget` and `tune`: the original): a checkpoint written by `unlearn
+    /// train`, a path, hf://org/repo/file[@revision] or model:<id> (see `unlearn models`); a
+    /// foreign one (a PyTorch .pth) needs --arch unless the registry names it.
+    #[arg(long)]
+    pub checkpoint: String,
+    /// How to read a foreign checkpoint.
+    #[command(flatten)]
+    pub foreign: ForeignModel,
+    /// Data source.
+    #[arg(long, default_value = "embedded")]
+    pub data: String,
+    /// Split manifest from `unlearn split`.
+    #[arg(long)]
+    pub split: PathBuf,
+}
+
+impl ModelOnData {
+    /// A file claim with the checkpoint (when it is a local file) and the split as inputs.
+    pub fn claim(&self) -> unlearn_io::Claim {
+        unlearn_io::Claim::new()
+            .inputs("--checkpoint", local_checkpoint(&self.checkpoint))
+            .input("--split", &self.split)
+    }
+
+    /// The data set and its split manifest, checked against each other.
+    pub fn load_data(
+        &self,
+        on: unlearn_pipeline::ops::OnMismatch,
+    ) -> anyhow::Result<(unlearn_data::Dataset, unlearn_data::SplitManifest)> {
+        let ds = unlearn_pipeline::ops::load_dataset(&self.data)?;
+        let manifest = unlearn_pipeline::ops::load_split(&self.split, &ds, on)?;
+        Ok((ds, manifest))
+    }
+
+    /// The model on `device`, read with the foreign-checkpoint options.
+    pub fn load_model(
+        &self,
+        ds: &unlearn_data::Dataset,
+        device: &candle_core::Device,
+    ) -> anyhow::Result<unlearn_pipeline::ops::LoadedModel> {
+        let opts = self.foreign.load_options();
+        Ok(unlearn_pipeline::ops::load_model_with(
+            &self.checkpoint,
+            &opts,
+            ds,
+            device,
+        )?)
+    }
+}

@@ -34,19 +34,9 @@ pub struct ForgetArgs {
     /// scrub, head-only, muda.
     #[arg(long)]
     pub method: String,
-    /// The original model: a checkpoint written by `unlearn train`, or a foreign one with
-    /// --arch (a path, hf://… or model:<id>).
-    #[arg(long)]
-    pub checkpoint: String,
-    /// How to read a foreign checkpoint.
+    /// The model and the data it is read on.
     #[command(flatten)]
-    pub foreign: crate::files::ForeignModel,
-    /// Data source.
-    #[arg(long, default_value = "embedded")]
-    pub data: String,
-    /// Split manifest from `unlearn split`.
-    #[arg(long)]
-    pub split: PathBuf,
+    pub input: crate::files::ModelOnData,
     /// Output checkpoint (.safetensors); the run record goes to `<out>.record.json`.
     #[arg(long)]
     pub out: PathBuf,
@@ -97,19 +87,15 @@ pub struct MethodsArgs {
 
 /// `unlearn forget`.
 pub fn forget(a: ForgetArgs, on: ops::OnMismatch) -> Result<()> {
-    let _claim = unlearn_io::Claim::new()
-        .inputs(
-            "--checkpoint",
-            crate::files::local_checkpoint(&a.checkpoint),
-        )
-        .input("--split", &a.split)
+    let _claim = a
+        .input
+        .claim()
         .inputs("--config", a.config.iter())
         .output("--out", &a.out)
         .output("run record", ops::record_path(&a.out))
         .outputs("--trace", a.trace.iter())
         .acquire()?;
-    let ds = ops::load_dataset(&a.data)?;
-    let manifest = ops::load_split(&a.split, &ds, on)?;
+    let (ds, manifest) = a.input.load_data(on)?;
     // Check the method id and every override before the (possibly large) checkpoint loads.
     let overrides = Overrides::new(&a.set, a.config.as_deref())?;
     ops::check_method(
@@ -119,12 +105,11 @@ pub fn forget(a: ForgetArgs, on: ops::OnMismatch) -> Result<()> {
         &overrides,
     )?;
     let device = unlearn_models::device(&a.device)?;
-    let opts = a.foreign.load_options();
-    let original = ops::load_model_with(&a.checkpoint, &opts, &ds, &device)?;
+    let original = a.input.load_model(&ds, &device)?;
     let ds = ops::dataset_for(&ds, &original);
     let ds = ds.as_ref();
     ops::check_checkpoint(
-        &a.checkpoint,
+        &a.input.checkpoint,
         original.meta.as_ref(),
         ds,
         &manifest,
@@ -139,7 +124,7 @@ pub fn forget(a: ForgetArgs, on: ops::OnMismatch) -> Result<()> {
         ds,
         manifest: &manifest,
         original: &original.model,
-        original_label: &a.checkpoint,
+        original_label: &a.input.checkpoint,
         method: &a.method,
         preset,
         overrides: &overrides,

@@ -27,18 +27,9 @@ Examples:
 /// Arguments of `unlearn features`.
 #[derive(Args)]
 pub struct FeaturesArgs {
-    /// Checkpoint: a path or hf://org/repo/file[@revision].
-    #[arg(long)]
-    pub checkpoint: String,
-    /// How to read a foreign checkpoint.
+    /// The model and the data it is read on.
     #[command(flatten)]
-    pub foreign: crate::files::ForeignModel,
-    /// Data source.
-    #[arg(long, default_value = "embedded")]
-    pub data: String,
-    /// Split manifest.
-    #[arg(long)]
-    pub split: PathBuf,
+    pub input: crate::files::ModelOnData,
     /// Output file (.safetensors or .npz).
     #[arg(long)]
     pub out: PathBuf,
@@ -99,36 +90,27 @@ pub struct MetricsArgs {
 
 /// `unlearn features`.
 pub fn features(a: FeaturesArgs, on: ops::OnMismatch) -> Result<()> {
-    let _claim = unlearn_io::Claim::new()
-        .inputs(
-            "--checkpoint",
-            crate::files::local_checkpoint(&a.checkpoint),
-        )
-        .input("--split", &a.split)
-        .output("--out", &a.out)
-        .acquire()?;
+    let _claim = a.input.claim().output("--out", &a.out).acquire()?;
     let opts = ExtractOptions {
         batch_size: a.batch_size,
         max_retain: a.max_retain,
         progress: !a.quiet,
         ..Default::default()
     };
-    let ds = ops::load_dataset(&a.data)?;
-    let manifest = ops::load_split(&a.split, &ds, on)?;
+    let (ds, manifest) = a.input.load_data(on)?;
     let device = unlearn_models::device(&a.device)?;
-    let load = a.foreign.load_options();
-    let model = ops::load_model_with(&a.checkpoint, &load, &ds, &device)?;
+    let model = a.input.load_model(&ds, &device)?;
     let ds = ops::dataset_for(&ds, &model);
     let ds = ds.as_ref();
     ops::check_checkpoint(
-        &a.checkpoint,
+        &a.input.checkpoint,
         model.meta.as_ref(),
         ds,
         &manifest,
         ops::ModelRole::Evaluated,
         on,
     )?;
-    let bundle = ops::extract_features(&model.model, ds, &manifest, &opts, &a.checkpoint)?;
+    let bundle = ops::extract_features(&model.model, ds, &manifest, &opts, &a.input.checkpoint)?;
     ops::save_features(&bundle, &a.out)?;
     eprintln!(
         "wrote {}: retain {}, forget {}, test {}, d = {}",

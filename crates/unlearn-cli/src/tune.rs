@@ -13,23 +13,13 @@ pub struct TuneArgs {
     /// Method id (see `unlearn methods`).
     #[arg(long)]
     pub method: String,
-    /// The original model: a checkpoint of `unlearn train`, or a foreign one with --arch (a
-    /// path, hf://… or model:<id>).
-    #[arg(long)]
-    pub checkpoint: String,
-    /// How to read a foreign checkpoint.
+    /// The model and the data it is read on.
     #[command(flatten)]
-    pub foreign: crate::files::ForeignModel,
+    pub input: crate::files::ModelOnData,
     /// A retrained model (checkpoint) or its features (`unlearn features`); repeat for an
     /// ensemble of oracles.
     #[arg(long = "reference", required = true)]
     pub references: Vec<PathBuf>,
-    /// Data source.
-    #[arg(long, default_value = "embedded")]
-    pub data: String,
-    /// Split manifest from `unlearn split`.
-    #[arg(long)]
-    pub split: PathBuf,
     /// Trials in all; trial 0 runs the defaults.
     #[arg(long, default_value_t = 24, value_parser = crate::files::positive)]
     pub trials: usize,
@@ -88,13 +78,10 @@ pub fn tune(a: TuneArgs, on: unlearn_pipeline::ops::OnMismatch) -> Result<()> {
     // A search refused before its first trial leaves no folder that it made.
     let fresh = !a.out.exists();
     let out_dir = a.out.clone();
-    let claim = unlearn_io::Claim::new()
-        .inputs(
-            "--checkpoint",
-            crate::files::local_checkpoint(&a.checkpoint),
-        )
+    let claim = a
+        .input
+        .claim()
         .inputs("--reference", a.references.iter())
-        .input("--split", &a.split)
         .inputs("--space", a.space.iter())
         .output("trials", a.out.join("trials.jsonl"))
         .output("best values", a.out.join("best.toml"))
@@ -103,10 +90,10 @@ pub fn tune(a: TuneArgs, on: unlearn_pipeline::ops::OnMismatch) -> Result<()> {
     let cfg = TuneConfig {
         method: a.method,
         preset: a.preset,
-        data: a.data,
-        split: a.split,
-        original: a.checkpoint,
-        load: a.foreign.load_options(),
+        load: a.input.foreign.load_options(),
+        data: a.input.data,
+        split: a.input.split,
+        original: a.input.checkpoint,
         references: a.references,
         trials: a.trials,
         startup: a.startup,
