@@ -57,7 +57,6 @@ fn main() -> Result<()> {
             other => bail!("unknown argument {other}"),
         }
     }
-    unlearn_models::kernels::set_enabled(!reference);
     let (arch, shape) = match model.as_str() {
         "small-cnn" => (Arch::SmallCnn, [1, 28, 28]),
         "resnet18-cifar" | "resnet18" => (Arch::ResNet18Cifar, [3, 32, 32]),
@@ -72,7 +71,12 @@ fn main() -> Result<()> {
         input_shape: shape,
         num_classes: 10,
     };
-    let net = Model::new(&spec, &dev, 0)?;
+    let kernels = if reference {
+        unlearn_models::kernels::Kernels::Reference
+    } else {
+        unlearn_models::kernels::Kernels::Fast
+    };
+    let net = Model::with_kernels(&spec, &dev, 0, kernels)?;
     let [c, h, w] = shape;
     let x = Tensor::randn(0f32, 1f32, (batch, c, h, w), &Device::Cpu)?.to_device(&dev)?;
     let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();

@@ -53,6 +53,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use rand_distr::{Distribution, StandardNormal};
+use unlearn_models::kernels::Kernels;
 use unlearn_models::{Arch, Model, ModelSpec};
 use unlearn_train::engine::cross_entropy;
 use unlearn_train::optim::{Optimizer, OptimizerConfig, SgdConfig};
@@ -206,11 +207,10 @@ fn batches(o: &Opts, shape: [usize; 3]) -> Result<Vec<(Tensor, Tensor)>> {
         .collect()
 }
 
-/// One side: a device, a model on it, and whether the fast CPU kernels are on for it.
+/// One side: a device and a model on it (built with its own choice of kernels).
 struct Side {
     net: Model,
     dev: Device,
-    kernels: bool,
     /// Adds `perturb · x²` to the training input (a rounding-level change, to measure the
     /// sensitivity of one step).
     perturb: f64,
@@ -218,7 +218,6 @@ struct Side {
 
 impl Side {
     fn logits(&self, xs: &[(Tensor, Tensor)]) -> Result<Vec<Vec<f64>>> {
-        unlearn_models::kernels::set_enabled(self.kernels);
         xs.iter()
             .map(|(x, _)| host(&self.net.forward(&x.to_device(&self.dev)?, false)?))
             .collect()
@@ -235,7 +234,6 @@ impl Side {
 
     /// One SGD step on `(x, y)`; returns the loss.
     fn step(&self, x: &Tensor, y: &Tensor) -> Result<f64> {
-        unlearn_models::kernels::set_enabled(self.kernels);
         let sgd = SgdConfig {
             lr: 0.01,
             momentum: 0.9,
@@ -323,15 +321,22 @@ fn run_model(o: &Opts, name: &str, da: &Device, db: &Device) -> Result<bool> {
         if o.tf32 { " tf32" } else { "" }
     );
     let a = Side {
-        net: Model::new(&spec, da, o.seed)?,
+        net: Model::with_kernels(&spec, da, o.seed, Kernels::Fast)?,
         dev: da.clone(),
-        kernels: true,
         perturb: 0.0,
     };
     let b = Side {
-        net: Model::new(&spec, db, o.seed)?,
+        net: Model::with_kernels(
+            &spec,
+            db,
+            o.seed,
+            if o.b_reference {
+                Kernels::Reference
+            } else {
+                Kernels::Fast
+            },
+        )?,
         dev: db.clone(),
-        kernels: !o.b_reference,
         perturb: o.perturb_b,
     };
     let mut r = Report { failed: false };

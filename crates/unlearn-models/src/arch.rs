@@ -7,6 +7,7 @@ use candle_core::{Device, ModuleT, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
+use crate::kernels::Kernels;
 use crate::layers::{global_avg_pool, BatchNorm2d, Conv2d, ConvInit, Linear};
 use crate::store::{ParamStore, Scope};
 use crate::vit::{Vit, VitConfig};
@@ -309,15 +310,27 @@ pub struct Model {
 }
 
 impl Model {
-    /// Builds a freshly initialised model; initial values derive from `seed` only.
+    /// Builds a freshly initialised model; initial values derive from `seed` only. Its
+    /// layers run the kernels [`Kernels::from_env`] chooses.
     pub fn new(spec: &ModelSpec, device: &Device, seed: u64) -> Result<Self> {
+        Self::with_kernels(spec, device, seed, Kernels::from_env())
+    }
+
+    /// [`Model::new`] whose layers run `kernels`: the fast CPU kernels or candle's
+    /// reference ops, chosen for this model alone.
+    pub fn with_kernels(
+        spec: &ModelSpec,
+        device: &Device,
+        seed: u64,
+        kernels: Kernels,
+    ) -> Result<Self> {
         if spec.num_classes < 2 {
             return Err(ModelError::BadArchConfig {
                 arch: spec.arch.name().into(),
                 reason: format!("{} classes (at least 2 needed)", spec.num_classes),
             });
         }
-        let store = ParamStore::new(device, seed);
+        let store = ParamStore::with_kernels(device, seed, kernels);
         let root = Scope::root(&store);
         let (net, feature_dim) = match spec.arch {
             Arch::SmallCnn => (Net::SmallCnn(SmallCnn::new(&root, spec)?), 128),
@@ -412,7 +425,12 @@ impl Model {
 
     /// A deep copy with its own storage.
     pub fn deep_clone(&self) -> Result<Model> {
-        let copy = Model::new(&self.spec, self.device(), self.store.seed())?;
+        let copy = Model::with_kernels(
+            &self.spec,
+            self.device(),
+            self.store.seed(),
+            self.store.kernels(),
+        )?;
         copy.copy_from(self)?;
         Ok(copy)
     }

@@ -17,6 +17,7 @@ pub struct Conv2d {
     bias: Option<Tensor>,
     stride: usize,
     padding: usize,
+    kernels: crate::kernels::Kernels,
 }
 
 /// How a convolution's weight is initialised.
@@ -66,6 +67,7 @@ impl Conv2d {
             bias,
             stride,
             padding,
+            kernels: scope.store().kernels(),
         })
     }
 
@@ -75,6 +77,7 @@ impl Conv2d {
     /// elsewhere candle's `conv2d` and a broadcast bias add.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         crate::kernels::conv2d(
+            self.kernels,
             x,
             &self.weight,
             self.bias.as_ref(),
@@ -87,6 +90,7 @@ impl Conv2d {
     /// CPU `f32` ([`crate::kernels::conv2d_relu_max_pool2d`]).
     pub fn forward_relu_max_pool(&self, x: &Tensor, k: usize) -> Result<Tensor> {
         crate::kernels::conv2d_relu_max_pool2d(
+            self.kernels,
             x,
             &self.weight,
             self.bias.as_ref(),
@@ -198,6 +202,7 @@ impl BatchNorm2d {
         relu: bool,
     ) -> Result<Tensor> {
         let act = crate::kernels::BnAct { residual, relu };
+        let kernels = self.scope.store().kernels();
         let shape = (1, (), 1, 1);
         let finish = |y: Tensor| -> Result<Tensor> {
             let y = match residual {
@@ -209,8 +214,14 @@ impl BatchNorm2d {
         if train {
             let (n, _c, h, w) = x.dims4()?;
             let m = (n * h * w) as f64;
-            let fast =
-                crate::kernels::batch_norm_train_act(x, &self.weight, &self.bias, self.eps, act)?;
+            let fast = crate::kernels::batch_norm_train_act(
+                kernels,
+                x,
+                &self.weight,
+                &self.bias,
+                self.eps,
+                act,
+            )?;
             let (y, mean, var) = match fast {
                 Some(out) => out,
                 None => {
@@ -239,6 +250,7 @@ impl BatchNorm2d {
             let (rm, rv) = (self.running_mean.as_tensor(), self.running_var.as_tensor());
             let (rm, rv) = (rm.detach(), rv.detach());
             let fast = crate::kernels::batch_norm_eval_act(
+                kernels,
                 x,
                 &self.weight,
                 &self.bias,

@@ -16,6 +16,7 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::Result;
+use crate::kernels::Kernels;
 
 /// How a tensor is initialised (PyTorch's default schemes).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -102,17 +103,30 @@ pub struct ParamStore {
     counters: Arc<Mutex<BTreeMap<String, i64>>>,
     device: Device,
     seed: u64,
+    kernels: Kernels,
 }
 
 impl ParamStore {
-    /// An empty store whose initial values derive from `seed`.
+    /// An empty store whose initial values derive from `seed`, its layers running the
+    /// kernels [`Kernels::from_env`] chooses.
     pub fn new(device: &Device, seed: u64) -> Self {
+        Self::with_kernels(device, seed, Kernels::from_env())
+    }
+
+    /// [`ParamStore::new`] whose layers run `kernels`.
+    pub fn with_kernels(device: &Device, seed: u64, kernels: Kernels) -> Self {
         Self {
             entries: Arc::new(Mutex::new(BTreeMap::new())),
             counters: Arc::new(Mutex::new(BTreeMap::new())),
             device: device.clone(),
             seed,
+            kernels,
         }
+    }
+
+    /// The kernels the layers built on this store run (fixed when the store is made).
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     /// The device tensors live on.

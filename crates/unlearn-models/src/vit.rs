@@ -216,6 +216,7 @@ pub(crate) struct Vit {
     blocks: Vec<Block>,
     layernorm: LayerNorm,
     patch_size: usize,
+    kernels: crate::kernels::Kernels,
 }
 
 impl Vit {
@@ -254,6 +255,7 @@ impl Vit {
             blocks,
             layernorm: LayerNorm::new(&vit.pp("layernorm"), d, cfg.layer_norm_eps)?,
             patch_size: p,
+            kernels: root.store().kernels(),
         })
     }
 
@@ -261,7 +263,14 @@ impl Vit {
     /// training and evaluation compute the same thing).
     pub(crate) fn features(&self, x: &Tensor) -> Result<Tensor> {
         let p = self.patch_size;
-        let patches = crate::kernels::conv2d(x, &self.patch_weight, Some(&self.patch_bias), p, 0)?;
+        let patches = crate::kernels::conv2d(
+            self.kernels,
+            x,
+            &self.patch_weight,
+            Some(&self.patch_bias),
+            p,
+            0,
+        )?;
         let (b, d, _, _) = patches.dims4()?;
         let tokens = patches.flatten_from(2)?.transpose(1, 2)?;
         let cls = self.cls_token.broadcast_as((b, 1, d))?;

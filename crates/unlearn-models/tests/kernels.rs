@@ -5,7 +5,9 @@
 use candle_core::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use unlearn_models::kernels;
+use unlearn_models::kernels::{self, Kernels};
+
+const FAST: Kernels = Kernels::Fast;
 use unlearn_models::{Arch, Model, ModelSpec};
 
 const TOL: f32 = 1e-4;
@@ -70,7 +72,6 @@ const CONV_CASES: &[ConvCase] = &[
 
 #[test]
 fn conv2d_matches_candle_values_and_gradients() {
-    assert!(kernels::enabled());
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     for &(n, c, h, w, o, k, s, p, has_bias) in CONV_CASES {
         let case = format!("n{n} c{c} {h}×{w} o{o} k{k} s{s} p{p} bias {has_bias}");
@@ -78,7 +79,7 @@ fn conv2d_matches_candle_values_and_gradients() {
         let wt = var(&mut rng, &[o, c, k, k]);
         let b = var(&mut rng, &[o]);
         let bias = has_bias.then(|| b.as_tensor());
-        let fast = kernels::conv2d(x.as_tensor(), wt.as_tensor(), bias, s, p).unwrap();
+        let fast = kernels::conv2d(FAST, x.as_tensor(), wt.as_tensor(), bias, s, p).unwrap();
         let mut reference = x.as_tensor().conv2d(wt.as_tensor(), p, s, 1, 1).unwrap();
         if has_bias {
             reference = reference
@@ -124,8 +125,9 @@ fn fused_conv_relu_max_pool_matches_candle() {
         let wt = var(&mut rng, &[o, c, k, k]);
         let b = var(&mut rng, &[o]);
         let bias = has_bias.then(|| b.as_tensor());
-        let fast = kernels::conv2d_relu_max_pool2d(x.as_tensor(), wt.as_tensor(), bias, s, p, pool)
-            .unwrap();
+        let fast =
+            kernels::conv2d_relu_max_pool2d(FAST, x.as_tensor(), wt.as_tensor(), bias, s, p, pool)
+                .unwrap();
         let mut reference = x.as_tensor().conv2d(wt.as_tensor(), p, s, 1, 1).unwrap();
         if has_bias {
             reference = reference
@@ -175,7 +177,8 @@ fn fused_pool_ties_are_judged_after_the_bias_as_pytorch_does() {
             Var::from_tensor(&Tensor::from_vec(vals, (1, 1, k, k), &Device::Cpu).unwrap()).unwrap();
         let w = Tensor::ones((1, 1, 1, 1), DType::F32, &Device::Cpu).unwrap();
         let b = Tensor::new(&[1e4f32], &Device::Cpu).unwrap();
-        let y = kernels::conv2d_relu_max_pool2d(x.as_tensor(), &w, Some(&b), 1, 0, k).unwrap();
+        let y =
+            kernels::conv2d_relu_max_pool2d(FAST, x.as_tensor(), &w, Some(&b), 1, 0, k).unwrap();
         let y_val = y.flatten_all().unwrap().to_vec1::<f32>().unwrap()[0];
         assert_eq!(y_val, 1e4f32 + 1.0, "pool {k}: the pooled value");
         let grads = y.sum_all().unwrap().backward().unwrap();
@@ -205,7 +208,7 @@ fn conv2d_skips_the_input_gradient_of_a_constant() {
     let mut rng = ChaCha8Rng::seed_from_u64(8);
     let x = random(&mut rng, &[2, 1, 6, 6]);
     let wt = var(&mut rng, &[3, 1, 3, 3]);
-    let y = kernels::conv2d(&x, wt.as_tensor(), None, 1, 1).unwrap();
+    let y = kernels::conv2d(FAST, &x, wt.as_tensor(), None, 1, 1).unwrap();
     let g = y.sum_all().unwrap().backward().unwrap();
     assert!(g.get(&x).is_none());
     let reference = x
@@ -234,7 +237,7 @@ fn relu_max_pool_matches_candle() {
         (1, 1, 28, 28, 2),
     ] {
         let x = var(&mut rng, &[n, c, h, w]);
-        let fast = kernels::relu_max_pool2d(x.as_tensor(), k).unwrap();
+        let fast = kernels::relu_max_pool2d(FAST, x.as_tensor(), k).unwrap();
         let reference = x.as_tensor().relu().unwrap().max_pool2d(k).unwrap();
         close("pool y", &fast, &reference);
         let r = random(&mut rng, reference.dims());
@@ -260,12 +263,12 @@ fn pooling_floor_mode_matches_candle_forward() {
     let mut rng = ChaCha8Rng::seed_from_u64(14);
     for &(n, c, h, w, k) in &[(1, 4, 7, 9, 2), (2, 2, 11, 7, 3)] {
         let x = random(&mut rng, &[n, c, h, w]);
-        let fast = kernels::relu_max_pool2d(&x, k).unwrap();
+        let fast = kernels::relu_max_pool2d(FAST, &x, k).unwrap();
         let reference = x.relu().unwrap().max_pool2d(k).unwrap();
         close("pool y", &fast, &reference);
         let wt = random(&mut rng, &[3, c, 3, 3]);
         let b = random(&mut rng, &[3]);
-        let fast = kernels::conv2d_relu_max_pool2d(&x, &wt, Some(&b), 1, 1, k).unwrap();
+        let fast = kernels::conv2d_relu_max_pool2d(FAST, &x, &wt, Some(&b), 1, 1, k).unwrap();
         let reference = x
             .conv2d(&wt, 1, 1, 1, 1)
             .unwrap()
@@ -290,7 +293,7 @@ fn batch_norm_matches_candle_ops() {
         let shape = (1, c, 1, 1);
         let (xt, wtt, bt) = (x.as_tensor(), wt.as_tensor(), b.as_tensor());
         // Training mode, the reference as candle ops (as in layers.rs).
-        let (fast, mean, var_) = kernels::batch_norm_train(xt, wtt, bt, eps)
+        let (fast, mean, var_) = kernels::batch_norm_train(FAST, xt, wtt, bt, eps)
             .unwrap()
             .unwrap();
         let m = (n * h * w) as f64;
@@ -329,7 +332,7 @@ fn batch_norm_matches_candle_ops() {
         // Eval mode with running statistics.
         let rm = random(&mut rng, &[c]);
         let rv = (random(&mut rng, &[c]).abs().unwrap() + 0.5).unwrap();
-        let fast = kernels::batch_norm_eval(xt, wtt, bt, &rm, &rv, eps)
+        let fast = kernels::batch_norm_eval(FAST, xt, wtt, bt, &rm, &rv, eps)
             .unwrap()
             .unwrap();
         let scale = ((&rv + eps).unwrap().sqrt().unwrap().recip().unwrap() * wtt).unwrap();
@@ -383,7 +386,7 @@ fn fused_batch_norm_residual_relu_matches_candle_ops() {
                 }
             };
             // Training mode.
-            let (fast, _, _) = kernels::batch_norm_train_act(xt, wtt, bt, eps, act)
+            let (fast, _, _) = kernels::batch_norm_train_act(FAST, xt, wtt, bt, eps, act)
                 .unwrap()
                 .unwrap();
             let m = (n * h * w) as f64;
@@ -421,7 +424,7 @@ fn fused_batch_norm_residual_relu_matches_candle_ops() {
             // Eval mode with running statistics.
             let rm = random(&mut rng, &[c]);
             let rv = (random(&mut rng, &[c]).abs().unwrap() + 0.5).unwrap();
-            let fast = kernels::batch_norm_eval_act(xt, wtt, bt, &rm, &rv, eps, act)
+            let fast = kernels::batch_norm_eval_act(FAST, xt, wtt, bt, &rm, &rv, eps, act)
                 .unwrap()
                 .unwrap();
             let scale = ((&rv + eps).unwrap().sqrt().unwrap().recip().unwrap() * wtt).unwrap();
@@ -504,22 +507,24 @@ fn kernel_chain_bits() -> Vec<Vec<u32>> {
     let w3 = var(&mut rng, &[6, 16, 3, 3]);
     let g3 = var(&mut rng, &[6]);
     let b3 = var(&mut rng, &[6]);
-    let h = kernels::conv2d(x.as_tensor(), w1.as_tensor(), None, 2, 1).unwrap();
-    let (h, _, _) = kernels::batch_norm_train(&h, g.as_tensor(), b.as_tensor(), 1e-5)
+    let h = kernels::conv2d(FAST, x.as_tensor(), w1.as_tensor(), None, 2, 1).unwrap();
+    let (h, _, _) = kernels::batch_norm_train(FAST, &h, g.as_tensor(), b.as_tensor(), 1e-5)
         .unwrap()
         .unwrap();
-    let h2 = kernels::conv2d(&h, w2.as_tensor(), Some(b2.as_tensor()), 1, 1).unwrap();
-    let h3 = kernels::conv2d(&h, w3.as_tensor(), None, 1, 1).unwrap();
+    let h2 = kernels::conv2d(FAST, &h, w2.as_tensor(), Some(b2.as_tensor()), 1, 1).unwrap();
+    let h3 = kernels::conv2d(FAST, &h, w3.as_tensor(), None, 1, 1).unwrap();
     let act = kernels::BnAct {
         residual: Some(&h2),
         relu: true,
     };
-    let (h4, _, _) = kernels::batch_norm_train_act(&h3, g3.as_tensor(), b3.as_tensor(), 1e-5, act)
-        .unwrap()
-        .unwrap();
-    let y1 = kernels::relu_max_pool2d(&h4, 2).unwrap();
+    let (h4, _, _) =
+        kernels::batch_norm_train_act(FAST, &h3, g3.as_tensor(), b3.as_tensor(), 1e-5, act)
+            .unwrap()
+            .unwrap();
+    let y1 = kernels::relu_max_pool2d(FAST, &h4, 2).unwrap();
     let y2 =
-        kernels::conv2d_relu_max_pool2d(&h, w2.as_tensor(), Some(b2.as_tensor()), 1, 1, 2).unwrap();
+        kernels::conv2d_relu_max_pool2d(FAST, &h, w2.as_tensor(), Some(b2.as_tensor()), 1, 1, 2)
+            .unwrap();
     let y = (y1 + y2).unwrap();
     let r = random(&mut rng, y.dims());
     let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
@@ -553,7 +558,7 @@ fn portable_max_pool_has_pytorchs_gradient() {
     let mut rng = ChaCha8Rng::seed_from_u64(15);
     for &(n, c, h, w, k) in &[(2, 3, 8, 8, 2), (1, 2, 7, 9, 2), (2, 2, 11, 7, 3)] {
         let x = var(&mut rng, &[n, c, h, w]);
-        let fast = kernels::relu_max_pool2d(x.as_tensor(), k).unwrap();
+        let fast = kernels::relu_max_pool2d(FAST, x.as_tensor(), k).unwrap();
         let portable = kernels::max_pool2d(&x.as_tensor().relu().unwrap(), k).unwrap();
         close("pool y", &fast, &portable);
         let r = random(&mut rng, fast.dims());
@@ -572,4 +577,46 @@ fn portable_max_pool_has_pytorchs_gradient() {
     }
     let small = random(&mut rng, &[1, 1, 1, 3]);
     assert!(kernels::max_pool2d(&small, 2).is_err());
+}
+
+/// The choice of kernels belongs to each model: two models of one process run their own,
+/// a copy keeps it, and running one never changes the other's numbers.
+#[test]
+fn each_model_runs_its_own_choice_of_kernels_in_one_process() {
+    let spec = ModelSpec {
+        arch: Arch::SmallCnn,
+        input_shape: [1, 28, 28],
+        num_classes: 10,
+    };
+    let fast = Model::with_kernels(&spec, &Device::Cpu, 3, Kernels::Fast).unwrap();
+    let reference = Model::with_kernels(&spec, &Device::Cpu, 3, Kernels::Reference).unwrap();
+    assert_eq!(fast.store().kernels(), Kernels::Fast);
+    assert_eq!(reference.store().kernels(), Kernels::Reference);
+    assert_eq!(
+        reference.deep_clone().unwrap().store().kernels(),
+        Kernels::Reference
+    );
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let x = var(&mut rng, &[8, 1, 28, 28]);
+    let logits = |m: &Model| -> Vec<f32> {
+        m.forward(x.as_tensor(), false)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    let before = logits(&fast);
+    let other = logits(&reference);
+    let after = logits(&fast);
+    assert_eq!(
+        before, after,
+        "running the reference model changed the fast one"
+    );
+    let worst = before
+        .iter()
+        .zip(&other)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-4, "fast and reference logits part by {worst}");
 }

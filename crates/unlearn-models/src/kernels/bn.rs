@@ -4,7 +4,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{applies, msg, slice, tensor, with_data};
+use super::{applies, msg, slice, tensor, with_data, Kernels};
 use crate::error::Result;
 
 /// What follows the normalisation in the same op.
@@ -21,24 +21,26 @@ pub struct BnAct<'a> {
 /// `None` when the fast path does not apply (the caller then uses candle's ops).
 /// Statistics are accumulated in `f64`, per channel in a fixed order.
 pub fn batch_norm_train(
+    kernels: Kernels,
     x: &Tensor,
     weight: &Tensor,
     bias: &Tensor,
     eps: f64,
 ) -> Result<Option<(Tensor, Tensor, Tensor)>> {
-    batch_norm_train_act(x, weight, bias, eps, BnAct::default())
+    batch_norm_train_act(kernels, x, weight, bias, eps, BnAct::default())
 }
 
 /// [`batch_norm_train`] followed by `act` (residual add, ReLU) in the same op:
 /// `y = relu(bn(x) + residual)`, differentiable in `x`, `weight`, `bias` and `residual`.
 pub fn batch_norm_train_act(
+    kernels: Kernels,
     x: &Tensor,
     weight: &Tensor,
     bias: &Tensor,
     eps: f64,
     act: BnAct<'_>,
 ) -> Result<Option<(Tensor, Tensor, Tensor)>> {
-    if !applies(&[x, weight, bias]) || x.rank() != 4 {
+    if !applies(kernels, &[x, weight, bias]) || x.rank() != 4 {
         return Ok(None);
     }
     let (n, c, h, w) = x.dims4()?;
@@ -46,7 +48,7 @@ pub fn batch_norm_train_act(
         return Ok(None);
     }
     if let Some(s) = act.residual {
-        if !applies(&[s]) || s.dims() != x.dims() {
+        if !applies(kernels, &[s]) || s.dims() != x.dims() {
             return Ok(None);
         }
     }
@@ -89,6 +91,7 @@ pub fn batch_norm_train_act(
 /// Eval-mode BatchNorm with running statistics, `(x − mean) · weight / √(var + eps) + bias`,
 /// differentiable in `x`, `weight` and `bias`. `None` when the fast path does not apply.
 pub fn batch_norm_eval(
+    kernels: Kernels,
     x: &Tensor,
     weight: &Tensor,
     bias: &Tensor,
@@ -97,6 +100,7 @@ pub fn batch_norm_eval(
     eps: f64,
 ) -> Result<Option<Tensor>> {
     batch_norm_eval_act(
+        kernels,
         x,
         weight,
         bias,
@@ -108,7 +112,10 @@ pub fn batch_norm_eval(
 }
 
 /// [`batch_norm_eval`] followed by `act` (residual add, ReLU) in the same op.
+// The arguments of PyTorch's `F.batch_norm` plus the kernel choice and the fused tail.
+#[allow(clippy::too_many_arguments)]
 pub fn batch_norm_eval_act(
+    kernels: Kernels,
     x: &Tensor,
     weight: &Tensor,
     bias: &Tensor,
@@ -117,7 +124,7 @@ pub fn batch_norm_eval_act(
     eps: f64,
     act: BnAct<'_>,
 ) -> Result<Option<Tensor>> {
-    if !applies(&[x, weight, bias, running_mean, running_var]) || x.rank() != 4 {
+    if !applies(kernels, &[x, weight, bias, running_mean, running_var]) || x.rank() != 4 {
         return Ok(None);
     }
     let c = x.dim(1)?;
@@ -128,7 +135,7 @@ pub fn batch_norm_eval_act(
         return Ok(None);
     }
     if let Some(s) = act.residual {
-        if !applies(&[s]) || s.dims() != x.dims() {
+        if !applies(kernels, &[s]) || s.dims() != x.dims() {
             return Ok(None);
         }
     }

@@ -4,10 +4,10 @@ use std::cell::RefCell;
 use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
-use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
-use super::{applies, groups, msg, slice, tensor, winograd, with_data};
+use super::dense::{mm, sum};
+use super::{applies, groups, msg, slice, tensor, winograd, with_data, Kernels};
 use crate::error::Result;
 
 /// Largest im2col buffer of one group, in floats (32 MiB).
@@ -18,6 +18,7 @@ const MAX_COL_FLOATS: usize = 8 << 20;
 /// of length O. Fast path on CPU `f32` (see the [module docs](super)); candle's
 /// `conv2d` + broadcast add otherwise.
 pub fn conv2d(
+    kernels: Kernels,
     x: &Tensor,
     weight: &Tensor,
     bias: Option<&Tensor>,
@@ -25,8 +26,8 @@ pub fn conv2d(
     padding: usize,
 ) -> Result<Tensor> {
     let ok = match bias {
-        Some(b) => applies(&[x, weight, b]),
-        None => applies(&[x, weight]),
+        Some(b) => applies(kernels, &[x, weight, b]),
+        None => applies(kernels, &[x, weight]),
     };
     if ok {
         if let (Ok((_, c, h, w)), Ok((_, ci, kh, kw))) = (x.dims4(), weight.dims4()) {
@@ -59,6 +60,7 @@ pub fn conv2d(
 /// The gradient goes to the first maximum of each window (PyTorch's choice). Candle's
 /// `conv2d`, `relu` and `max_pool2d` elsewhere.
 pub fn conv2d_relu_max_pool2d(
+    kernels: Kernels,
     x: &Tensor,
     weight: &Tensor,
     bias: Option<&Tensor>,
@@ -67,8 +69,8 @@ pub fn conv2d_relu_max_pool2d(
     k: usize,
 ) -> Result<Tensor> {
     let ok = match bias {
-        Some(b) => applies(&[x, weight, b]),
-        None => applies(&[x, weight]),
+        Some(b) => applies(kernels, &[x, weight, b]),
+        None => applies(kernels, &[x, weight]),
     };
     if ok && (1..=15).contains(&k) {
         if let (Ok((_, c, h, w)), Ok((_, ci, kh, kw))) = (x.dims4(), weight.dims4()) {
@@ -92,7 +94,10 @@ pub fn conv2d_relu_max_pool2d(
             }
         }
     }
-    super::pool::max_pool2d(&conv2d(x, weight, bias, stride, padding)?.relu()?, k)
+    super::pool::max_pool2d(
+        &conv2d(kernels, x, weight, bias, stride, padding)?.relu()?,
+        k,
+    )
 }
 
 /// Marks a pooled value that ReLU set to zero (no gradient).
@@ -256,50 +261,6 @@ fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) ->
     })
 }
 
-/// `dst[m×n] (=|+=) lhs · rhs` with explicit row/column strides, single-threaded.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn mm(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: &mut [f32],
-    dst_rs: usize,
-    accumulate: bool,
-    lhs: &[f32],
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: &[f32],
-    (rhs_rs, rhs_cs): (usize, usize),
-) {
-    debug_assert!(m == 0 || n == 0 || dst.len() >= (m - 1) * dst_rs + n);
-    debug_assert!(m == 0 || k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
-    debug_assert!(k == 0 || n == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
-    // SAFETY: the slices cover every index the strides reach (asserted above in debug
-    // builds, guaranteed by the callers' shape arithmetic), and `dst` does not alias.
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            if accumulate { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        )
-    }
-}
-
 /// Where the output gradient comes from.
 enum Dy<'a> {
     /// N × O × OH × OW.
@@ -453,23 +414,6 @@ fn pool_plane(
             *id = CUT;
         }
     }
-}
-
-/// Sum in a fixed order: eight `f32` lanes over blocks of 256, blocks added in `f64`.
-pub(super) fn sum(v: &[f32]) -> f64 {
-    v.chunks(256)
-        .map(|b| {
-            let mut lanes = [0f32; 8];
-            let mut it = b.chunks_exact(8);
-            for c in &mut it {
-                for (l, x) in lanes.iter_mut().zip(c) {
-                    *l += *x;
-                }
-            }
-            let tail: f32 = it.remainder().iter().sum();
-            lanes.iter().map(|l| *l as f64).sum::<f64>() + tail as f64
-        })
-        .sum()
 }
 
 /// Backward: `(dx if wanted, dw, db)` from the output gradient.

@@ -2,7 +2,7 @@
 //!
 //! The layers call the functions of this module; each one takes the fast path for
 //! contiguous-or-not `f32` tensors on the CPU and falls back to candle's own ops otherwise
-//! (CUDA, other dtypes, or when [`set_enabled`]`(false)`), so candle's tensor API stays the
+//! (CUDA, other dtypes, or for a model whose [`Kernels`] choice is `Reference`), so candle's tensor API stays the
 //! surface and the fast path is an implementation detail.
 //!
 //! - [`conv2d`]: convolution (+ bias) via im2col / col2im and the `gemm` crate, forward and
@@ -52,10 +52,9 @@ macro_rules! avx2_dispatch {
 
 mod bn;
 mod conv;
+mod dense;
 mod pool;
 mod winograd;
-
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use candle_core::{CpuStorage, DType, Device, Layout, Storage, Tensor};
 
@@ -63,34 +62,33 @@ pub use bn::{batch_norm_eval, batch_norm_eval_act, batch_norm_train, batch_norm_
 pub use conv::{conv2d, conv2d_relu_max_pool2d};
 pub use pool::{max_pool2d, max_pool2d_padded, relu_max_pool2d};
 
-/// 0: not yet decided (read `UNLEARN_KERNELS` on first use), 1: on, 2: off.
-static ENABLED: AtomicU8 = AtomicU8::new(0);
-
-/// Switches the fast kernels on (the default) or off (candle's reference ops everywhere);
-/// for benchmarks and tests. Without a call, the environment variable `UNLEARN_KERNELS`
-/// decides: `off` or `0` switches them off.
-pub fn set_enabled(on: bool) {
-    ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed)
+/// Which implementation a model's layers run. An explicit choice that each model holds
+/// ([`crate::ParamStore::kernels`]), never a process-wide switch: two models in one process
+/// may differ, and no call elsewhere changes a model's numerics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Kernels {
+    /// This module's kernels on CPU `f32` tensors (candle's ops elsewhere).
+    #[default]
+    Fast,
+    /// candle's reference ops everywhere (for benchmarks and cross-checks).
+    Reference,
 }
 
-/// Whether the fast kernels are on.
-pub fn enabled() -> bool {
-    match ENABLED.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => {
-            let off = std::env::var("UNLEARN_KERNELS")
-                .map(|v| matches!(v.trim(), "off" | "0"))
-                .unwrap_or(false);
-            set_enabled(!off);
-            !off
+impl Kernels {
+    /// The choice of a model built without one: [`Kernels::Fast`], unless the environment
+    /// variable `UNLEARN_KERNELS` is `off` or `0` (read when the model is built).
+    pub fn from_env() -> Self {
+        match std::env::var("UNLEARN_KERNELS") {
+            Ok(v) if matches!(v.trim(), "off" | "0") => Kernels::Reference,
+            _ => Kernels::Fast,
         }
     }
 }
 
-/// Whether the fast path applies to these tensors: kernels on, all on the CPU, all `f32`.
-fn applies(ts: &[&Tensor]) -> bool {
-    enabled()
+/// Whether the fast path applies to these tensors: `kernels` is [`Kernels::Fast`], all on
+/// the CPU, all `f32`.
+fn applies(kernels: Kernels, ts: &[&Tensor]) -> bool {
+    kernels == Kernels::Fast
         && ts
             .iter()
             .all(|t| matches!(t.device(), Device::Cpu) && t.dtype() == DType::F32)

@@ -3,15 +3,15 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{applies, msg, slice, tensor, with_data};
+use super::{applies, msg, slice, tensor, with_data, Kernels};
 use crate::error::Result;
 
 /// `max_pool2d(relu(x), k)` with kernel = stride = `k` (floor mode), for an
 /// N × C × H × W batch. ReLU and max-pooling commute, so this is one pass; the gradient
 /// goes to the first maximum of each window whose maximum is positive (PyTorch's choice).
 /// Fast path on CPU `f32`; candle's `relu` + `max_pool2d` otherwise.
-pub fn relu_max_pool2d(x: &Tensor, k: usize) -> Result<Tensor> {
-    if applies(&[x]) && k > 0 {
+pub fn relu_max_pool2d(kernels: Kernels, x: &Tensor, k: usize) -> Result<Tensor> {
+    if applies(kernels, &[x]) && k > 0 {
         if let Ok((_, _, h, w)) = x.dims4() {
             if h >= k && w >= k {
                 return Ok(x.contiguous()?.apply_op1(ReluMaxPool { k })?);

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::conv::mm;
+use super::dense::mm;
 
 /// At most this many tiles per group (per GEMM column block).
 const MAX_TILES: usize = 512;
@@ -251,7 +251,7 @@ impl Wino {
             .into_par_iter()
             .map(|oc| {
                 (0..self.n)
-                    .map(|ni| super::conv::sum(&dy[(ni * o + oc) * hw..(ni * o + oc + 1) * hw]))
+                    .map(|ni| super::dense::sum(&dy[(ni * o + oc) * hw..(ni * o + oc + 1) * hw]))
                     .sum::<f64>() as f32
             })
             .collect();
