@@ -509,7 +509,7 @@ fn listings_name_the_scenario_defaults_that_differ() {
     let ft = registry::info("ft", "quick").expect("ft is listed");
     assert_eq!(
         ft.class_defaults,
-        pairs(&[("epochs", "2"), ("lr", "0.0818")])
+        pairs(&[("epochs", "2"), ("lr", "0.0799")])
     );
     let muda = registry::info("muda", "fmnist").expect("muda is listed");
     assert!(muda.random_defaults.is_empty());
@@ -523,5 +523,6 @@ fn listings_name_the_scenario_defaults_that_differ() {
     );
     let ft = serde_json::to_value(registry::info("ft", "fmnist").expect("ft is listed"))
         .expect("listing serialises");
-    assert!(ft.get("backdoor_defaults").is_none());
+    // Listed, and empty: `fmnist` has no backdoor values of its own for ft.
+    assert_eq!(ft["backdoor_defaults"], serde_json::json!([]));
 }

@@ -47,6 +47,7 @@ impl Params for BeParams {
         let (epochs, lr) = match (preset, scenario) {
             (Cifar10 | Cifar100, _) => (10, 1e-5),
             (Quick, Class) => (2, 1e-3),
+            (Quick, Random) => (3, 0.00017),
             (Quick, Backdoor) => (1, 0.00458),
             (Quick, _) => (2, 1e-4),
             (Fmnist, Class) => (1, 3e-4),

@@ -82,7 +82,7 @@ impl Params for BsParams {
         let (epochs, lr, eps) = match (preset, scenario) {
             (Cifar10 | Cifar100, _) => (10, 1e-5, 0.1),
             (Quick, Class) => (2, 1e-3, 0.1),
-            (Quick, Random) => (1, 0.000014, 0.0757),
+            (Quick, Random) => (2, 0.000753, 0.0233),
             (Quick, Backdoor) => (1, 0.00394, 0.485),
             (Quick, Other) => (2, 1e-4, 0.1),
             (Fmnist, Class) => (1, 1e-3, 0.1),

@@ -46,7 +46,7 @@ impl Params for FtParams {
         use {Preset::*, ScenarioKind::*};
         let (epochs, lr) = match (preset, scenario) {
             (Cifar10 | Cifar100, _) => (10, 0.01),
-            (Quick, Class) => (2, 0.0818),
+            (Quick, Class) => (2, 0.0799),
             (Quick, Backdoor) => (2, 0.0799),
             (Fmnist, Class) => (3, 0.05),
             (Quick | Fmnist, _) => (3, 0.03),

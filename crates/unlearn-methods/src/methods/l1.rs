@@ -54,7 +54,7 @@ impl Params for L1Params {
             (Cifar10 | Cifar100, _) => (10, 0.01, 5e-4),
             (Quick, Class) => (4, 0.0511, 0.000907),
             (Quick, Random) => (4, 0.0231, 0.000582),
-            (Quick, Backdoor) => (4, 0.0799, 0.0000579),
+            (Quick, Backdoor) => (4, 0.0713, 0.00038),
             (Fmnist, Class) => (3, 0.03, 5e-4),
             (Quick | Fmnist, _) => (3, 0.01, 5e-4),
         };

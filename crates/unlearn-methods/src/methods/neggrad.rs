@@ -52,9 +52,9 @@ impl Params for NegGradPlusParams {
         use {Preset::*, ScenarioKind::*};
         let (epochs, lr, beta) = match (preset, scenario) {
             (Cifar10 | Cifar100, _) => (5, 0.01, 0.95),
-            (Quick, Class) => (1, 0.01, 0.97),
-            (Quick, Random) => (3, 0.0463, 0.887),
-            (Quick, Backdoor) => (3, 0.0413, 0.876),
+            (Quick, Class) => (1, 0.00133, 0.947),
+            (Quick, Random) => (3, 0.0144, 0.976),
+            (Quick, Backdoor) => (1, 0.0116, 0.843),
             (Fmnist, Class) => (1, 0.01, 0.995),
             (Quick | Fmnist, _) => (1, 0.01, 0.95),
         };

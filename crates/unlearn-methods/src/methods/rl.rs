@@ -86,7 +86,8 @@ impl Params for RlParams {
         use {Preset::*, ScenarioKind::*};
         let (epochs, lr) = match (preset, scenario) {
             (Cifar10 | Cifar100, _) => (10, 0.01),
-            (Quick, Backdoor) => (1, 0.0116),
+            (Quick, Random) => (1, 0.00105),
+            (Quick, Backdoor) => (2, 0.00288),
             (Quick | Fmnist, _) => (2, 0.01),
         };
         Self {

@@ -104,8 +104,8 @@ impl Params for SalUnParams {
         use {Preset::*, ScenarioKind::*};
         let (epochs, lr, sparsity) = match (preset, scenario) {
             (Cifar10 | Cifar100, _) => (10, 0.013, 0.5),
-            (Quick, Random) => (4, 0.0144, 0.806),
-            (Quick, Backdoor) => (2, 0.00497, 0.535),
+            (Quick, Random) => (1, 0.00121, 0.532),
+            (Quick, Backdoor) => (1, 0.00163, 0.478),
             (Quick | Fmnist, _) => (2, 0.01, 0.5),
         };
         Self {

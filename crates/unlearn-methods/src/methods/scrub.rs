@@ -134,7 +134,7 @@ impl Params for ScrubParams {
                 }
             }
             (Quick, Class) => (2, 5e-4, 0.5),
-            (Quick, Backdoor) => (3, 0.00231, 1.08),
+            (Quick, Backdoor) => (2, 0.00799, 1.2),
             (Quick, _) => (2, 1e-3, 0.5),
             (Fmnist, Class) => (1, 2e-4, 0.5),
             (Fmnist, _) => (1, 5e-4, 0.5),

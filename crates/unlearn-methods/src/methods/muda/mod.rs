@@ -172,22 +172,43 @@ impl Params for MudaParams {
         use {Preset::*, ScenarioKind::*};
         let general = Self::general(preset);
         match (preset, scenario) {
+            // Round 6 of docs/tuning.md (reference-faithful loops, issue 28).
+            (Quick, Random) => Self {
+                epochs: 1,
+                lr_forget: 0.00328,
+                lr_recover: 0.00527,
+                lambda_da: 0.59,
+                lambda_sd: 2.58,
+                stop_rule: true,
+                stop_target: StopTarget::Validation,
+                da_form: DaForm::Uncentred,
+                da_on: DaOn::ForgetAndRetain,
+                forget_stage_steps: 60,
+                ..general
+            },
             (Quick, Class) => Self {
-                lr_forget: 0.01,
-                lr_recover: 0.01,
-                lambda_sd: 0.3,
+                epochs: 4,
+                lr_forget: 0.0158,
+                lr_recover: 0.00961,
+                lambda_da: 2.68,
+                lambda_sd: 0.0443,
+                stop_rule: true,
+                stop_target: StopTarget::Auto,
+                da_form: DaForm::Uncentred,
+                da_on: DaOn::Forget,
+                forget_stage_steps: 0,
                 ..general
             },
             (Quick, Backdoor) => Self {
-                epochs: 2,
-                lr_forget: 0.0296,
-                lr_recover: 0.00333,
-                lambda_da: 0.248,
-                lambda_sd: 0.066,
+                epochs: 3,
+                lr_forget: 0.0204,
+                lr_recover: 0.00896,
+                lambda_da: 5.2,
+                lambda_sd: 0.0645,
                 stop_rule: true,
-                stop_target: StopTarget::Validation,
-                da_form: DaForm::Centred,
-                da_on: DaOn::ForgetAndRetain,
+                stop_target: StopTarget::Auto,
+                da_form: DaForm::Uncentred,
+                da_on: DaOn::Forget,
                 forget_stage_steps: 25,
                 ..general
             },
