@@ -78,7 +78,7 @@ pub struct ReproduceArgs {
     pub tune: Option<usize>,
     /// The tuning objective: avg_gap_output, avg_gap_feature, both, or a weighted sum.
     #[arg(long, default_value = "both", requires = "tune")]
-    pub objective: unlearn_pipeline::tune::Objective,
+    pub objective: unlearn_tune::Objective,
     /// The fewest samples each retain, forget and test set needs for any metric (tiny
     /// smoke data may lower it; at least 2).
     #[arg(long, default_value_t = unlearn_metrics::MIN_SET_SIZE, value_parser = at_least_two)]

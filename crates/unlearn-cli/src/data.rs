@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::Subcommand;
-use unlearn_pipeline::ops::{load_dataset as load_data, OnMismatch};
+use unlearn_ops::{load_dataset as load_data, OnMismatch};
 
 use crate::data_export;
 

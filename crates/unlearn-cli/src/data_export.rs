@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Args;
 use unlearn_data::Augmentation;
 use unlearn_models::checkpoint::{self, RawTensor};
-use unlearn_pipeline::ops;
+use unlearn_ops as ops;
 
 /// Arguments of `unlearn data export`.
 #[derive(Args)]

@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::json;
 use unlearn_data::{Dataset, SplitManifest};
 use unlearn_models::checkpoint;
-use unlearn_pipeline::ops::{self, ModelRole, OnMismatch};
+use unlearn_ops::{self as ops, ModelRole, OnMismatch};
 use unlearn_train::{engine, DataView};
 
 use crate::files;

@@ -29,8 +29,8 @@ pub struct ForeignModel {
 
 impl ForeignModel {
     /// The loader's options.
-    pub fn load_options(&self) -> unlearn_pipeline::ops::LoadOptions {
-        unlearn_pipeline::ops::LoadOptions {
+    pub fn load_options(&self) -> unlearn_ops::LoadOptions {
+        unlearn_ops::LoadOptions {
             arch: self.arch,
             normalization: self.normalize.clone(),
         }
@@ -68,10 +68,10 @@ impl ModelOnData {
     /// The data set and its split manifest, checked against each other.
     pub fn load_data(
         &self,
-        on: unlearn_pipeline::ops::OnMismatch,
+        on: unlearn_ops::OnMismatch,
     ) -> anyhow::Result<(unlearn_data::Dataset, unlearn_data::SplitManifest)> {
-        let ds = unlearn_pipeline::ops::load_dataset(&self.data)?;
-        let manifest = unlearn_pipeline::ops::load_split(&self.split, &ds, on)?;
+        let ds = unlearn_ops::load_dataset(&self.data)?;
+        let manifest = unlearn_ops::load_split(&self.split, &ds, on)?;
         Ok((ds, manifest))
     }
 
@@ -80,9 +80,9 @@ impl ModelOnData {
         &self,
         ds: &unlearn_data::Dataset,
         device: &candle_core::Device,
-    ) -> anyhow::Result<unlearn_pipeline::ops::LoadedModel> {
+    ) -> anyhow::Result<unlearn_ops::LoadedModel> {
         let opts = self.foreign.load_options();
-        Ok(unlearn_pipeline::ops::load_model_with(
+        Ok(unlearn_ops::load_model_with(
             &self.checkpoint,
             &opts,
             ds,

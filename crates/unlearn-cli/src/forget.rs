@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 use unlearn_methods::{registry, Overrides};
-use unlearn_pipeline::{ops, Preset};
+use unlearn_ops as ops;
+use unlearn_pipeline::Preset;
 
 /// Examples shown by `unlearn forget --help`.
 pub(crate) const FORGET_EXAMPLES: &str = "\

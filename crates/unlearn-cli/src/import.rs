@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 use unlearn_models::{Arch, Normalization};
-use unlearn_pipeline::ops;
+use unlearn_ops as ops;
 
 /// Help text after the options: examples.
 pub const IMPORT_EXAMPLES: &str = "\

@@ -15,7 +15,7 @@ mod tune;
 
 use clap::{Parser, Subcommand};
 use unlearn_cli::args::ReproduceArgs;
-use unlearn_pipeline::ops::OnMismatch;
+use unlearn_ops::OnMismatch;
 
 const AFTER_HELP: &str = "\
 Examples:

@@ -9,7 +9,7 @@ use unlearn_metrics::compare::render_table;
 use unlearn_metrics::features_file::FeatureBundle;
 use unlearn_metrics::KRule;
 use unlearn_models::checkpoint;
-use unlearn_pipeline::ops;
+use unlearn_ops as ops;
 
 /// Examples shown by `unlearn features --help`.
 pub(crate) const FEATURES_EXAMPLES: &str = "\

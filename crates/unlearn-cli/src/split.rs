@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use unlearn_data::{make_split, SplitConfig, SplitManifest};
-use unlearn_pipeline::ops::load_dataset as load_data;
+use unlearn_ops::load_dataset as load_data;
 
 /// Examples shown by `unlearn split --help`.
 pub(crate) const EXAMPLES: &str = "\

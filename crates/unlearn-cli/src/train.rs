@@ -6,8 +6,8 @@ use anyhow::Result;
 use clap::{Args, ValueEnum};
 use unlearn_data::Dataset;
 use unlearn_models::Arch;
-use unlearn_pipeline::ops::{
-    self, load_dataset as load_data, load_split, OnMismatch, Subset, TrainJob,
+use unlearn_ops::{
+    self as ops, load_dataset as load_data, load_split, OnMismatch, Subset, TrainJob,
 };
 use unlearn_pipeline::Preset;
 use unlearn_train::{OptimizerKind, Recipe, RecipeOverrides, Schedule};

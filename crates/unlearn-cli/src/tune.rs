@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use unlearn_pipeline::tune::{self, Objective, TuneConfig};
 use unlearn_pipeline::Preset;
+use unlearn_tune::{self as tune, Objective, TuneConfig};
 
 /// Arguments of `unlearn tune`.
 #[derive(Args)]
@@ -71,7 +71,7 @@ A killed search resumes when rerun with the same arguments; the same seed gives 
 trials and the same best.toml. `unlearn methods <id>` lists a method's parameters and
 the search space declared next to them.";
 
-pub fn tune(a: TuneArgs, on: unlearn_pipeline::ops::OnMismatch) -> Result<()> {
+pub fn tune(a: TuneArgs, on: unlearn_ops::OnMismatch) -> Result<()> {
     if a.trials == 0 {
         bail!("--trials must be at least 1");
     }

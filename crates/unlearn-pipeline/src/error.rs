@@ -1,39 +1,38 @@
-//! The pipeline's error type: every library crate's error, plus the pipeline's own.
+//! The pipeline's error type: the shared operations' ([`unlearn_ops::OpsError`]), the
+//! search's ([`unlearn_tune::TuneError`]), the library crates' errors the engine meets
+//! itself, plus the pipeline's own.
 
 use std::path::PathBuf;
 
 /// What can go wrong in a step, a plan or the store.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
+    /// A shared operation (loading, training, unlearning, measuring, importing) failed.
+    /// Boxed (so is `Tune`): the error is large and would make every result large.
+    #[error(transparent)]
+    Ops(Box<unlearn_ops::OpsError>),
+    /// A step's hyper-parameter search failed.
+    #[error(transparent)]
+    Tune(Box<unlearn_tune::TuneError>),
     /// A file the toolkit's file policy refused or could not handle (`unlearn-io`).
     #[error(transparent)]
     File(Box<unlearn_io::IoError>),
-
     /// Reading data or a split manifest.
     #[error(transparent)]
     Data(#[from] unlearn_data::DataError),
     /// Building, loading or saving a model.
     #[error(transparent)]
     Model(#[from] unlearn_models::ModelError),
-    /// Training.
-    #[error(transparent)]
-    Train(#[from] unlearn_train::TrainError),
     /// An unlearning method's configuration (a failed run is a result, not an error).
     /// Boxed: the method error is large and would make every result large.
     #[error(transparent)]
     Method(Box<unlearn_methods::MethodError>),
-    /// Feature extraction.
-    #[error(transparent)]
-    Features(#[from] unlearn_features::FeatureError),
     /// Computing metrics or reading a feature file.
     #[error(transparent)]
     Metrics(#[from] unlearn_metrics::MetricsError),
     /// Writing the report.
     #[error(transparent)]
     Report(#[from] unlearn_report::ReportError),
-    /// A candle operation outside the crates above (e.g. the ASR pass).
-    #[error(transparent)]
-    Tensor(#[from] candle_core::Error),
     /// A file or folder that cannot be read, written or locked.
     #[error("{path}: {source}")]
     Io {
@@ -50,26 +49,6 @@ pub enum PipelineError {
         /// The parser's reason.
         source: serde_json::Error,
     },
-    /// A checkpoint that does not fit the data it is used with.
-    #[error("checkpoint {checkpoint} is for input {model_input:?} with {model_classes} classes, but {data} has input {data_input:?} with {data_classes} classes")]
-    ShapeMismatch {
-        /// The checkpoint, as the user named it.
-        checkpoint: String,
-        /// The model's input shape.
-        model_input: [usize; 3],
-        /// The model's class count.
-        model_classes: usize,
-        /// The data set's name.
-        data: String,
-        /// The data's input shape.
-        data_input: [usize; 3],
-        /// The data's class count.
-        data_classes: usize,
-    },
-    /// Two artefacts that do not belong together (a checkpoint of another split, features
-    /// of another data set, …); `--force` turns it into a warning.
-    #[error("{0}; pass --force to use it anyway")]
-    Provenance(String),
     /// A plan that cannot be run as asked (unknown method, empty scenario list, …).
     #[error("{0}")]
     Plan(String),
@@ -85,6 +64,18 @@ pub enum PipelineError {
 
 /// The pipeline's result type.
 pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
+
+impl From<unlearn_ops::OpsError> for PipelineError {
+    fn from(e: unlearn_ops::OpsError) -> Self {
+        PipelineError::Ops(Box::new(e))
+    }
+}
+
+impl From<unlearn_tune::TuneError> for PipelineError {
+    fn from(e: unlearn_tune::TuneError) -> Self {
+        PipelineError::Tune(Box::new(e))
+    }
+}
 
 impl From<unlearn_methods::MethodError> for PipelineError {
     fn from(e: unlearn_methods::MethodError) -> Self {
@@ -105,5 +96,25 @@ impl PipelineError {
 impl From<unlearn_io::IoError> for PipelineError {
     fn from(e: unlearn_io::IoError) -> Self {
         PipelineError::File(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unlearn_ops::OpsError;
+    use unlearn_tune::TuneError;
+
+    #[test]
+    fn ops_and_tune_errors_keep_their_messages() {
+        let e = PipelineError::from(OpsError::Provenance("split of another data set".into()));
+        assert_eq!(
+            e.to_string(),
+            "split of another data set; pass --force to use it anyway"
+        );
+        let e = PipelineError::from(TuneError::from(OpsError::Plan("no reference".into())));
+        assert_eq!(e.to_string(), "no reference");
+        let e = PipelineError::from(TuneError::Plan("--trials must be at least 1".into()));
+        assert_eq!(e.to_string(), "--trials must be at least 1");
     }
 }

@@ -13,11 +13,11 @@ use unlearn_methods::Overrides;
 use unlearn_metrics::{FeatureBundle, KRule};
 
 use crate::error::{PipelineError, Result};
-use crate::ops::{self, ForgetOutcome, Subset, TrainJob};
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::step::{describe, Step, StepId, StepKind, Steps};
 use crate::store::Store;
+use unlearn_ops::{self as ops, ForgetOutcome, Subset, TrainJob};
 
 /// What running a step came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,11 +118,11 @@ impl<'a> StepRunner<'a> {
             .copied()
             .find(|&i| self.steps.all[i].kind == StepKind::Split)
             .ok_or_else(|| PipelineError::Plan(format!("step {} reads no split", step.id)))?;
-        ops::load_split(
+        Ok(ops::load_split(
             &self.output_of(split),
             self.data()?,
             ops::OnMismatch::Refuse,
-        )
+        )?)
     }
 
     /// The checkpoint a step that trains or unlearns writes.
@@ -327,7 +327,7 @@ impl<'a> StepRunner<'a> {
                     .collect()
             })
             .unwrap_or_default();
-        crate::tune::tune(&crate::tune::TuneConfig {
+        unlearn_tune::tune(&unlearn_tune::TuneConfig {
             method,
             preset: Some(self.plan.preset),
             data: self.plan.data.clone(),
@@ -347,7 +347,7 @@ impl<'a> StepRunner<'a> {
             sets,
             out: folder,
             device: self.plan.device.clone(),
-            on_mismatch: crate::ops::OnMismatch::Refuse,
+            on_mismatch: unlearn_ops::OnMismatch::Refuse,
             quiet: self.quiet,
         })?;
         Ok(StepOutcome::Ran)

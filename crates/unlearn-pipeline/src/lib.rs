@@ -9,9 +9,16 @@
 //!   locks, resume after `kill -9`).
 //! - [`exec`]: the executor seam: [`exec::StepRunner`] runs one step; [`exec::Executor`]
 //!   decides where ([`exec::InProcess`] by default).
-//! - [`ops`]: the operations every front end shares (one loader, one shape check, one ASR,
-//!   one reference-metrics cache): the `unlearn` subcommands call them too.
+//! - [`cluster`]: the executors that run study steps elsewhere: a local pool of worker
+//!   processes and Slurm jobs, each worker running one step (`--run-step <id>`). They stay
+//!   in this crate because what they execute is a study step of this crate's plan and
+//!   store.
 //! - [`records`] and [`study`]: typed result records and the report ([`unlearn_report`]).
+//!
+//! The steps call the operations every front end shares (one loader, one shape check, one
+//! ASR, one reference-metrics cache) from [`unlearn_ops`], and a study's `--tune` steps the
+//! hyper-parameter search of [`unlearn_tune`]; both are re-exported here as [`ops`] and
+//! [`tune`]. Their errors reach [`PipelineError`] unchanged (`Ops`, `Tune`).
 //!
 //! # Example
 //! A one-seed study of two methods on the embedded Fashion-MNIST subset, one epoch per
@@ -37,7 +44,6 @@ pub mod cluster;
 pub mod cost;
 pub mod error;
 pub mod exec;
-pub mod ops;
 pub mod plan;
 pub mod progress;
 pub mod records;
@@ -45,7 +51,11 @@ pub mod run;
 pub mod step;
 pub mod store;
 pub mod study;
-pub mod tune;
+
+/// The shared operations, from their own crate ([`unlearn_ops`]).
+pub use unlearn_ops as ops;
+/// The hyper-parameter search, from its own crate ([`unlearn_tune`]).
+pub use unlearn_tune as tune;
 
 pub use error::{PipelineError, Result};
 pub use plan::{GivenModel, Plan, StudyConfig, ABLATIONS};

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use unlearn_data::Scenario;
 use unlearn_methods::{registry, ScenarioKind};
 use unlearn_models::{Arch, Normalization};
+pub use unlearn_ops::GivenModel;
+use unlearn_ops::GivenRequest;
 use unlearn_train::Preset;
 
 use crate::error::{PipelineError, Result};
@@ -40,7 +42,7 @@ pub struct StudyConfig {
     /// scenario) and run every seed with the chosen values; `None`: the defaults.
     pub tune: Option<usize>,
     /// The tuning objective.
-    pub objective: crate::tune::Objective,
+    pub objective: unlearn_tune::Objective,
     /// The metrics' floor on the retain, forget and test set sizes
     /// ([`unlearn_metrics::MIN_SET_SIZE`] by default).
     pub min_set_size: usize,
@@ -91,7 +93,7 @@ impl StudyConfig {
             out: out.into(),
             quiet: false,
             tune: None,
-            objective: crate::tune::Objective::Both,
+            objective: unlearn_tune::Objective::Both,
             min_set_size: unlearn_metrics::MIN_SET_SIZE,
             original: None,
             oracles: Vec::new(),
@@ -314,20 +316,6 @@ impl EnsembleSpec {
     }
 }
 
-/// A model given to a study instead of trained by it: it is imported into the store as a
-/// toolkit checkpoint ([`crate::ops::import_checkpoint`]).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GivenModel {
-    /// As the user named it (a path, `hf://…` or `model:<id>`).
-    pub spec: String,
-    /// SHA-256 of its file: part of every key downstream.
-    pub sha256: String,
-    /// Its architecture, when the file or the registry names it.
-    pub arch: Option<Arch>,
-    /// Its input normalisation, when known.
-    pub normalization: Option<Normalization>,
-}
-
 fn default_min_set_size() -> usize {
     unlearn_metrics::MIN_SET_SIZE
 }
@@ -339,7 +327,7 @@ pub struct TuneSpec {
     /// Trials per method (the same budget for every method).
     pub trials: usize,
     /// What is minimised.
-    pub objective: crate::tune::Objective,
+    pub objective: unlearn_tune::Objective,
     /// `--tune-retain-budget LOW,HIGH`: `retain_budget` searched on this range (log scale),
     /// one shared dimension for every method that uses retain data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -425,7 +413,13 @@ impl Plan {
             "--scenarios",
             &scenarios.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
         )?;
-        let given = crate::ops::given_models(cfg, &scenarios, fingerprint)?;
+        let request = GivenRequest {
+            original: cfg.original.as_deref(),
+            oracles: &cfg.oracles,
+            normalization: cfg.normalization.as_ref(),
+            force: cfg.force,
+        };
+        let given = unlearn_ops::given_models(&request, &scenarios, fingerprint)?;
         let val_fraction =
             cfg.val_fraction
                 .unwrap_or(if given.original.is_some() { 0.0 } else { 0.1 });

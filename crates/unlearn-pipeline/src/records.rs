@@ -5,10 +5,10 @@ use unlearn_report::{MethodTrait, ResultRecord, Role};
 
 use crate::error::{PipelineError, Result};
 use crate::exec::StepRunner;
-use crate::ops::logged_train_seconds;
 use crate::plan::Plan;
 use crate::step::{CellSteps, Steps};
 use crate::store::Store;
+use unlearn_ops::logged_train_seconds;
 
 fn read_json(path: &std::path::Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?;

@@ -495,7 +495,7 @@ impl Expansion<'_> {
         };
         let key = self.key(&[
             "tune",
-            crate::tune::TUNE_VERSION,
+            unlearn_tune::TUNE_VERSION,
             method,
             &identity,
             &space,

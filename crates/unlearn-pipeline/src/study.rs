@@ -9,12 +9,12 @@ use unlearn_report::{ReportContext, ResultRecord};
 
 use crate::error::{PipelineError, Result};
 use crate::exec::{Executor, Scope, StepOutcome, StepRunner};
-use crate::ops;
 use crate::plan::{Plan, StudyConfig};
 use crate::progress::Progress;
 use crate::records::cell_records;
 use crate::step::{CellSteps, Steps};
 use crate::store::Store;
+use unlearn_ops as ops;
 
 /// A prepared study: the plan, its steps and the open store.
 pub struct Study {

@@ -14,12 +14,12 @@ use std::collections::BTreeMap;
 use unlearn_data::{Dataset, SplitManifest};
 use unlearn_models::CheckpointMeta;
 
-use crate::error::{PipelineError, Result};
+use crate::error::{OpsError, Result};
 
 /// What a provenance mismatch does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OnMismatch {
-    /// Stop with [`PipelineError::Provenance`].
+    /// Stop with [`OpsError::Provenance`].
     #[default]
     Refuse,
     /// Print a warning and go on (`--force`).
@@ -39,7 +39,7 @@ impl OnMismatch {
     /// Applies the policy to one problem.
     pub fn apply(self, problem: String) -> Result<()> {
         match self {
-            OnMismatch::Refuse => Err(PipelineError::Provenance(problem)),
+            OnMismatch::Refuse => Err(OpsError::Provenance(problem)),
             OnMismatch::Warn => {
                 eprintln!("warning: {problem} (going on: --force)");
                 Ok(())

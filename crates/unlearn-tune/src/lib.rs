@@ -19,8 +19,43 @@
 //! - **Determinism.** A trial's point depends only on the seed and the earlier trials'
 //!   results, and on the CPU a run's results depend only on its inputs: the same seed gives
 //!   the same `trials.jsonl` (the `seconds` aside) and the same `best.toml`.
+//!
+//! A trial's inputs are loaded and its runs scored through the shared operations
+//! ([`unlearn_ops`]); errors are [`TuneError`].
+//!
+//! # Example
+//! Twelve trials of `ft` against one retrained reference:
+//! ```no_run
+//! use unlearn_tune::{tune, Objective, TuneConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let outcome = tune(&TuneConfig {
+//!     method: "ft".into(),
+//!     preset: None,
+//!     data: "embedded".into(),
+//!     split: "split.json".into(),
+//!     original: "original.safetensors".into(),
+//!     load: Default::default(),
+//!     references: vec!["retrained.safetensors".into()],
+//!     trials: 12,
+//!     startup: None,
+//!     seed: 0,
+//!     objective: Objective::Both,
+//!     space: None,
+//!     shared_retain_budget: None,
+//!     sets: Vec::new(),
+//!     out: "target/tune-ft".into(),
+//!     device: "cpu".into(),
+//!     on_mismatch: Default::default(),
+//!     quiet: false,
+//! })?;
+//! println!("best values in {}", outcome.best_toml.display());
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
 
 mod bench;
+pub mod error;
 mod objective;
 pub mod sampler;
 
@@ -33,10 +68,9 @@ use unlearn_methods::{registry, Overrides, Space};
 use unlearn_train::Preset;
 
 pub use bench::{Bench, Scores};
+pub use error::{Result, TuneError};
 pub use objective::Objective;
 use sampler::{Observation, Phase};
-
-use crate::error::{PipelineError, Result};
 
 /// Bumped when a trial's meaning changes, so an old `trials.jsonl` is not extended.
 pub const TUNE_VERSION: &str = "tune/2";
@@ -55,7 +89,7 @@ pub struct TuneConfig {
     /// The original checkpoint (a path, `hf://…` or `model:<id>`).
     pub original: String,
     /// How to read an original without this toolkit's metadata (`--arch`, `--normalize`).
-    pub load: crate::ops::LoadOptions,
+    pub load: unlearn_ops::LoadOptions,
     /// Retrained models (checkpoints) or their features: the oracle(s).
     pub references: Vec<PathBuf>,
     /// Trials in all (trial 0 is the defaults).
@@ -79,7 +113,7 @@ pub struct TuneConfig {
     /// Device.
     pub device: String,
     /// What a provenance mismatch (an original or reference of another split) does.
-    pub on_mismatch: crate::ops::OnMismatch,
+    pub on_mismatch: unlearn_ops::OnMismatch,
     /// No per-trial lines on stderr.
     pub quiet: bool,
 }
@@ -212,7 +246,7 @@ pub fn space_of(cfg: &TuneConfig, preset: Preset) -> Result<Space> {
     space.dims.retain(|d| fixed(&d.name).is_none());
     space.check()?;
     if space.dims.is_empty() {
-        return Err(PipelineError::Plan(format!(
+        return Err(TuneError::Plan(format!(
             "{} has nothing to search: its space is empty",
             cfg.method
         )));
@@ -227,7 +261,7 @@ pub fn space_of(cfg: &TuneConfig, preset: Preset) -> Result<Space> {
                 .collect();
             registry::build(&cfg.method, preset.as_str(), &Overrides::new(&sets, None)?)
                 .map_err(|e| {
-                    PipelineError::Plan(format!(
+                    TuneError::Plan(format!(
                         "the search space of {}: {} = {value} ({place} of {}) is refused ({e}); a trial sampling it would fail, so nothing was run",
                         cfg.method, d.name, d.range
                     ))
@@ -274,13 +308,13 @@ fn prepare(cfg: &TuneConfig) -> Result<(Bench, Space)> {
 /// Runs (or resumes) the search of `cfg`.
 pub fn tune(cfg: &TuneConfig) -> Result<TuneOutcome> {
     if cfg.trials == 0 {
-        return Err(PipelineError::Plan("--trials must be at least 1".into()));
+        return Err(TuneError::Plan("--trials must be at least 1".into()));
     }
     let fresh = !cfg.out.exists();
-    std::fs::create_dir_all(&cfg.out).map_err(|e| PipelineError::io(&cfg.out, e))?;
+    std::fs::create_dir_all(&cfg.out).map_err(|e| TuneError::io(&cfg.out, e))?;
     let lock_path = cfg.out.join(".tune.lock");
-    let lock = crate::store::try_lock(&lock_path)?.ok_or_else(|| {
-        PipelineError::Plan(format!(
+    let lock = unlearn_io::try_lock_exclusive(&lock_path)?.ok_or_else(|| {
+        TuneError::Plan(format!(
             "another `unlearn tune` is writing {} (it holds {})",
             cfg.out.display(),
             lock_path.display()
@@ -309,7 +343,7 @@ pub fn tune(cfg: &TuneConfig) -> Result<TuneOutcome> {
         .create(true)
         .append(true)
         .open(&trials_path)
-        .map_err(|e| PipelineError::io(&trials_path, e))?;
+        .map_err(|e| TuneError::io(&trials_path, e))?;
     if !trials.is_empty() && !cfg.quiet {
         eprintln!(
             "resuming {}: {} of {} trials done",
@@ -335,7 +369,7 @@ pub fn tune(cfg: &TuneConfig) -> Result<TuneOutcome> {
         let line = serde_json::to_string(&trial).unwrap_or_default();
         log.write_all(format!("{line}\n").as_bytes())
             .and_then(|()| log.sync_data())
-            .map_err(|e| PipelineError::io(&trials_path, e))?;
+            .map_err(|e| TuneError::io(&trials_path, e))?;
         // Go on from the trial as read back from its line, as a resumed search does (JSON
         // numbers may read back a unit in the last place off), so both propose alike.
         trials.push(serde_json::from_str(&line).unwrap_or(trial));
@@ -355,7 +389,7 @@ pub fn tune(cfg: &TuneConfig) -> Result<TuneOutcome> {
 }
 
 fn header_of(cfg: &TuneConfig, bench: &Bench, space: &Space) -> Result<TuneHeader> {
-    let original = crate::ops::resolve_source(&cfg.original)?.path;
+    let original = unlearn_ops::resolve_source(&cfg.original)?.path;
     Ok(TuneHeader {
         version: TUNE_VERSION.into(),
         method: cfg.method.clone(),
@@ -385,7 +419,7 @@ fn check_header(path: &Path, header: &TuneHeader) -> Result<()> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let old: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| PipelineError::Json {
+                serde_json::from_str(&text).map_err(|e| TuneError::Json {
                     path: path.to_path_buf(),
                     source: e,
                 })?;
@@ -399,7 +433,7 @@ fn check_header(path: &Path, header: &TuneHeader) -> Result<()> {
             if differ.is_empty() {
                 Ok(())
             } else {
-                Err(PipelineError::Plan(format!(
+                Err(TuneError::Plan(format!(
                     "{} holds another search (it differs in: {}); use a new --out folder, or \
                      remove the folder to start over",
                     path.parent().unwrap_or(path).display(),
@@ -409,10 +443,10 @@ fn check_header(path: &Path, header: &TuneHeader) -> Result<()> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let text = serde_json::to_string_pretty(&new).unwrap_or_default();
-            unlearn_report::write_atomic(path, &text)?;
+            unlearn_io::write_atomic(path, text.as_bytes())?;
             Ok(())
         }
-        Err(e) => Err(PipelineError::io(path, e)),
+        Err(e) => Err(TuneError::io(path, e)),
     }
 }
 
@@ -461,7 +495,7 @@ fn write_best(
             cfg.method,
             trials.len()
         );
-        unlearn_report::write_atomic(path, &text)?;
+        unlearn_io::write_atomic(path, text.as_bytes())?;
         return Ok(());
     };
     let t = &trials[b];
@@ -505,7 +539,7 @@ fn write_best(
         out = fmt_opt(t.scores.avg_gap_output),
         feat = fmt_opt(t.scores.avg_gap_feature),
     );
-    unlearn_report::write_atomic(path, &text)?;
+    unlearn_io::write_atomic(path, text.as_bytes())?;
     Ok(())
 }
 
@@ -582,7 +616,7 @@ mod resume {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(PipelineError::io(path, e)),
+            Err(e) => return Err(TuneError::io(path, e)),
         };
         let mut trials: Vec<Trial> = Vec::new();
         let lines: Vec<&str> = text.split_inclusive('\n').collect();
@@ -596,7 +630,7 @@ mod resume {
                 _ if last => dropped = true,
                 Ok(_) => dropped = true,
                 Err(e) => {
-                    return Err(PipelineError::Plan(format!(
+                    return Err(TuneError::Plan(format!(
                         "{} line {} is not a trial ({e}); remove the folder to start over",
                         path.display(),
                         i + 1
@@ -612,7 +646,7 @@ mod resume {
                     .zip(&unit)
                     .all(|(a, b)| (a - b).abs() <= 1e-12);
             if t.trial != i || t.set != set || !same_point || t.phase != phase {
-                return Err(PipelineError::Plan(format!(
+                return Err(TuneError::Plan(format!(
                     "{} line {} is not what this search proposes for trial {i}: the file \
                      belongs to another search; use a new --out folder",
                     path.display(),
@@ -628,7 +662,7 @@ mod resume {
                 .iter()
                 .map(|t| serde_json::to_string(t).unwrap_or_default() + "\n")
                 .collect();
-            unlearn_report::write_atomic(path, &kept)?;
+            unlearn_io::write_atomic(path, kept.as_bytes())?;
         }
         Ok(trials)
     }

@@ -2,15 +2,44 @@
 //! `--oracle class:3=…`): each is described once when the plan is made (file, SHA-256,
 //! architecture, input normalisation), and the study adopts their normalisation.
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use unlearn_data::Scenario;
 use unlearn_models::registry::{self, ModelEntry};
-use unlearn_models::{checkpoint, CheckpointMeta, Normalization};
+use unlearn_models::{checkpoint, Arch, CheckpointMeta, Normalization};
 
-use super::load::resolve_source;
-use super::provenance::OnMismatch;
-use crate::error::{PipelineError, Result};
-use crate::plan::{GivenModel, StudyConfig};
+use crate::error::{OpsError, Result};
+use crate::load::resolve_source;
+use crate::provenance::OnMismatch;
+
+/// A model given to a study instead of trained by it: it is imported into the store as a
+/// toolkit checkpoint ([`crate::import_checkpoint`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GivenModel {
+    /// As the user named it (a path, `hf://…` or `model:<id>`).
+    pub spec: String,
+    /// SHA-256 of its file: part of every key downstream.
+    pub sha256: String,
+    /// Its architecture, when the file or the registry names it.
+    pub arch: Option<Arch>,
+    /// Its input normalisation, when known.
+    pub normalization: Option<Normalization>,
+}
+
+/// The models a study is given, as the user named them (a study's `--original`,
+/// `--oracle`, `--normalize` and `--force`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GivenRequest<'a> {
+    /// The original of every seed (`--original`: a path, `hf://…` or `model:<id>`).
+    pub original: Option<&'a str>,
+    /// Retrained oracles, per scenario (`--oracle class:3=…`).
+    pub oracles: &'a [(Scenario, String)],
+    /// Input normalisation of the given models when they record none (`--normalize`).
+    pub normalization: Option<&'a Normalization>,
+    /// `--force`: a given model whose provenance does not fit its role is used with a
+    /// warning instead of refused.
+    pub force: bool,
+}
 
 /// The given models of a study, resolved.
 #[derive(Clone, Debug, Default)]
@@ -149,33 +178,32 @@ fn oracle_problems(
 }
 
 /// `e`, said of the option that named the model.
-fn named(option: String, e: PipelineError) -> PipelineError {
-    PipelineError::Plan(format!("{option}: {e}"))
+fn named(option: String, e: OpsError) -> OpsError {
+    OpsError::Plan(format!("{option}: {e}"))
 }
 
 fn short(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
 }
 
-/// Resolves `cfg.original` and `cfg.oracles` against the study's `scenarios`: every
+/// Resolves `req.original` and `req.oracles` against the study's `scenarios`: every
 /// oracle's scenario must be one of them (once), and the models must agree on their input
 /// normalisation, which the whole study then uses.
 ///
-/// Their provenance is checked as the other artefacts' are (refused, or with `cfg.force` a
+/// Their provenance is checked as the other artefacts' are (refused, or with `req.force` a
 /// warning): an original that is a retrained model, an oracle that is the original (same
 /// file or same weights), an oracle that trained on what its scenario forgets (its metadata
 /// says it trained on the whole training set, its registry entry forgets something else or
 /// nothing), and a model trained on data other than the study's (`fingerprint`).
 pub fn given_models(
-    cfg: &StudyConfig,
+    req: &GivenRequest<'_>,
     scenarios: &[Scenario],
     fingerprint: &str,
 ) -> Result<GivenModels> {
-    let fallback = cfg.normalization.as_ref();
-    let on = OnMismatch::from_force(cfg.force);
-    let original = cfg
+    let fallback = req.normalization;
+    let on = OnMismatch::from_force(req.force);
+    let original = req
         .original
-        .as_deref()
         .map(|s| describe(s, fallback).map_err(|e| named(format!("--original {s}"), e)))
         .transpose()?;
     if let Some((m, o)) = &original {
@@ -188,9 +216,9 @@ pub fn given_models(
         original: original.as_ref().map(|(m, _)| m.clone()),
         ..Default::default()
     };
-    for (scenario, spec) in &cfg.oracles {
+    for (scenario, spec) in req.oracles {
         let index = scenarios.iter().position(|s| s == scenario).ok_or_else(|| {
-            PipelineError::Plan(format!(
+            OpsError::Plan(format!(
                 "--oracle {scenario}={spec}: the study has no scenario {scenario} (its scenarios: {})",
                 scenarios
                     .iter()
@@ -200,7 +228,7 @@ pub fn given_models(
             ))
         })?;
         if given.oracles.iter().any(|(i, _)| *i == index) {
-            return Err(PipelineError::Plan(format!(
+            return Err(OpsError::Plan(format!(
                 "--oracle gives scenario {scenario} twice: one oracle per scenario"
             )));
         }
@@ -220,7 +248,7 @@ pub fn given_models(
         match (&given.normalization, &m.normalization) {
             (None, Some(n)) => given.normalization = Some(n.clone()),
             (Some(a), Some(b)) if a != b => {
-                return Err(PipelineError::Plan(format!(
+                return Err(OpsError::Plan(format!(
                     "the given models disagree on their input normalisation: {} expects {}, another {}; a study feeds every model the same inputs",
                     m.spec,
                     b.to_arg(),

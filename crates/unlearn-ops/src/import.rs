@@ -13,8 +13,8 @@ use serde::Serialize;
 use unlearn_models::checkpoint::{self, LoadedCheckpoint};
 use unlearn_models::{Arch, CheckpointMeta, Model, ModelSpec, Normalization};
 
-use super::load::resolve_source;
-use crate::error::{PipelineError, Result};
+use crate::error::{OpsError, Result};
+use crate::load::resolve_source;
 
 /// What to import.
 #[derive(Clone, Debug)]
@@ -182,7 +182,7 @@ fn copy_matching(model: &Model, ckpt: &LoadedCheckpoint, report: &mut ImportRepo
 pub fn import_checkpoint(job: &ImportJob) -> Result<ImportReport> {
     let source = resolve_source(job.from)?;
     let arch = job.arch.or(source.arch).ok_or_else(|| {
-        PipelineError::Plan(format!(
+        OpsError::Plan(format!(
             "{} does not say what architecture it is: give --arch (one of {})",
             job.from,
             Arch::ALL.map(|(_, n)| n).join(", ")
@@ -195,7 +195,7 @@ pub fn import_checkpoint(job: &ImportJob) -> Result<ImportReport> {
         .get(&head)
         .and_then(|t| t.dims().first().copied())
         .ok_or_else(|| {
-            PipelineError::Plan(format!(
+            OpsError::Plan(format!(
                 "{} has no '{head}' tensor, so its classes are unknown: is it a {} checkpoint?",
                 job.from,
                 arch.name()
@@ -212,7 +212,7 @@ pub fn import_checkpoint(job: &ImportJob) -> Result<ImportReport> {
         .or_else(|| source.normalization.clone());
     if let Some(n) = &normalization {
         n.check(Some(input_shape[0])).map_err(|why| {
-            PipelineError::Plan(format!("the input normalisation of {}: {why}", job.from))
+            OpsError::Plan(format!("the input normalisation of {}: {why}", job.from))
         })?;
     }
     let spec = ModelSpec {
@@ -222,7 +222,7 @@ pub fn import_checkpoint(job: &ImportJob) -> Result<ImportReport> {
     };
     // Sizes from the command line, the registry or the file: bounded before building.
     unlearn_models::limits::check_spec(&spec)
-        .map_err(|why| PipelineError::Plan(format!("{} as {}: {why}", job.from, arch.name())))?;
+        .map_err(|why| OpsError::Plan(format!("{} as {}: {why}", job.from, arch.name())))?;
     let model = Model::new(&spec, &Device::Cpu, 0)?;
     let mut report = ImportReport {
         from: job.from.to_string(),
@@ -238,7 +238,7 @@ pub fn import_checkpoint(job: &ImportJob) -> Result<ImportReport> {
     };
     copy_matching(&model, &ckpt, &mut report)?;
     if !report.is_complete() && !job.allow_partial {
-        return Err(PipelineError::Plan(format!(
+        return Err(OpsError::Plan(format!(
             "{} does not match {} exactly, so nothing was written (--allow-partial keeps the other tensors at their initial values):\n{}",
             job.from,
             arch.name(),

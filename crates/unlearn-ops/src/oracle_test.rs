@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use unlearn_metrics::oracle::{ensemble_test, example_values, EnsembleParams, EnsembleTest};
 use unlearn_metrics::FeatureBundle;
 
-use crate::error::{PipelineError, Result};
+use crate::error::{OpsError, Result};
 
 /// Loads every features file in turn (one bundle in memory at a time), takes its
 /// per-example values on the forget set, and tests the `method` models against the
@@ -21,7 +21,7 @@ pub fn oracle_test_files(
             .iter()
             .map(|p| {
                 let bundle = FeatureBundle::load(p)?;
-                example_values(&bundle, params).map_err(|e| PipelineError::Step {
+                example_values(&bundle, params).map_err(|e| OpsError::Step {
                     step: format!("per-example values of {}", p.display()),
                     error: Box::new(e.into()),
                 })

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use unlearn_metrics::compare::Comparison;
 
-use crate::error::{PipelineError, Result};
+use crate::error::{Result, TuneError};
 
 /// The objective of a search (lower is better).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -66,11 +66,11 @@ const EXPECTED: &str = "avg_gap_output, avg_gap_feature, both, or a weighted sum
                         0.7*avg_gap_output+0.3*avg_gap_feature";
 
 impl std::str::FromStr for Objective {
-    type Err = PipelineError;
+    type Err = TuneError;
 
     fn from_str(s: &str) -> Result<Self> {
         let bad = |why: &str| {
-            PipelineError::Plan(format!(
+            TuneError::Plan(format!(
                 "objective '{s}' is not valid ({why}): expected {EXPECTED}"
             ))
         };

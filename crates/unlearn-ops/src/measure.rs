@@ -14,7 +14,7 @@ use unlearn_metrics::figures::{plot_data, PlotConfig};
 use unlearn_metrics::{KRule, MetricsConfig, MetricsReport};
 use unlearn_models::{checkpoint, Model};
 
-use crate::error::{PipelineError, Result};
+use crate::error::{OpsError, Result};
 
 /// Features, logits and labels of `model` over `manifest`, with the checkpoint's name
 /// recorded in the bundle's metadata.
@@ -158,7 +158,7 @@ pub fn reference_report(path: &Path, cfg: &MetricsConfig) -> Result<MetricsRepor
     }
     let bundle = FeatureBundle::load(path)?;
     let report = unlearn_metrics::evaluate(&bundle, cfg)?;
-    let text = serde_json::to_string(&report).map_err(|e| PipelineError::Json {
+    let text = serde_json::to_string(&report).map_err(|e| OpsError::Json {
         path: cache.clone(),
         source: e,
     })?;
@@ -168,7 +168,7 @@ pub fn reference_report(path: &Path, cfg: &MetricsConfig) -> Result<MetricsRepor
             cache.display()
         );
     }
-    serde_json::from_str(&text).map_err(|e| PipelineError::Json {
+    serde_json::from_str(&text).map_err(|e| OpsError::Json {
         path: cache,
         source: e,
     })
@@ -185,7 +185,7 @@ pub fn measure_files(
         references
             .iter()
             .map(|p| {
-                reference_report(p, cfg).map_err(|e| PipelineError::Step {
+                reference_report(p, cfg).map_err(|e| OpsError::Step {
                     step: format!("metrics of the reference {}", p.display()),
                     error: Box::new(e),
                 })
@@ -213,7 +213,7 @@ pub fn write_plot_data(bundle: &FeatureBundle, cfg: &MetricsConfig, path: &Path)
         ..Default::default()
     };
     let data = plot_data(bundle, &plot_cfg)?;
-    let text = serde_json::to_string(&data).map_err(|e| PipelineError::Json {
+    let text = serde_json::to_string(&data).map_err(|e| OpsError::Json {
         path: path.to_path_buf(),
         source: e,
     })?;

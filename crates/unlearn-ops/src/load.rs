@@ -8,8 +8,8 @@ use candle_core::Device;
 use unlearn_data::{DataSource, Dataset, Normalization, SplitManifest};
 use unlearn_models::{checkpoint, hub, Arch, CheckpointMeta, Model, ModelSpec};
 
-use super::provenance::{check_scenario, OnMismatch};
-use crate::error::{PipelineError, Result};
+use crate::error::{OpsError, Result};
+use crate::provenance::{check_scenario, OnMismatch};
 
 /// Loads a data source given in `unlearn --data` syntax (`embedded`, `fashion-mnist[:dir]`,
 /// `idx:<dir>`, `cifar10[:dir]`, …).
@@ -32,7 +32,7 @@ pub fn load_split(path: &Path, ds: &Dataset, on: OnMismatch) -> Result<SplitMani
 pub fn check_fits(model: &Model, ds: &Dataset, label: &str) -> Result<()> {
     let spec = model.spec();
     if spec.input_shape != ds.input_shape() || spec.num_classes != ds.num_classes {
-        return Err(PipelineError::ShapeMismatch {
+        return Err(OpsError::ShapeMismatch {
             checkpoint: label.to_string(),
             model_input: spec.input_shape,
             model_classes: spec.num_classes,
@@ -143,7 +143,7 @@ pub fn load_model_with(
     };
     if let Some(n) = &normalization {
         n.check(Some(ds.input_shape()[0])).map_err(|why| {
-            PipelineError::Plan(format!(
+            OpsError::Plan(format!(
                 "the input normalisation of {checkpoint_spec} does not fit data {}: {why}",
                 ds.name
             ))

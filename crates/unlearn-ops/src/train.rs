@@ -134,7 +134,7 @@ pub fn train_checkpoint(job: &TrainJob) -> Result<TrainSummary> {
     meta.recipe = job.recipe.to_json();
     meta.seed = job.seed;
     meta.epochs = job.recipe.epochs;
-    meta.normalization = Some(super::input_normalization(ds));
+    meta.normalization = Some(crate::input_normalization(ds));
     checkpoint::save(&model, &meta, job.out)?;
     let test_view = DataView {
         images: &ds.test,

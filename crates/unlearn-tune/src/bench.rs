@@ -14,9 +14,9 @@ use unlearn_metrics::{FeatureBundle, KRule, MetricsConfig, MetricsReport};
 use unlearn_models::Model;
 use unlearn_train::Preset;
 
-use crate::error::{PipelineError, Result};
-use crate::ops::{self, ModelRole, OnMismatch};
-use crate::tune::Objective;
+use crate::error::{Result, TuneError};
+use crate::Objective;
+use unlearn_ops::{self as ops, ModelRole, OnMismatch};
 
 /// Retain features kept per model, as `reproduce` keeps them.
 const MAX_RETAIN: usize = 10_000;
@@ -81,7 +81,7 @@ fn reference_bundle(
         Err(feature_error) => {
             let label = path.to_string_lossy().into_owned();
             let model = ops::load_model(&label, None, ds, device).map_err(|model_error| {
-                PipelineError::Plan(format!(
+                TuneError::Plan(format!(
                     "reference {} is neither a feature file ({feature_error}) nor a checkpoint \
                      ({model_error})",
                     path.display()
@@ -110,12 +110,12 @@ fn reference_bundle(
 impl Bench {
     /// Loads the data, the split, the original and the references, and measures the
     /// references once.
-    pub fn load(cfg: &crate::tune::TuneConfig) -> Result<Bench> {
+    pub fn load(cfg: &crate::TuneConfig) -> Result<Bench> {
         let (data, split, original) = (&cfg.data, &cfg.split, &cfg.original);
         let (references, preset, device) = (&cfg.references, cfg.preset, &cfg.device);
         let (seed, on) = (cfg.seed, cfg.on_mismatch);
         if references.is_empty() {
-            return Err(PipelineError::Plan(
+            return Err(TuneError::Plan(
                 "tuning needs at least one --reference (a retrained model or its features)".into(),
             ));
         }
