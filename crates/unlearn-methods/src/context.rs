@@ -229,6 +229,32 @@ impl<'a> UnlearnContext<'a> {
         self.pass_in_order(model, optimizer, plan, &order, objective)
     }
 
+    /// The loop of a method whose epoch is one pass and nothing else: for each of `epochs`
+    /// epochs, [`Self::pass`] with `plan` at that epoch, then the epoch's log in `rec` under
+    /// `log_stage`. `objective` also gets the 0-based epoch.
+    #[allow(clippy::too_many_arguments)]
+    pub fn epochs<F>(
+        &self,
+        rec: &mut crate::record::Recorder,
+        model: &Model,
+        optimizer: &mut Optimizer,
+        plan: Pass<'_>,
+        epochs: usize,
+        log_stage: &str,
+        mut objective: F,
+    ) -> Result<()>
+    where
+        F: FnMut(usize, &Batch, &mut StepInfo) -> unlearn_train::Result<Step>,
+    {
+        for epoch in 0..epochs {
+            let pass = self.pass(model, optimizer, Pass { epoch, ..plan }, |b, info| {
+                objective(epoch, b, info)
+            })?;
+            rec.log(self, model, epoch + 1, log_stage, &pass)?;
+        }
+        Ok(())
+    }
+
     /// [`Self::pass`] over `order` as given (the caller shuffled it).
     pub fn pass_in_order<F>(
         &self,

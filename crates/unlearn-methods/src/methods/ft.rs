@@ -74,14 +74,19 @@ impl Method for FtParams {
         let model = ctx.working_copy()?;
         let retain = ctx.retain_budget(Self::ID, self.retain_budget)?;
         let mut opt = ctx.sgd(model.store().parameters(), self.sgd.optimizer())?;
-        for epoch in 0..self.epochs {
-            let plan = Pass::new(&retain, "ft", "retain", epoch, self.sgd.batch_size);
-            let pass = ctx.pass(&model, &mut opt, plan, |b, _| {
+        let plan = Pass::new(&retain, "ft", "retain", 0, self.sgd.batch_size);
+        ctx.epochs(
+            rec,
+            &model,
+            &mut opt,
+            plan,
+            self.epochs,
+            "train",
+            |_, b, _| {
                 let logits = model.forward(&b.x, true)?;
                 Ok(Step::Update(ce(&logits, &b.y)?))
-            })?;
-            rec.log(ctx, &model, epoch + 1, "train", &pass)?;
-        }
+            },
+        )?;
         Ok(model)
     }
 }

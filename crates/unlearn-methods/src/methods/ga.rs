@@ -70,14 +70,19 @@ impl Method for GaParams {
         let model = ctx.working_copy()?;
         let forget = ctx.split.forget.clone();
         let mut opt = ctx.sgd(model.store().parameters(), self.sgd.optimizer())?;
-        for epoch in 0..self.epochs {
-            let plan = Pass::new(&forget, "ga", "forget", epoch, self.sgd.batch_size);
-            let pass = ctx.pass(&model, &mut opt, plan, |b, _| {
+        let plan = Pass::new(&forget, "ga", "forget", 0, self.sgd.batch_size);
+        ctx.epochs(
+            rec,
+            &model,
+            &mut opt,
+            plan,
+            self.epochs,
+            "forget",
+            |_, b, _| {
                 let logits = model.forward(&b.x, true)?;
                 Ok(Step::Update(ce(&logits, &b.y)?.neg()?))
-            })?;
-            rec.log(ctx, &model, epoch + 1, "forget", &pass)?;
-        }
+            },
+        )?;
         Ok(model)
     }
 }

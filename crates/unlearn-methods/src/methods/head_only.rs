@@ -92,15 +92,20 @@ impl Method for HeadOnlyParams {
         // The feature extractor is frozen on purpose (declared, so the engine lets it go
         // without a gradient and never updates it).
         opt.freeze(|name| !model.is_head_tensor(name));
-        for epoch in 0..self.epochs {
-            let plan = Pass::new(&retain, "head-only", "retain", epoch, self.sgd.batch_size);
-            let pass = ctx.pass(&model, &mut opt, plan, |b, _| {
+        let plan = Pass::new(&retain, "head-only", "retain", 0, self.sgd.batch_size);
+        ctx.epochs(
+            rec,
+            &model,
+            &mut opt,
+            plan,
+            self.epochs,
+            "train",
+            |_, b, _| {
                 let z = model.features(&b.x, false)?.detach();
                 let logits = model.head(&z)?;
                 Ok(Step::Update(ce(&logits, &b.y)?))
-            })?;
-            rec.log(ctx, &model, epoch + 1, "train", &pass)?;
-        }
+            },
+        )?;
         Ok(model)
     }
 }

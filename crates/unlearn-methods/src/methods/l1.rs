@@ -83,10 +83,16 @@ impl Method for L1Params {
         let model = ctx.working_copy()?;
         let retain = ctx.retain_budget(Self::ID, self.retain_budget)?;
         let mut opt = ctx.sgd(model.store().parameters(), self.sgd.optimizer())?;
-        for epoch in 0..self.epochs {
-            let alpha = self.alpha * (1.0 - epoch as f64 / self.epochs as f64);
-            let plan = Pass::new(&retain, "l1", "retain", epoch, self.sgd.batch_size);
-            let pass = ctx.pass(&model, &mut opt, plan, |b, info| {
+        let plan = Pass::new(&retain, "l1", "retain", 0, self.sgd.batch_size);
+        ctx.epochs(
+            rec,
+            &model,
+            &mut opt,
+            plan,
+            self.epochs,
+            "train",
+            |epoch, b, info| {
+                let alpha = self.alpha * (1.0 - epoch as f64 / self.epochs as f64);
                 let logits = model.forward(&b.x, true)?;
                 let loss = ce(&logits, &b.y)?;
                 info.field("l1_alpha", serde_json::json!(alpha));
@@ -96,9 +102,8 @@ impl Method for L1Params {
                     loss
                 };
                 Ok(Step::Update(loss))
-            })?;
-            rec.log(ctx, &model, epoch + 1, "train", &pass)?;
-        }
+            },
+        )?;
         Ok(model)
     }
 }
