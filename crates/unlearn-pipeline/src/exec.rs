@@ -316,16 +316,7 @@ impl<'a> StepRunner<'a> {
             .methods
             .iter()
             .find(|m| m.method == method)
-            .map(|m| {
-                m.sets
-                    .iter()
-                    .filter(|s| {
-                        s.split_once('=')
-                            .is_some_and(|(k, _)| k.contains("epochs") || k == "retain_budget")
-                    })
-                    .cloned()
-                    .collect()
-            })
+            .map(|m| m.search_sets())
             .unwrap_or_default();
         unlearn_tune::tune(&unlearn_tune::TuneConfig {
             method,

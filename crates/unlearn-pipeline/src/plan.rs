@@ -225,6 +225,20 @@ impl MethodRun {
         })
     }
 
+    /// The overrides a search of this run keeps fixed for every trial: a smoke run's epoch
+    /// caps and the study's retain budget. Part of the search's key, since they change what
+    /// every trial computes.
+    pub fn search_sets(&self) -> Vec<String> {
+        self.sets
+            .iter()
+            .filter(|s| {
+                s.split_once('=')
+                    .is_some_and(|(k, _)| k.contains("epochs") || k == "retain_budget")
+            })
+            .cloned()
+            .collect()
+    }
+
     /// The method's identity in `preset` for `scenario`'s kind, as hashed into step keys:
     /// id, loop version and resolved defaults ([`registry::identity`]), so a changed default
     /// redoes the runs it affects and a changed doc comment none.

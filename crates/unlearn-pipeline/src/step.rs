@@ -472,15 +472,13 @@ impl Expansion<'_> {
         if Some(&cell.seed) != self.plan.seeds.first() {
             return None;
         }
-        // Its identity: the loop and the defaults the search starts from.
-        let identity = self
-            .plan
-            .methods
-            .iter()
-            .find(|m| m.method == method)
-            .map_or(String::new(), |m| {
-                m.identity(self.plan.preset, &self.plan.scenarios[cell.scenario])
-            });
+        // Its identity (the loop and the defaults the search starts from) and what every
+        // trial keeps fixed (epoch caps, the study's retain budget).
+        let run = self.plan.methods.iter().find(|m| m.method == method);
+        let identity = run.map_or(String::new(), |m| {
+            m.identity(self.plan.preset, &self.plan.scenarios[cell.scenario])
+        });
+        let fixed = run.map_or(Vec::new(), |m| m.search_sets()).join(",");
         let trials = spec.trials.to_string();
         let objective = spec.objective.to_string();
         // The declared search space is part of what the search is.
@@ -498,6 +496,7 @@ impl Expansion<'_> {
             unlearn_tune::TUNE_VERSION,
             method,
             &identity,
+            &fixed,
             &space,
             &trials,
             &objective,

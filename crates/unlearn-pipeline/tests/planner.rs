@@ -265,6 +265,27 @@ fn tuning_adds_one_search_per_scenario_and_method_on_the_first_seed() {
     assert!(Plan::resolve(&cfg, "fingerprint-a").is_err());
 }
 
+/// A search whose trials see another share of the retain set is another search: a study
+/// with `--retain-budget 0.1` must not reuse the searches of a full-budget study in the
+/// same store (it did, which reused full-budget choices for a 10 % study).
+#[test]
+fn the_study_retain_budget_is_part_of_each_search_that_uses_retain_data() {
+    let mut cfg = config("random:0.1", &["ft", "ga"], 1);
+    cfg.tune = Some(4);
+    let full = Steps::of(&plan(&cfg)).0;
+    cfg.retain_budget = 0.1;
+    let tenth = Steps::of(&plan(&cfg)).0;
+    let moved = changed(&full, &tenth);
+    assert!(moved.contains(&"Tune 0:0 ft".to_string()), "{moved:?}");
+    // ga uses no retain data: its search is the same.
+    assert!(
+        !moved
+            .iter()
+            .any(|m| m.starts_with("Tune") && m.ends_with(" ga")),
+        "{moved:?}"
+    );
+}
+
 #[test]
 fn a_record_rewritten_by_another_study_on_the_store_is_refused() {
     use unlearn_pipeline::exec::StepRunner;
