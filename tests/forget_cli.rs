@@ -136,6 +136,13 @@ fn forget_runs_on_cifar_shaped_data_with_resnet18() {
         if method == "scrub" {
             sets.extend(["--set", "max_epochs=1"]);
         }
+        // One pass over the forget set per stage, as MUDA's general default: the `quick`
+        // `random:` default (60 ascent steps per forget stage, tuning round 6) drives this
+        // 8-image forget set of synthetic data to a divergence, which the run reports as a
+        // failure. This test checks shapes, not that default.
+        if method == "muda" {
+            sets.extend(["--set", "forget_stage_steps=0"]);
+        }
         let out = tmp.path().join(format!("{method}.safetensors"));
         let mut args = vec![
             "forget",
