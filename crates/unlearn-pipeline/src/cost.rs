@@ -22,16 +22,17 @@ use crate::store::Store;
 pub const TIMINGS_FILE: &str = "timings.jsonl";
 
 /// Seconds per step kind of the quick preset, measured on the 2-core development machine
-/// while nothing else ran (the means of `docs/results/quick-oracles/timings.jsonl`, 826
-/// steps: every method and ablation, metrics against 8 oracles): used before this store
-/// has its own measurements. On a shared machine steps take up to about twice as long.
-/// Searches and imports were not measured there and count as unknown.
+/// while nothing else ran: the means of a whole `cargo xtask reproduce` study's
+/// `timings.jsonl` with the round-6 defaults (97 steps, 438 s; `docs/performance.md`,
+/// "Profile of the quick study by step kind"). They are used before this store has its own
+/// measurements. On a shared machine steps take up to about twice as long. Searches and
+/// imports were not measured there and count as unknown.
 pub const QUICK_REFERENCE_SECONDS: [(StepKind, f64); 6] = [
     (StepKind::Split, 0.1),
-    (StepKind::Original, 25.8),
-    (StepKind::Retrain, 23.8),
-    (StepKind::Forget, 4.6),
-    (StepKind::Features, 1.4),
+    (StepKind::Original, 31.8),
+    (StepKind::Retrain, 28.5),
+    (StepKind::Forget, 9.5),
+    (StepKind::Features, 1.7),
     (StepKind::Metrics, 0.9),
 ];
 
