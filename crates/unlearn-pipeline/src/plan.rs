@@ -229,11 +229,12 @@ impl MethodRun {
     /// caps and the study's retain budget. Part of the search's key, since they change what
     /// every trial computes.
     pub fn search_sets(&self) -> Vec<String> {
+        let epoch_params = registry::epoch_params(&self.method).unwrap_or_default();
         self.sets
             .iter()
             .filter(|s| {
                 s.split_once('=')
-                    .is_some_and(|(k, _)| k.contains("epochs") || k == "retain_budget")
+                    .is_some_and(|(k, _)| epoch_params.contains(&k) || k == "retain_budget")
             })
             .cloned()
             .collect()
