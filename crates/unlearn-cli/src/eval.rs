@@ -48,7 +48,6 @@ pub(crate) fn reference_features(
     on: OnMismatch,
 ) -> Result<unlearn_metrics::FeatureBundle> {
     let reference = ops::load_model(r, None, ds, device)?;
-    let ds = ops::dataset_for(ds, &reference);
     ops::check_checkpoint(
         r,
         reference.meta.as_ref(),
@@ -81,8 +80,7 @@ pub(crate) fn eval(a: EvalArgs, on: OnMismatch) -> Result<()> {
     let (ds, manifest) = a.input.load_data(on)?;
     let device = unlearn_models::device(&a.device)?;
     let loaded = a.input.load_model(&ds, &device)?;
-    let ds = ops::dataset_for(&ds, &loaded);
-    let ds = ds.as_ref();
+    let ds = &ds;
     let model = &loaded.model;
     ops::check_checkpoint(
         &a.input.checkpoint,
@@ -96,7 +94,6 @@ pub(crate) fn eval(a: EvalArgs, on: OnMismatch) -> Result<()> {
     let view = |images, indices| DataView {
         images,
         indices,
-        normalization: &ds.normalization,
         augmentation: ds.augmentation,
     };
     let bs = 500;

@@ -107,8 +107,7 @@ pub fn forget(a: ForgetArgs, on: ops::OnMismatch) -> Result<()> {
     )?;
     let device = unlearn_models::device(&a.device)?;
     let original = a.input.load_model(&ds, &device)?;
-    let ds = ops::dataset_for(&ds, &original);
-    let ds = ds.as_ref();
+    let ds = &ds;
     ops::check_checkpoint(
         &a.input.checkpoint,
         original.meta.as_ref(),

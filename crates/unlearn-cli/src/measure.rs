@@ -100,8 +100,7 @@ pub fn features(a: FeaturesArgs, on: ops::OnMismatch) -> Result<()> {
     let (ds, manifest) = a.input.load_data(on)?;
     let device = unlearn_models::device(&a.device)?;
     let model = a.input.load_model(&ds, &device)?;
-    let ds = ops::dataset_for(&ds, &model);
-    let ds = ds.as_ref();
+    let ds = &ds;
     ops::check_checkpoint(
         &a.input.checkpoint,
         model.meta.as_ref(),

@@ -1,4 +1,4 @@
-//! In-memory image sets and batch assembly (normalisation and augmentation).
+//! In-memory image sets and batch assembly (scaling to `[0, 1]` and augmentation).
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -109,15 +109,15 @@ impl ImageSet {
         }
     }
 
-    /// Gather the images at `indices` into a normalised `f32` batch of shape
-    /// `[indices.len(), C, H, W]` (flattened, NCHW): `(x / 255 - mean[c]) / std[c]`.
+    /// Gather the images at `indices` into an `f32` batch of shape `[indices.len(), C, H, W]`
+    /// (flattened, NCHW) scaled to `[0, 1]`: `x / 255`, as torchvision's `ToTensor` gives.
+    /// The model normalises its inputs itself (`unlearn_models::Model::normalization`).
     ///
     /// With `Some(rng)` and [`Augmentation::CropFlip`], each image (in batch order) draws, in
     /// this order, a crop row offset and a crop column offset, each uniform in
-    /// `0..=2 * padding`, then a horizontal flip with probability 0.5. Padding is applied in
-    /// pixel space, so padded pixels are 0 and normalise to `-mean / std` (torchvision
-    /// `RandomCrop(padding)` then `Normalize`). With `None` or [`Augmentation::None`] the
-    /// images are used as they are and no randomness is drawn.
+    /// `0..=2 * padding`, then a horizontal flip with probability 0.5. Padded pixels are 0
+    /// (black), as torchvision's `RandomCrop(padding)` before `ToTensor` gives. With `None`
+    /// or [`Augmentation::None`] the images are used as they are and no randomness is drawn.
     ///
     /// # Panics
     /// If an index is out of range (check index lists against the set first, e.g. with
@@ -125,11 +125,10 @@ impl ImageSet {
     pub fn batch_f32(
         &self,
         indices: &[u32],
-        norm: &Normalization,
         augmentation: Augmentation,
         rng: Option<&mut ChaCha8Rng>,
     ) -> Vec<f32> {
-        self.batch_f32_with_draws(indices, norm, augmentation, rng, &mut Vec::new())
+        self.batch_f32_with_draws(indices, augmentation, rng, &mut Vec::new())
     }
 
     /// [`ImageSet::batch_f32`], also appending each row's augmentation draw to `draws` (in
@@ -138,14 +137,13 @@ impl ImageSet {
     pub fn batch_f32_with_draws(
         &self,
         indices: &[u32],
-        norm: &Normalization,
         augmentation: Augmentation,
         rng: Option<&mut ChaCha8Rng>,
         draws: &mut Vec<CropDraw>,
     ) -> Vec<f32> {
         let (c, h, w) = (self.channels, self.height, self.width);
         let plane = h * w;
-        let tables: Vec<[f32; 256]> = (0..c).map(|ch| norm.table(ch)).collect();
+        let table = unit_scale_table();
         let mut out = Vec::with_capacity(indices.len() * self.image_len());
         match (augmentation, rng) {
             (Augmentation::CropFlip { padding }, Some(rng)) => {
@@ -160,7 +158,7 @@ impl ImageSet {
                         flip,
                     });
                     let pad = padding as isize;
-                    for (ch, table) in tables.iter().enumerate() {
+                    for ch in 0..c {
                         let src = &img[ch * plane..(ch + 1) * plane];
                         let zero = table[0];
                         for y in 0..h as isize {
@@ -183,7 +181,7 @@ impl ImageSet {
             _ => {
                 for &i in indices {
                     let img = self.image(i as usize);
-                    for (ch, table) in tables.iter().enumerate() {
+                    for ch in 0..c {
                         out.extend(
                             img[ch * plane..(ch + 1) * plane]
                                 .iter()
@@ -203,4 +201,13 @@ impl ImageSet {
     pub fn batch_labels(&self, indices: &[u32]) -> Vec<u32> {
         indices.iter().map(|&i| self.labels[i as usize]).collect()
     }
+}
+
+/// `v / 255` for every pixel value `v`, in f32 (`ToTensor`'s scaling).
+fn unit_scale_table() -> [f32; 256] {
+    let mut t = [0f32; 256];
+    for (v, out) in t.iter_mut().enumerate() {
+        *out = v as f32 / 255.0;
+    }
+    t
 }

@@ -2,8 +2,9 @@
 //!
 //! This crate is the first stage of the toolkit's data → model → features → metrics journey
 //! and depends on no tensor library: images are plain `u8` buffers ([`ImageSet`], NCHW) and
-//! [`ImageSet::batch_f32`] turns a list of indices into a normalised (optionally augmented)
-//! `f32` batch that any backend can wrap.
+//! [`ImageSet::batch_f32`] turns a list of indices into an `f32` batch scaled to `[0, 1]`
+//! (optionally augmented) that any backend can wrap. A dataset's [`Normalization`] is the
+//! default input normalisation of models trained on it; the model applies it.
 //!
 //! # Datasets
 //! A [`DataSource`] (`embedded`, `fashion-mnist[:dir]`, `mnist[:dir]`, `idx:dir`,
@@ -39,9 +40,10 @@
 //! assert_eq!(split.forget.len(), 900);
 //! assert_eq!(split.retain.len(), 8_100);
 //!
-//! // A normalised batch of the first 4 forget images, shape [4, 1, 28, 28].
-//! let batch = ds.train.batch_f32(&split.forget[..4], &ds.normalization, Augmentation::None, None);
+//! // A batch of the first 4 forget images in [0, 1], shape [4, 1, 28, 28].
+//! let batch = ds.train.batch_f32(&split.forget[..4], Augmentation::None, None);
 //! assert_eq!(batch.len(), 4 * 28 * 28);
+//! assert!(batch.iter().all(|v| (0.0..=1.0).contains(v)));
 //! # Ok::<(), unlearn_data::DataError>(())
 //! ```
 #![deny(missing_docs)]

@@ -9,9 +9,9 @@ use crate::image::ImageSet;
 /// `(x / 255 - mean[c]) / std[c]`.
 ///
 /// The one normalisation type of the toolkit: a dataset carries the one computed from (or
-/// published for) its training images, and a model's checkpoint records the one it was
-/// trained with (metadata `input_mean` / `input_std`); every command feeds a model inputs
-/// normalised its way.
+/// published for) its training images, the default for models trained on it; a model
+/// applies its own to the `[0, 1]` images it is given, and its checkpoint records it
+/// (metadata `input_mean` / `input_std`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Normalization {
     /// Per-channel mean (of pixel values scaled to `[0, 1]`).
@@ -48,17 +48,6 @@ impl Normalization {
             std.push(if s > 1e-12 { s as f32 } else { 1.0 });
         }
         Normalization { mean, std }
-    }
-
-    /// A 256-entry lookup table of normalised values for channel `c`.
-    pub(crate) fn table(&self, c: usize) -> [f32; 256] {
-        let mean = self.mean.get(c).copied().unwrap_or(0.0);
-        let std = self.std.get(c).copied().unwrap_or(1.0);
-        let mut t = [0f32; 256];
-        for (v, out) in t.iter_mut().enumerate() {
-            *out = (v as f32 / 255.0 - mean) / std;
-        }
-        t
     }
 
     /// Checks the values: one mean and one std per channel, all finite, every std > 0, and

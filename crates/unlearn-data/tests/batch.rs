@@ -1,4 +1,4 @@
-//! Batch assembly (normalisation, crop/flip augmentation) and seeded randomness.
+//! Batch assembly (scaling to [0, 1], crop/flip augmentation) and seeded randomness.
 
 use unlearn_data::rng::{epoch_order, seeded, shuffled};
 use unlearn_data::{Augmentation, ImageSet, Normalization};
@@ -14,29 +14,16 @@ fn tiny() -> ImageSet {
     }
 }
 
-fn norm() -> Normalization {
-    Normalization {
-        mean: vec![0.5, 0.25],
-        std: vec![0.25, 0.5],
-    }
-}
-
 #[test]
-fn normalisation_values() {
+fn batches_are_pixels_scaled_to_the_unit_interval() {
     let set = tiny();
-    let b = set.batch_f32(&[1, 0], &norm(), Augmentation::None, None);
+    let b = set.batch_f32(&[1, 0], Augmentation::None, None);
     assert_eq!(b.len(), 48);
     // element (n=0 -> image 1, c=1, y=2, x=3): pixel index 24 + 12 + 11 = 47, value 236
     let px = 47.0f32 * 5.0 + 1.0;
-    let want = (px / 255.0 - 0.25) / 0.5;
-    assert!((b[12 + 11] - want).abs() < 1e-6, "{} vs {want}", b[23]);
+    assert_eq!(b[12 + 11], px / 255.0);
     // channel 0 of image 0 (second in the batch): pixel 0 = 1
-    assert!((b[24] - (1.0 / 255.0 - 0.5) / 0.25).abs() < 1e-6);
-    // Fashion-MNIST constants: 0 -> -0.2860/0.3530, 255 -> (1-0.2860)/0.3530
-    let fm = Normalization {
-        mean: vec![0.2860],
-        std: vec![0.3530],
-    };
+    assert_eq!(b[24], 1.0 / 255.0);
     let one = ImageSet {
         images: vec![0, 255],
         labels: vec![0],
@@ -44,25 +31,21 @@ fn normalisation_values() {
         height: 1,
         width: 2,
     };
-    let v = one.batch_f32(&[0], &fm, Augmentation::None, None);
-    assert!((v[0] + 0.810_198_3).abs() < 1e-5, "{}", v[0]);
-    assert!((v[1] - 2.022_662_9).abs() < 1e-5, "{}", v[1]);
+    assert_eq!(
+        one.batch_f32(&[0], Augmentation::None, None),
+        vec![0.0, 1.0]
+    );
     assert_eq!(set.batch_labels(&[1, 0, 1]), vec![2, 4, 2]);
 }
 
 #[test]
 fn augmentation_needs_an_rng() {
     let set = tiny();
-    let plain = set.batch_f32(&[0, 1], &norm(), Augmentation::None, None);
-    let no_rng = set.batch_f32(
-        &[0, 1],
-        &norm(),
-        Augmentation::CropFlip { padding: 2 },
-        None,
-    );
+    let plain = set.batch_f32(&[0, 1], Augmentation::None, None);
+    let no_rng = set.batch_f32(&[0, 1], Augmentation::CropFlip { padding: 2 }, None);
     assert_eq!(plain, no_rng);
     let mut rng = seeded(0, "x");
-    let aug_none = set.batch_f32(&[0, 1], &norm(), Augmentation::None, Some(&mut rng));
+    let aug_none = set.batch_f32(&[0, 1], Augmentation::None, Some(&mut rng));
     assert_eq!(plain, aug_none);
 }
 
@@ -71,14 +54,13 @@ fn crop_flip_is_deterministic_and_a_valid_crop() {
     let set = tiny();
     let aug = Augmentation::CropFlip { padding: 2 };
     let idx = [0u32, 1, 0, 1, 0, 1, 0, 1];
-    let a = set.batch_f32(&idx, &norm(), aug, Some(&mut seeded(42, "batch")));
-    let b = set.batch_f32(&idx, &norm(), aug, Some(&mut seeded(42, "batch")));
+    let a = set.batch_f32(&idx, aug, Some(&mut seeded(42, "batch")));
+    let b = set.batch_f32(&idx, aug, Some(&mut seeded(42, "batch")));
     assert_eq!(a, b);
-    let c = set.batch_f32(&idx, &norm(), aug, Some(&mut seeded(43, "batch")));
+    let c = set.batch_f32(&idx, aug, Some(&mut seeded(43, "batch")));
     assert_ne!(a, c);
 
     // Every augmented image equals some (dy, dx, flip) crop of the zero-padded original.
-    let n = norm();
     let (ch, h, w, pad) = (2usize, 3usize, 4usize, 2isize);
     let mut used = std::collections::HashSet::new();
     for (k, &i) in idx.iter().enumerate() {
@@ -99,8 +81,8 @@ fn crop_flip_is_deterministic_and_a_valid_crop() {
                                 } else {
                                     0
                                 };
-                                let want = (px as f32 / 255.0 - n.mean[c]) / n.std[c];
-                                (got[c * h * w + y * w + x] - want).abs() < 1e-6
+                                let want = px as f32 / 255.0;
+                                got[c * h * w + y * w + x] == want
                             })
                         })
                     });
@@ -128,19 +110,10 @@ fn padding_zero_flip_only() {
         height: 1,
         width: 3,
     };
-    let id = Normalization {
-        mean: vec![0.0],
-        std: vec![1.0],
-    };
     let mut rng = seeded(1, "flip");
     let mut saw = [false, false];
     for _ in 0..32 {
-        let v = set.batch_f32(
-            &[0],
-            &id,
-            Augmentation::CropFlip { padding: 0 },
-            Some(&mut rng),
-        );
+        let v = set.batch_f32(&[0], Augmentation::CropFlip { padding: 0 }, Some(&mut rng));
         let px: Vec<u8> = v.iter().map(|x| (x * 255.0).round() as u8).collect();
         if px == [10, 20, 30] {
             saw[0] = true;

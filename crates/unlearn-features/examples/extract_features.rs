@@ -24,13 +24,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         input_shape: ds.input_shape(),
         num_classes: ds.num_classes,
     };
-    let model = Model::new(&spec, &Device::Cpu, 0)?;
+    let model =
+        Model::new(&spec, &Device::Cpu, 0)?.with_normalization(Some(ds.normalization.clone()))?;
     let mut recipe = Preset::Quick.recipe();
     recipe.epochs = 1;
     let view = DataView {
         images: &ds.train,
         indices: &split.train,
-        normalization: &ds.normalization,
         augmentation: ds.augmentation,
     };
     engine::train(&model, &view, &recipe, 0, Default::default())?;

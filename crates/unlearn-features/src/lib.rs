@@ -9,7 +9,8 @@
 //! the split and the dataset. The same names in a `.npz` written by numpy are the way in for
 //! models trained elsewhere.
 //!
-//! Images reach the model exactly as in training, minus augmentation: the split's training
+//! Images reach the model exactly as in training, minus augmentation (in `[0, 1]`; the model
+//! applies its own input normalisation): the split's training
 //! view ([`unlearn_data::SplitManifest::poisoned_train`]) for retain, forget and validation, the
 //! official test set for test.
 //!
@@ -24,7 +25,7 @@
 //! let ds = DataSource::Embedded.load()?;
 //! let split = make_split(&ds, &SplitConfig { scenario: "random:0.02".parse()?, seed: 0, val_fraction: 0.1 })?;
 //! let spec = ModelSpec { arch: Arch::SmallCnn, input_shape: ds.input_shape(), num_classes: 10 };
-//! let model = Model::new(&spec, &Device::Cpu, 0)?;
+//! let model = Model::new(&spec, &Device::Cpu, 0)?.with_normalization(Some(ds.normalization.clone()))?;
 //! let opts = ExtractOptions { max_retain: Some(500), ..Default::default() };
 //! let bundle = extract(&model, &ds, &split, &opts)?;
 //! assert_eq!(bundle.forget.features.rows(), split.forget.len());
@@ -216,7 +217,6 @@ fn view_of<'a>(ds: &'a Dataset, images: &'a ImageSet, indices: &'a [u32]) -> Dat
     DataView {
         images,
         indices,
-        normalization: &ds.normalization,
         augmentation: ds.augmentation,
     }
 }
@@ -238,7 +238,6 @@ pub fn backdoor_asr(
     let view = DataView {
         images: &triggered,
         indices: &local,
-        normalization: &ds.normalization,
         augmentation: ds.augmentation,
     };
     let data = extract_view(model, &view, batch_size, "triggered", || {})?;

@@ -16,7 +16,12 @@ fn model(ds: &Dataset, input_shape: [usize; 3]) -> Model {
         input_shape,
         num_classes: ds.num_classes,
     };
-    Model::new(&spec, &Device::Cpu, 1).unwrap()
+    // The data's normalisation where the model takes the data's channels.
+    let normalization = (input_shape[0] == ds.input_shape()[0]).then(|| ds.normalization.clone());
+    Model::new(&spec, &Device::Cpu, 1)
+        .unwrap()
+        .with_normalization(normalization)
+        .unwrap()
 }
 
 #[test]

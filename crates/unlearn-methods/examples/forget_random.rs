@@ -27,14 +27,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         input_shape: ds.input_shape(),
         num_classes: ds.num_classes,
     };
-    let original = Model::new(&spec, &Device::Cpu, 0)?;
+    let original =
+        Model::new(&spec, &Device::Cpu, 0)?.with_normalization(Some(ds.normalization.clone()))?;
     let mut recipe = Preset::Quick.recipe();
     recipe.epochs = 2;
     let images = split.poisoned_train(&ds);
     let view = DataView {
         images: &images,
         indices: &split.train,
-        normalization: &ds.normalization,
         augmentation: ds.augmentation,
     };
     engine::train(&original, &view, &recipe, 0, Default::default())?;

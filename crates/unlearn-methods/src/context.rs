@@ -156,7 +156,6 @@ impl<'a> UnlearnContext<'a> {
         DataView {
             images: self.train_images,
             indices,
-            normalization: &self.dataset.normalization,
             augmentation: self.dataset.augmentation,
         }
     }

@@ -58,7 +58,9 @@
 //! split.retain.truncate(128);
 //! let images = split.poisoned_train(&ds);
 //! let spec = ModelSpec { arch: Arch::SmallCnn, input_shape: ds.input_shape(), num_classes: ds.num_classes };
-//! let original = Model::new(&spec, &candle_core::Device::Cpu, 0)?; // normally a trained checkpoint
+//! // Normally a trained checkpoint; a model normalises its [0, 1] inputs itself.
+//! let original = Model::new(&spec, &candle_core::Device::Cpu, 0)?
+//!     .with_normalization(Some(ds.normalization.clone()))?;
 //! let recipe = Recipe::preset("quick")?;
 //! let mut ctx = UnlearnContext::new(&original, &ds, &images, &split, &recipe, 0);
 //! ctx.monitor = 64;

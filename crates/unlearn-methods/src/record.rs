@@ -99,7 +99,6 @@ impl Recorder {
         let view = DataView {
             images: ctx.train_images,
             indices,
-            normalization: &ctx.dataset.normalization,
             augmentation: ctx.dataset.augmentation,
         };
         Ok(Some(

@@ -45,13 +45,15 @@ fn fixture() -> &'static Fixture {
             input_shape: ds.input_shape(),
             num_classes: ds.num_classes,
         };
-        let original = Model::new(&spec, &Device::Cpu, 0).expect("model");
+        let original = Model::new(&spec, &Device::Cpu, 0)
+            .expect("model")
+            .with_normalization(Some(ds.normalization.clone()))
+            .expect("the data's normalisation");
         let mut recipe = Recipe::preset("quick").expect("preset");
         recipe.epochs = 2;
         let view = DataView {
             images: &images,
             indices: &train,
-            normalization: &ds.normalization,
             augmentation: ds.augmentation,
         };
         engine::train(&original, &view, &recipe, 0, Default::default()).expect("training");

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use candle_core::{Device, ModuleT, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::Normalization;
 use crate::error::{ModelError, Result};
 use crate::kernels::Kernels;
 use crate::layers::{global_avg_pool, BatchNorm2d, Conv2d, ConvInit, Linear};
@@ -298,6 +299,13 @@ enum Net {
 
 /// A classifier `f = h ∘ g` whose tensors live in a [`ParamStore`] under torchvision / HF names.
 ///
+/// It takes images scaled to `[0, 1]` (as torchvision's `ToTensor` gives them) and applies
+/// its own input normalisation first, as a frozen preprocessing step (the
+/// `NormalizeByChannelMeanStd` first layer of the SalUn code's models): `(x - mean[c]) /
+/// std[c]`. A model without one ([`Model::normalization`] is `None`) takes its inputs as
+/// they are. The normalisation is set with [`Model::with_normalization`] and recorded in the
+/// checkpoint's metadata.
+///
 /// It is a [`candle_nn::ModuleT`] giving logits, so `model.forward_t(&x, train)` and
 /// `x.apply_t(&model, train)` equal [`Model::forward`].
 #[derive(Clone, Debug)]
@@ -307,6 +315,15 @@ pub struct Model {
     net: Net,
     head: Linear,
     feature_dim: usize,
+    input: Option<InputNormalization>,
+}
+
+/// A model's input normalisation and its per-channel tensors, `[1, C, 1, 1]`.
+#[derive(Clone, Debug)]
+struct InputNormalization {
+    values: Normalization,
+    mean: Tensor,
+    std: Tensor,
 }
 
 impl Model {
@@ -363,11 +380,59 @@ impl Model {
             net,
             head,
             feature_dim,
+            input: None,
         })
     }
 
-    /// Penultimate features `g(x)`, N × d. `train` selects BatchNorm's mode.
+    /// This model with input normalisation `normalization` (`None`: inputs are used as
+    /// they are). An error when it does not have one finite mean and one positive std per
+    /// input channel.
+    pub fn with_normalization(mut self, normalization: Option<Normalization>) -> Result<Self> {
+        self.input = match normalization {
+            None => None,
+            Some(values) => {
+                let channels = self.spec.input_shape[0];
+                values
+                    .check(Some(channels))
+                    .map_err(|reason| ModelError::BadArchConfig {
+                        arch: self.spec.arch.name().into(),
+                        reason: format!("input normalisation {}: {reason}", values.to_arg()),
+                    })?;
+                let device = self.device().clone();
+                let mean = Tensor::from_slice(&values.mean, (1, channels, 1, 1), &device)?;
+                let std = Tensor::from_slice(&values.std, (1, channels, 1, 1), &device)?;
+                Some(InputNormalization { values, mean, std })
+            }
+        };
+        Ok(self)
+    }
+
+    /// The input normalisation the model applies to `[0, 1]` images before its first
+    /// layer; `None` when it takes its inputs as they are.
+    pub fn normalization(&self) -> Option<&Normalization> {
+        self.input.as_ref().map(|n| &n.values)
+    }
+
+    /// The inputs as the first layer sees them: `(x - mean[c]) / std[c]`, in f32, the same
+    /// operations in the same order as `torchvision.transforms.Normalize`.
+    pub fn normalize_input(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match &self.input {
+            None => x.clone(),
+            Some(n) => x.broadcast_sub(&n.mean)?.broadcast_div(&n.std)?,
+        })
+    }
+
+    /// Penultimate features `g(x)`, N × d, of images `x` in `[0, 1]` (normalised first, see
+    /// [`Model::normalization`]). `train` selects BatchNorm's mode.
     pub fn features(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let normalized;
+        let x = match &self.input {
+            None => x,
+            Some(_) => {
+                normalized = self.normalize_input(x)?;
+                &normalized
+            }
+        };
         match &self.net {
             Net::SmallCnn(n) => n.features(x),
             Net::Residual(n) => n.features(x, train),
@@ -380,7 +445,7 @@ impl Model {
         self.head.forward(z)
     }
 
-    /// Logits `h(g(x))`.
+    /// Logits `h(g(x))` of images `x` in `[0, 1]`.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.head(&self.features(x, train)?)
     }
@@ -410,7 +475,8 @@ impl Model {
         self.store.device()
     }
 
-    /// Copies every tensor of `other` (same architecture) into this model.
+    /// Copies every tensor of `other` (same architecture) into this model. The input
+    /// normalisation is not a tensor of the store: each model keeps its own.
     pub fn copy_from(&self, other: &Model) -> Result<()> {
         for (name, var, _) in self.store.all() {
             if let Some(src) = other.store.get(&name) {
@@ -432,7 +498,7 @@ impl Model {
             self.store.kernels(),
         )?;
         copy.copy_from(self)?;
-        Ok(copy)
+        copy.with_normalization(self.normalization().cloned())
     }
 }
 

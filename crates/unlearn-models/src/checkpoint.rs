@@ -63,6 +63,7 @@ impl CheckpointMeta {
             num_classes: spec.num_classes,
             input_shape: spec.input_shape,
             feature_dim: model.feature_dim(),
+            normalization: model.normalization().cloned(),
             ..Default::default()
         }
     }
@@ -371,8 +372,11 @@ pub fn model_tensors(model: &Model) -> Result<BTreeMap<String, RawTensor>> {
     Ok(tensors)
 }
 
-/// Saves `model` with `meta` to `path` (atomic, deterministic).
+/// Saves `model` with `meta` to `path` (atomic, deterministic). The input normalisation
+/// recorded is the model's own ([`Model::normalization`]), whatever `meta` says.
 pub fn save(model: &Model, meta: &CheckpointMeta, path: &Path) -> Result<()> {
+    let mut meta = meta.clone();
+    meta.normalization = model.normalization().cloned();
     let bytes = safetensors_bytes(&model_tensors(model)?, &meta.to_map());
     write_atomic(path, &bytes)
 }
@@ -594,7 +598,8 @@ pub fn load_into(model: &Model, ckpt: &LoadedCheckpoint, path: &Path) -> Result<
 }
 
 /// Loads a checkpoint written by this crate: builds the architecture its metadata names and
-/// fills it. Returns the model and the metadata.
+/// fills it, with the input normalisation the metadata records. Returns the model and the
+/// metadata.
 pub fn load(path: &Path, device: &Device) -> Result<(Model, CheckpointMeta)> {
     let ckpt = read(path)?;
     if ckpt.metadata.get("format").map(String::as_str) != Some(FORMAT) {
@@ -625,11 +630,13 @@ pub fn load(path: &Path, device: &Device) -> Result<(Model, CheckpointMeta)> {
     }
     let model = Model::new(&spec, device, meta.seed)?;
     load_into(&model, &ckpt, path)?;
+    let model = model.with_normalization(meta.normalization.clone())?;
     Ok((model, meta))
 }
 
 /// Loads a checkpoint into a given architecture (for files without this crate's metadata,
-/// e.g. a PyTorch `state_dict` saved with safetensors).
+/// e.g. a PyTorch `state_dict` saved with safetensors), with the input normalisation the
+/// file's `normalize.*` buffers hold, if any.
 pub fn load_with_spec(path: &Path, spec: &ModelSpec, device: &Device) -> Result<Model> {
     let ckpt = read(path)?;
     if let Some(n) = &ckpt.normalization {
@@ -641,5 +648,5 @@ pub fn load_with_spec(path: &Path, spec: &ModelSpec, device: &Device) -> Result<
     }
     let model = Model::new(spec, device, 0)?;
     load_into(&model, &ckpt, path)?;
-    Ok(model)
+    model.with_normalization(ckpt.normalization)
 }

@@ -417,3 +417,75 @@ fn unknown_architecture_names_the_choices() {
         "{msg}"
     );
 }
+
+/// A model applies its input normalisation to `[0, 1]` images as its first step, with the
+/// same f32 operations as `transforms.Normalize` on `ToTensor`'s output; its checkpoint
+/// records it and a loaded model applies it again.
+#[test]
+fn a_model_normalises_its_own_inputs_and_its_checkpoint_keeps_the_normalisation() {
+    let n = unlearn_models::Normalization {
+        mean: vec![0.4914, 0.4822, 0.4465],
+        std: vec![0.2470, 0.2435, 0.2616],
+    };
+    let s = spec(Arch::SmallCnn, [3, 8, 8]);
+    let plain = Model::new(&s, &Device::Cpu, 7).unwrap();
+    assert!(plain.normalization().is_none());
+    let model = plain
+        .deep_clone()
+        .unwrap()
+        .with_normalization(Some(n.clone()))
+        .unwrap();
+    assert_eq!(model.normalization(), Some(&n));
+    // Pixels 0..=255 scaled as ToTensor does, then normalised by hand per channel.
+    let pixels: Vec<u8> = (0..2 * 3 * 64).map(|i| (i * 37 % 256) as u8).collect();
+    let unit: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+    let by_hand: Vec<f32> = unit
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let c = (i / 64) % 3;
+            (v - n.mean[c]) / n.std[c]
+        })
+        .collect();
+    let x = Tensor::from_vec(unit, (2, 3, 8, 8), &Device::Cpu).unwrap();
+    let seen = model.normalize_input(&x).unwrap();
+    assert_eq!(
+        seen.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        by_hand,
+        "the same f32 operations give the same bits"
+    );
+    let want = plain
+        .forward(
+            &Tensor::from_vec(by_hand, (2, 3, 8, 8), &Device::Cpu).unwrap(),
+            false,
+        )
+        .unwrap();
+    let got = model.forward(&x, false).unwrap();
+    assert_eq!(max_abs_diff(&got, &want), 0.0);
+    // The checkpoint records the model's own normalisation, whatever the metadata says.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    let mut meta = CheckpointMeta::for_model(&model);
+    assert_eq!(meta.normalization.as_ref(), Some(&n));
+    meta.normalization = None;
+    checkpoint::save(&model, &meta, &path).unwrap();
+    let (loaded, meta) = checkpoint::load(&path, &Device::Cpu).unwrap();
+    assert_eq!(meta.normalization.as_ref(), Some(&n));
+    assert_eq!(loaded.normalization(), Some(&n));
+    assert_eq!(
+        max_abs_diff(&loaded.forward(&x, false).unwrap(), &want),
+        0.0
+    );
+    // A normalisation for other channels is refused, naming both counts.
+    let err = plain
+        .with_normalization(Some(unlearn_models::Normalization {
+            mean: vec![0.5],
+            std: vec![0.25],
+        }))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("1 channels") && err.contains("3 input channels"),
+        "{err}"
+    );
+}

@@ -40,19 +40,12 @@ fn gunzip(name: &str, dir: &Path) -> PathBuf {
     out
 }
 
-/// The two images as `((x / 255) - mean[c]) / std[c]`, computed in f32 as PyTorch does.
-fn inputs(n: &Normalization) -> Tensor {
+/// The two images scaled to `[0, 1]` (`x / 255` in f32, as `ToTensor` gives): the model
+/// normalises them.
+fn inputs() -> Tensor {
     let want = expected();
     let pixels: Vec<f32> = floats(&want["inputs"]["values"]);
-    let plane = 32 * 32;
-    let x: Vec<f32> = pixels
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let c = (i / plane) % 3;
-            (p / 255.0 - n.mean[c]) / n.std[c]
-        })
-        .collect();
+    let x: Vec<f32> = pixels.iter().map(|p| p / 255.0).collect();
     Tensor::from_vec(x, (2, 3, 32, 32), &Device::Cpu).expect("tensor")
 }
 
@@ -61,8 +54,9 @@ struct Loaded {
     relative_error: f32,
 }
 
-/// Loads the fixture into `arch`, runs the two images normalised with `normalization` (or,
-/// if `None`, with the one read from the file) and compares with PyTorch's logits.
+/// Loads the fixture into `arch`, runs the two images through the model normalising with
+/// `normalization` (or, if `None`, with the one the loader read from the file) and
+/// compares with PyTorch's logits.
 fn check(name: &str, arch: Arch, normalization: Option<Normalization>) -> Loaded {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = gunzip(name, dir.path());
@@ -81,11 +75,15 @@ fn check(name: &str, arch: Arch, normalization: Option<Normalization>) -> Loaded
         num_classes: 10,
     };
     let model = checkpoint::load_with_spec(&path, &spec, &Device::Cpu).expect("loads");
-    let n = normalization
-        .or_else(|| ckpt.normalization.clone())
-        .expect("a normalisation");
+    let model = match normalization {
+        Some(n) => model.with_normalization(Some(n)).expect("fits"),
+        None => {
+            assert!(model.normalization().is_some(), "{name}: the file's own");
+            model
+        }
+    };
     let got = model
-        .forward(&inputs(&n), false)
+        .forward(&inputs(), false)
         .expect("forward")
         .flatten_all()
         .expect("flat")

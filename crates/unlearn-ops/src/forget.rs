@@ -157,7 +157,6 @@ pub fn forget_checkpoint(job: &ForgetJob) -> Result<ForgetOutcome> {
             meta.recipe = out.record.params.to_string();
             meta.seed = job.seed;
             meta.epochs = out.record.epochs.last().map(|e| e.epoch).unwrap_or(0);
-            meta.normalization = Some(crate::input_normalization(job.ds));
             let extra = &mut meta.extra;
             extra.insert("method".into(), out.record.method.clone());
             extra.insert("params".into(), out.record.params.to_string());

@@ -223,7 +223,7 @@ pub fn import_checkpoint(job: &ImportJob) -> Result<ImportReport> {
     // Sizes from the command line, the registry or the file: bounded before building.
     unlearn_models::limits::check_spec(&spec)
         .map_err(|why| OpsError::Plan(format!("{} as {}: {why}", job.from, arch.name())))?;
-    let model = Model::new(&spec, &Device::Cpu, 0)?;
+    let model = Model::new(&spec, &Device::Cpu, 0)?.with_normalization(normalization.clone())?;
     let mut report = ImportReport {
         from: job.from.to_string(),
         path: source.path.clone(),
@@ -246,7 +246,6 @@ pub fn import_checkpoint(job: &ImportJob) -> Result<ImportReport> {
         )));
     }
     let mut meta = CheckpointMeta::for_model(&model);
-    meta.normalization = normalization;
     meta.extra
         .insert("imported_from".into(), job.from.to_string());
     meta.extra

@@ -46,8 +46,8 @@ pub use forget::{
 pub use given::{describe_given, given_models, GivenModel, GivenModels, GivenRequest};
 pub use import::{import_checkpoint, ImportJob, ImportReport};
 pub use load::{
-    adopt_normalization, check_fits, dataset_for, input_normalization, load_dataset, load_model,
-    load_model_with, load_split, resolve_source, LoadOptions, LoadedModel, ModelSource,
+    check_fits, load_dataset, load_model, load_model_with, load_split, resolve_source, LoadOptions,
+    LoadedModel, ModelSource,
 };
 pub use measure::{
     compared, extract_features, measure_bundles, measure_files, metrics_config, metrics_json,

@@ -1,7 +1,6 @@
 //! Loading what every step and command reads: the data, a split manifest, a checkpoint.
 //! One loader and one shape check for the whole toolkit.
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
@@ -51,9 +50,10 @@ pub struct LoadedModel {
     pub model: Model,
     /// The metadata; `None` when the architecture was given for a foreign checkpoint.
     pub meta: Option<CheckpointMeta>,
-    /// The input normalisation the model expects: from `--normalize`, else the file's own
-    /// (metadata or SalUn-style `normalize.*` buffers), else the registry entry's; `None`
-    /// when nothing says (the data's own is used).
+    /// The input normalisation the checkpoint says it expects: from `--normalize`, else the
+    /// file's own (metadata or SalUn-style `normalize.*` buffers), else the registry
+    /// entry's; `None` when nothing says. The model applies it, or the data's own when
+    /// nothing says ([`Model::normalization`]).
     pub normalization: Option<Normalization>,
     /// The local file it was read from.
     pub path: PathBuf,
@@ -149,6 +149,13 @@ pub fn load_model_with(
             ))
         })?;
     }
+    // The model normalises its own inputs: with what the file, `--normalize` or the
+    // registry says, else with the data's statistics.
+    let model = model.with_normalization(Some(
+        normalization
+            .clone()
+            .unwrap_or_else(|| ds.normalization.clone()),
+    ))?;
     let loaded = LoadedModel {
         model,
         meta,
@@ -208,29 +215,4 @@ pub fn resolve_source(spec: &str) -> Result<ModelSource> {
         input_shape: None,
         entry: None,
     })
-}
-
-/// `ds` as the model expects it: with the model's input normalisation where it records one
-/// that differs from the data's (a copy of the data), else `ds` itself.
-pub fn dataset_for<'d>(ds: &'d Dataset, loaded: &LoadedModel) -> Cow<'d, Dataset> {
-    match &loaded.normalization {
-        Some(n) if n.mean != ds.normalization.mean || n.std != ds.normalization.std => {
-            let mut own = ds.clone();
-            own.normalization = n.clone();
-            Cow::Owned(own)
-        }
-        _ => Cow::Borrowed(ds),
-    }
-}
-
-/// Makes `ds` feed inputs as `loaded` expects them (its recorded normalisation, if any).
-pub fn adopt_normalization(ds: &mut Dataset, loaded: &LoadedModel) {
-    if let Some(n) = &loaded.normalization {
-        ds.normalization = n.clone();
-    }
-}
-
-/// The data's normalisation, which a checkpoint trained on it records.
-pub fn input_normalization(ds: &Dataset) -> Normalization {
-    ds.normalization.clone()
 }

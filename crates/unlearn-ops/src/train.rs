@@ -86,7 +86,9 @@ pub fn train_checkpoint(job: &TrainJob) -> Result<TrainSummary> {
         input_shape: ds.input_shape(),
         num_classes: ds.num_classes,
     };
-    let model = Model::new(&spec, job.device, job.seed)?;
+    // A model trained on the data normalises its inputs with the data's statistics.
+    let model = Model::new(&spec, job.device, job.seed)?
+        .with_normalization(Some(ds.normalization.clone()))?;
     let train_images = job.manifest.poisoned_train(ds);
     let indices = match job.subset {
         Subset::Train => &job.manifest.train,
@@ -95,7 +97,6 @@ pub fn train_checkpoint(job: &TrainJob) -> Result<TrainSummary> {
     let view = DataView {
         images: &train_images,
         indices,
-        normalization: &ds.normalization,
         augmentation: ds.augmentation,
     };
     let state = state_path(job.out);
@@ -134,7 +135,6 @@ pub fn train_checkpoint(job: &TrainJob) -> Result<TrainSummary> {
     meta.recipe = job.recipe.to_json();
     meta.seed = job.seed;
     meta.epochs = job.recipe.epochs;
-    meta.normalization = Some(crate::input_normalization(ds));
     checkpoint::save(&model, &meta, job.out)?;
     let test_view = DataView {
         images: &ds.test,

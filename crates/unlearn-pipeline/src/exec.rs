@@ -263,8 +263,6 @@ impl<'a> StepRunner<'a> {
         let original_path = self.output_of(step.inputs[0]);
         let label = original_path.to_string_lossy().into_owned();
         let original = ops::load_model(&label, None, ds, self.device()?)?;
-        let ds = ops::dataset_for(ds, &original);
-        let ds = ds.as_ref();
         let out = self.checkpoint_of(step.id);
         // A previous attempt's checkpoint must not stand beside a new failure's record.
         let _ = std::fs::remove_file(&out);
@@ -353,8 +351,6 @@ impl<'a> StepRunner<'a> {
         let manifest = self.manifest_of(step)?;
         let label = checkpoint.to_string_lossy().into_owned();
         let model = ops::load_model(&label, None, ds, self.device()?)?;
-        let ds = ops::dataset_for(ds, &model);
-        let ds = ds.as_ref();
         let opts = ExtractOptions {
             max_retain: Some(self.plan.max_retain),
             ..Default::default()

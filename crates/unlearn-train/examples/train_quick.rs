@@ -20,14 +20,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         input_shape: ds.input_shape(),
         num_classes: ds.num_classes,
     };
-    let model = Model::new(&spec, &Device::Cpu, 0)?;
+    let model =
+        Model::new(&spec, &Device::Cpu, 0)?.with_normalization(Some(ds.normalization.clone()))?;
     let mut recipe = Preset::Quick.recipe();
     recipe.epochs = epochs;
     let indices: Vec<u32> = (0..images.min(ds.train.len() as u32)).collect();
     let view = DataView {
         images: &ds.train,
         indices: &indices,
-        normalization: &ds.normalization,
         augmentation: ds.augmentation,
     };
     let record = engine::train(&model, &view, &recipe, 0, Default::default())?;

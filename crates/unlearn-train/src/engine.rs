@@ -8,7 +8,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor, D};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use unlearn_data::{Augmentation, CropDraw, ImageSet, Normalization};
+use unlearn_data::{Augmentation, CropDraw, ImageSet};
 use unlearn_models::checkpoint::{self, RawTensor};
 use unlearn_models::Model;
 
@@ -17,22 +17,21 @@ use crate::optim::Optimizer;
 use crate::recipe::Recipe;
 use crate::trace::{augment_json, StepInfo, Trace};
 
-/// A set of images to draw batches from: which images, which of them, how to prepare them.
+/// A set of images to draw batches from: which images, which of them, how to augment them.
+/// Batches hold pixels scaled to `[0, 1]`; the model normalises them itself.
 #[derive(Clone, Copy)]
 pub struct DataView<'a> {
     /// The images.
     pub images: &'a ImageSet,
     /// Indices into `images`.
     pub indices: &'a [u32],
-    /// Normalisation.
-    pub normalization: &'a Normalization,
     /// Augmentation applied when training.
     pub augmentation: Augmentation,
 }
 
 /// One mini-batch on the device.
 pub struct Batch {
-    /// N × C × H × W inputs.
+    /// N × C × H × W inputs in `[0, 1]`.
     pub x: Tensor,
     /// N labels (u32).
     pub y: Tensor,
@@ -77,7 +76,7 @@ impl<'a> DataView<'a> {
             Augmentation::None
         };
         let mut draws = Vec::new();
-        let data = s.batch_f32_with_draws(indices, self.normalization, aug, rng, &mut draws);
+        let data = s.batch_f32_with_draws(indices, aug, rng, &mut draws);
         let x = Tensor::from_vec(data, (indices.len(), s.channels, s.height, s.width), device)?;
         let y = Tensor::from_vec(s.batch_labels(indices), indices.len(), device)?;
         Ok(Batch {

@@ -20,12 +20,12 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let ds = DataSource::Embedded.load()?;
 //! let spec = ModelSpec { arch: Arch::SmallCnn, input_shape: ds.input_shape(), num_classes: ds.num_classes };
-//! let model = Model::new(&spec, &Device::Cpu, 0)?;
+//! // The model normalises the [0, 1] images it is given with the data's statistics.
+//! let model = Model::new(&spec, &Device::Cpu, 0)?.with_normalization(Some(ds.normalization.clone()))?;
 //! let mut recipe = Recipe::preset("quick")?;
 //! recipe.epochs = 1;
 //! let indices: Vec<u32> = (0..512).collect();
-//! let data = engine::DataView { images: &ds.train, indices: &indices,
-//!     normalization: &ds.normalization, augmentation: ds.augmentation };
+//! let data = engine::DataView { images: &ds.train, indices: &indices, augmentation: ds.augmentation };
 //! let record = engine::train(&model, &data, &recipe, 0, Default::default())?;
 //! assert_eq!(record.epochs.len(), 1);
 //! let test: Vec<u32> = (0..200).collect();

@@ -30,7 +30,6 @@ fn one_epoch_learns_and_is_byte_deterministic() {
     let view = DataView {
         images: &ds.train,
         indices: &idx,
-        normalization: &ds.normalization,
         augmentation: ds.augmentation,
     };
     let test_idx: Vec<u32> = (0..2000).collect();
@@ -42,7 +41,10 @@ fn one_epoch_learns_and_is_byte_deterministic() {
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = Vec::new();
     for run in 0..2 {
-        let model = Model::new(&spec(&ds), &Device::Cpu, 11).unwrap();
+        let model = Model::new(&spec(&ds), &Device::Cpu, 11)
+            .unwrap()
+            .with_normalization(Some(ds.normalization.clone()))
+            .unwrap();
         let rec =
             engine::train(&model, &view, &small_recipe(1), 11, RunOptions::default()).unwrap();
         assert_eq!(rec.epochs.len(), 1);
@@ -68,7 +70,6 @@ fn a_resumed_run_ends_with_the_same_bytes() {
     let view = DataView {
         images: &ds.train,
         indices: &idx,
-        normalization: &ds.normalization,
         augmentation: ds.augmentation,
     };
     let recipe = small_recipe(3);
@@ -76,7 +77,10 @@ fn a_resumed_run_ends_with_the_same_bytes() {
     let state = dir.path().join("run.state");
 
     // Uninterrupted.
-    let full = Model::new(&spec(&ds), &Device::Cpu, 2).unwrap();
+    let full = Model::new(&spec(&ds), &Device::Cpu, 2)
+        .unwrap()
+        .with_normalization(Some(ds.normalization.clone()))
+        .unwrap();
     engine::train(
         &full,
         &view,
@@ -92,7 +96,10 @@ fn a_resumed_run_ends_with_the_same_bytes() {
 
     // "Killed" during epoch 2: the run log fails on its second line, which stops the run
     // after epoch 1's state was saved, as a kill between epochs would.
-    let partial = Model::new(&spec(&ds), &Device::Cpu, 2).unwrap();
+    let partial = Model::new(&spec(&ds), &Device::Cpu, 2)
+        .unwrap()
+        .with_normalization(Some(ds.normalization.clone()))
+        .unwrap();
     let mut log = Vec::new();
     let err = engine::train(
         &partial,
@@ -113,7 +120,10 @@ fn a_resumed_run_ends_with_the_same_bytes() {
         "the log writer fails on the second epoch, like a kill"
     );
     assert!(state.exists(), "state after epoch 1 was kept");
-    let resumed = Model::new(&spec(&ds), &Device::Cpu, 2).unwrap();
+    let resumed = Model::new(&spec(&ds), &Device::Cpu, 2)
+        .unwrap()
+        .with_normalization(Some(ds.normalization.clone()))
+        .unwrap();
     let rec = engine::train(
         &resumed,
         &view,
@@ -164,12 +174,14 @@ fn divergence_is_an_error_not_a_nan_checkpoint() {
     let view = DataView {
         images: &ds.train,
         indices: &idx,
-        normalization: &ds.normalization,
         augmentation: ds.augmentation,
     };
     let mut recipe = small_recipe(2);
     recipe.optimizer.set_lr(1e12);
-    let model = Model::new(&spec(&ds), &Device::Cpu, 0).unwrap();
+    let model = Model::new(&spec(&ds), &Device::Cpu, 0)
+        .unwrap()
+        .with_normalization(Some(ds.normalization.clone()))
+        .unwrap();
     let err = engine::train(&model, &view, &recipe, 0, RunOptions::default()).unwrap_err();
     assert!(matches!(err, TrainError::Diverged { .. }), "{err}");
     assert!(err.to_string().contains("diverged"), "{err}");
@@ -213,7 +225,6 @@ fn split_indices_drive_training() {
     let view = DataView {
         images: &ds.train,
         indices: &split.retain,
-        normalization: &ds.normalization,
         augmentation: ds.augmentation,
     };
     let order = view.epoch_order(0, 0);
@@ -230,12 +241,14 @@ fn split_indices_drive_training() {
 fn a_parameter_cut_from_the_graph_is_reported_by_name() {
     use unlearn_train::{Optimizer, OptimizerConfig, SgdConfig};
     let ds = data();
-    let model = Model::new(&spec(&ds), &Device::Cpu, 3).unwrap();
+    let model = Model::new(&spec(&ds), &Device::Cpu, 3)
+        .unwrap()
+        .with_normalization(Some(ds.normalization.clone()))
+        .unwrap();
     let idx: Vec<u32> = (0..32).collect();
     let view = DataView {
         images: &ds.train,
         indices: &idx,
-        normalization: &ds.normalization,
         augmentation: ds.augmentation,
     };
     let batch = view.batch(&idx, &Device::Cpu, None).unwrap();
@@ -306,13 +319,15 @@ fn one_vit_epoch_changes_every_tensor() {
         input_shape: ds.input_shape(),
         num_classes: ds.num_classes,
     };
-    let model = Model::new(&spec, &Device::Cpu, 5).unwrap();
+    let model = Model::new(&spec, &Device::Cpu, 5)
+        .unwrap()
+        .with_normalization(Some(ds.normalization.clone()))
+        .unwrap();
     let before = model.store().snapshot().unwrap();
     let idx: Vec<u32> = (0..256).collect();
     let view = DataView {
         images: &ds.train,
         indices: &idx,
-        normalization: &ds.normalization,
         augmentation: ds.augmentation,
     };
     let mut recipe = small_recipe(1);

@@ -99,7 +99,6 @@ fn reference_bundle(
                 max_retain: Some(MAX_RETAIN),
                 ..Default::default()
             };
-            let ds = ops::dataset_for(ds, &model);
             ops::extract_features(&model.model, &ds, manifest, &opts, &label)?
         }
     };
@@ -119,11 +118,10 @@ impl Bench {
                 "tuning needs at least one --reference (a retrained model or its features)".into(),
             ));
         }
-        let mut ds = ops::load_dataset(data)?;
+        let ds = ops::load_dataset(data)?;
         let manifest = ops::load_split(split, &ds, on)?;
         let device = unlearn_models::device(device)?;
         let loaded = ops::load_model_with(original, &cfg.load, &ds, &device)?;
-        ops::adopt_normalization(&mut ds, &loaded);
         ops::check_checkpoint(
             original,
             loaded.meta.as_ref(),

@@ -103,7 +103,8 @@ impl Method for BeParams {
             ..spec.clone()
         };
         // The shadow row keeps the wide model's seeded default initialisation.
-        let wide = Model::new(&wide_spec, ctx.device, ctx.seed)?;
+        let wide = Model::new(&wide_spec, ctx.device, ctx.seed)?
+            .with_normalization(ctx.original.normalization().cloned())?;
         transfer(&wide, ctx.original, |orig, fresh| {
             let shadow = fresh.narrow(0, n, 1)?;
             Ok(Tensor::cat(&[&orig.copy()?, &shadow], 0)?)

@@ -99,8 +99,8 @@ impl Params for BsParams {
 }
 
 impl BsParams {
-    /// One FGSM step on batch `x` (normalised) with labels `y` against the frozen original
-    /// (eval mode): the perturbed batch, normalised.
+    /// One FGSM step on batch `x` (in `[0, 1]`) with labels `y` against the frozen original
+    /// (eval mode): the perturbed batch, in `[0, 1]` for the pixel step.
     pub fn perturb(&self, ctx: &UnlearnContext, x: &Tensor, y: &Tensor) -> Result<Tensor> {
         let original = ctx.original;
         let xv = Var::from_tensor(&x.detach())?;
@@ -111,8 +111,8 @@ impl BsParams {
             None => x.zeros_like()?,
         };
         match self.eps_space {
-            EpsSpace::Normalised => Ok((x.detach() + (sign * self.eps)?)?),
-            EpsSpace::Pixel => pixel_step(x, &sign, self.eps as f32, &ctx.dataset.normalization),
+            EpsSpace::Normalised => normalised_step(x, &sign, self.eps, original),
+            EpsSpace::Pixel => pixel_step(x, &sign, self.eps as f32),
         }
     }
 
@@ -170,32 +170,40 @@ impl BsParams {
     }
 }
 
-/// `discretize(clamp(x_pix + eps·sign, 0, 1))` of the reference, on a normalised batch:
-/// each value goes back to its pixel (an exact multiple of 1/255, as `ToTensor` gives), the
-/// step is taken in f32 as PyTorch does, clamped, rounded half to even to 1/255, and
-/// normalised again.
-fn pixel_step(
-    x: &Tensor,
-    sign: &Tensor,
-    eps: f32,
-    norm: &unlearn_data::Normalization,
-) -> Result<Tensor> {
+/// `discretize(clamp(x + eps·sign, 0, 1))` of the reference on a batch in `[0, 1]`: each
+/// value goes back to its pixel (an exact multiple of 1/255, as `ToTensor` gives), the step
+/// is taken in f32 as PyTorch does, clamped and rounded half to even to 1/255. The model
+/// normalises the result itself.
+fn pixel_step(x: &Tensor, sign: &Tensor, eps: f32) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     let device = x.device().clone();
     let xs = x.detach().flatten_all()?.to_vec1::<f32>()?;
     let ss = sign.flatten_all()?.to_vec1::<f32>()?;
-    let plane = h * w;
-    let mut out = Vec::with_capacity(xs.len());
-    for (i, (&v, &s)) in xs.iter().zip(&ss).enumerate() {
-        let ch = (i / plane) % c;
-        let mean = norm.mean.get(ch).copied().unwrap_or(0.0);
-        let std = norm.std.get(ch).copied().unwrap_or(1.0);
-        let pixel = ((v * std + mean) * 255.0).round().clamp(0.0, 255.0);
-        let stepped = (pixel / 255.0 + s * eps).clamp(0.0, 1.0);
-        let rounded = (stepped * 255.0).round_ties_even() / 255.0;
-        out.push((rounded - mean) / std);
-    }
+    let out = xs
+        .iter()
+        .zip(&ss)
+        .map(|(&v, &s)| {
+            let pixel = (v * 255.0).round().clamp(0.0, 255.0);
+            let stepped = (pixel / 255.0 + s * eps).clamp(0.0, 1.0);
+            (stepped * 255.0).round_ties_even() / 255.0
+        })
+        .collect::<Vec<f32>>();
     Ok(Tensor::from_vec(out, (n, c, h, w), &device)?)
+}
+
+/// The departure: `eps · sign` added to the *normalised* input, unclamped. On a batch in
+/// `[0, 1]` that is a step of `eps · std[c]` per channel `c` of the model's normalisation
+/// (`eps` when it has none).
+fn normalised_step(x: &Tensor, sign: &Tensor, eps: f64, model: &Model) -> Result<Tensor> {
+    let step = match model.normalization() {
+        Some(n) => {
+            let c = n.std.len();
+            let std = Tensor::from_slice(&n.std, (1, c, 1, 1), x.device())?;
+            sign.broadcast_mul(&(std * eps)?)?
+        }
+        None => (sign * eps)?,
+    };
+    Ok((x.detach() + step)?)
 }
 
 impl Method for BsParams {

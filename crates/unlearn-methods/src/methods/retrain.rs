@@ -57,7 +57,9 @@ impl Method for RetrainParams {
     }
 
     fn unlearn(&self, ctx: &UnlearnContext, rec: &mut Recorder) -> Result<Model> {
-        let model = Model::new(ctx.original.spec(), ctx.device, ctx.seed)?;
+        // Trained from scratch on the same inputs: the original's input normalisation.
+        let model = Model::new(ctx.original.spec(), ctx.device, ctx.seed)?
+            .with_normalization(ctx.original.normalization().cloned())?;
         let mut recipe = ctx.recipe.clone();
         recipe.epochs = self.epochs;
         recipe.batch_size = self.batch_size;

@@ -95,7 +95,10 @@ pub fn original(arch: Arch, ds: &Dataset, split: &SplitManifest) -> Model {
         input_shape: ds.input_shape(),
         num_classes: ds.num_classes,
     };
-    let model = Model::new(&spec, &Device::Cpu, 0).expect("a model");
+    let model = Model::new(&spec, &Device::Cpu, 0)
+        .expect("a model")
+        .with_normalization(Some(ds.normalization.clone()))
+        .expect("the data's normalisation");
     let mut train: Vec<u32> = split.forget.iter().chain(&split.retain).copied().collect();
     let more = (0..ds.train.len() as u32)
         .filter(|i| !train.contains(i))
@@ -105,7 +108,6 @@ pub fn original(arch: Arch, ds: &Dataset, split: &SplitManifest) -> Model {
     let view = DataView {
         images: &ds.train,
         indices: &train,
-        normalization: &ds.normalization,
         augmentation: ds.augmentation,
     };
     let mut recipe = Recipe::preset("quick").expect("a recipe");
