@@ -192,8 +192,9 @@ impl BatchNorm2d {
         self.forward_act(x, train, None, false)
     }
 
-    /// `relu(bn(x) + residual)` (each part optional): on CPU `f32` one op
-    /// ([`crate::kernels::batch_norm_train_act`]), candle's ops otherwise.
+    /// `relu(bn(x) + residual)` (each part optional): [`crate::kernels::batch_norm_train_act`]
+    /// or [`crate::kernels::batch_norm_eval_act`], which choose between the fast kernel and
+    /// candle's ops. Training mode also updates the running statistics.
     pub fn forward_act(
         &self,
         x: &Tensor,
@@ -203,53 +204,10 @@ impl BatchNorm2d {
     ) -> Result<Tensor> {
         let act = crate::kernels::BnAct { residual, relu };
         let kernels = self.scope.store().kernels();
-        let shape = (1, (), 1, 1);
-        let finish = |y: Tensor| -> Result<Tensor> {
-            let y = match residual {
-                Some(s) => (y + s)?,
-                None => y,
-            };
-            Ok(if relu { y.relu()? } else { y })
-        };
-        if train {
-            let (n, _c, h, w) = x.dims4()?;
-            let m = (n * h * w) as f64;
-            let fast = crate::kernels::batch_norm_train_act(
-                kernels,
-                x,
-                &self.weight,
-                &self.bias,
-                self.eps,
-                act,
-            )?;
-            let (y, mean, var) = match fast {
-                Some(out) => out,
-                None => {
-                    let mean = (x.sum_keepdim((0, 2, 3))? / m)?;
-                    let centred = x.broadcast_sub(&mean)?;
-                    let var = (centred.sqr()?.sum_keepdim((0, 2, 3))? / m)?;
-                    let inv_std = (var.clone() + self.eps)?.sqrt()?.recip()?;
-                    let y = centred
-                        .broadcast_mul(&(inv_std.broadcast_mul(&self.weight.reshape(shape)?))?)?
-                        .broadcast_add(&self.bias.reshape(shape)?)?;
-                    (finish(y)?, mean, var)
-                }
-            };
-            // Running statistics: PyTorch keeps the unbiased variance.
-            let mom = self.momentum;
-            let mean_d = mean.detach().flatten_all()?;
-            let unbiased = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
-            let var_d = (var.detach().flatten_all()? * unbiased)?;
-            let rm = ((self.running_mean.as_tensor().detach() * (1.0 - mom))? + (mean_d * mom)?)?;
-            let rv = ((self.running_var.as_tensor().detach() * (1.0 - mom))? + (var_d * mom)?)?;
-            self.running_mean.set(&rm)?;
-            self.running_var.set(&rv)?;
-            self.scope.store().bump_counter(&self.counter);
-            Ok(y)
-        } else {
-            let (rm, rv) = (self.running_mean.as_tensor(), self.running_var.as_tensor());
-            let (rm, rv) = (rm.detach(), rv.detach());
-            let fast = crate::kernels::batch_norm_eval_act(
+        let (rm, rv) = (self.running_mean.as_tensor(), self.running_var.as_tensor());
+        let (rm, rv) = (rm.detach(), rv.detach());
+        if !train {
+            return crate::kernels::batch_norm_eval_act(
                 kernels,
                 x,
                 &self.weight,
@@ -258,22 +216,29 @@ impl BatchNorm2d {
                 &rv,
                 self.eps,
                 act,
-            )?;
-            if let Some(y) = fast {
-                return Ok(y);
-            }
-            let inv_std = (self.running_var.as_tensor().detach() + self.eps)?
-                .sqrt()?
-                .recip()?;
-            let scale = inv_std.mul(&self.weight)?;
-            let shift = self
-                .bias
-                .sub(&self.running_mean.as_tensor().detach().mul(&scale)?)?;
-            finish(
-                x.broadcast_mul(&scale.reshape(shape)?)?
-                    .broadcast_add(&shift.reshape(shape)?)?,
-            )
+            );
         }
+        let (y, mean, var) = crate::kernels::batch_norm_train_act(
+            kernels,
+            x,
+            &self.weight,
+            &self.bias,
+            self.eps,
+            act,
+        )?;
+        // Running statistics: PyTorch keeps the unbiased variance.
+        let (n, _c, h, w) = x.dims4()?;
+        let m = (n * h * w) as f64;
+        let mom = self.momentum;
+        let mean_d = mean.detach().flatten_all()?;
+        let unbiased = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
+        let var_d = (var.detach().flatten_all()? * unbiased)?;
+        let new_mean = ((rm * (1.0 - mom))? + (mean_d * mom)?)?;
+        let new_var = ((rv * (1.0 - mom))? + (var_d * mom)?)?;
+        self.running_mean.set(&new_mean)?;
+        self.running_var.set(&new_var)?;
+        self.scope.store().bump_counter(&self.counter);
+        Ok(y)
     }
 }
 

@@ -293,9 +293,7 @@ fn batch_norm_matches_candle_ops() {
         let shape = (1, c, 1, 1);
         let (xt, wtt, bt) = (x.as_tensor(), wt.as_tensor(), b.as_tensor());
         // Training mode, the reference as candle ops (as in layers.rs).
-        let (fast, mean, var_) = kernels::batch_norm_train(FAST, xt, wtt, bt, eps)
-            .unwrap()
-            .unwrap();
+        let (fast, mean, var_) = kernels::batch_norm_train(FAST, xt, wtt, bt, eps).unwrap();
         let m = (n * h * w) as f64;
         let rmean = (xt.sum_keepdim((0, 2, 3)).unwrap() / m).unwrap();
         let centred = xt.broadcast_sub(&rmean).unwrap();
@@ -314,6 +312,9 @@ fn batch_norm_matches_candle_ops() {
         close("bn mean", &mean, &rmean.flatten_all().unwrap());
         close("bn var", &var_, &rvar.flatten_all().unwrap());
         close("bn y", &fast, &reference);
+        // The same function with the reference kernels runs exactly these candle ops.
+        let (slow, _, _) = kernels::batch_norm_train(Kernels::Reference, xt, wtt, bt, eps).unwrap();
+        assert_eq!(flat(&slow), flat(&reference), "bn reference y");
         let r = random(&mut rng, &[n, c, h, w]);
         let gf = (&fast * &r).unwrap().sum_all().unwrap().backward().unwrap();
         let gr = (&reference * &r)
@@ -332,9 +333,7 @@ fn batch_norm_matches_candle_ops() {
         // Eval mode with running statistics.
         let rm = random(&mut rng, &[c]);
         let rv = (random(&mut rng, &[c]).abs().unwrap() + 0.5).unwrap();
-        let fast = kernels::batch_norm_eval(FAST, xt, wtt, bt, &rm, &rv, eps)
-            .unwrap()
-            .unwrap();
+        let fast = kernels::batch_norm_eval(FAST, xt, wtt, bt, &rm, &rv, eps).unwrap();
         let scale = ((&rv + eps).unwrap().sqrt().unwrap().recip().unwrap() * wtt).unwrap();
         let shift = (bt - (&rm * &scale).unwrap()).unwrap();
         let reference = xt
@@ -343,6 +342,9 @@ fn batch_norm_matches_candle_ops() {
             .broadcast_add(&shift.reshape(shape).unwrap())
             .unwrap();
         close("bn eval y", &fast, &reference);
+        let slow =
+            kernels::batch_norm_eval(Kernels::Reference, xt, wtt, bt, &rm, &rv, eps).unwrap();
+        assert_eq!(flat(&slow), flat(&reference), "bn eval reference y");
         let gf = (&fast * &r).unwrap().sum_all().unwrap().backward().unwrap();
         let gr = (&reference * &r)
             .unwrap()
@@ -386,9 +388,7 @@ fn fused_batch_norm_residual_relu_matches_candle_ops() {
                 }
             };
             // Training mode.
-            let (fast, _, _) = kernels::batch_norm_train_act(FAST, xt, wtt, bt, eps, act)
-                .unwrap()
-                .unwrap();
+            let (fast, _, _) = kernels::batch_norm_train_act(FAST, xt, wtt, bt, eps, act).unwrap();
             let m = (n * h * w) as f64;
             let rmean = (xt.sum_keepdim((0, 2, 3)).unwrap() / m).unwrap();
             let centred = xt.broadcast_sub(&rmean).unwrap();
@@ -424,9 +424,7 @@ fn fused_batch_norm_residual_relu_matches_candle_ops() {
             // Eval mode with running statistics.
             let rm = random(&mut rng, &[c]);
             let rv = (random(&mut rng, &[c]).abs().unwrap() + 0.5).unwrap();
-            let fast = kernels::batch_norm_eval_act(FAST, xt, wtt, bt, &rm, &rv, eps, act)
-                .unwrap()
-                .unwrap();
+            let fast = kernels::batch_norm_eval_act(FAST, xt, wtt, bt, &rm, &rv, eps, act).unwrap();
             let scale = ((&rv + eps).unwrap().sqrt().unwrap().recip().unwrap() * wtt).unwrap();
             let shift = (bt - (&rm * &scale).unwrap()).unwrap();
             let reference = finish(
@@ -508,9 +506,8 @@ fn kernel_chain_bits() -> Vec<Vec<u32>> {
     let g3 = var(&mut rng, &[6]);
     let b3 = var(&mut rng, &[6]);
     let h = kernels::conv2d(FAST, x.as_tensor(), w1.as_tensor(), None, 2, 1).unwrap();
-    let (h, _, _) = kernels::batch_norm_train(FAST, &h, g.as_tensor(), b.as_tensor(), 1e-5)
-        .unwrap()
-        .unwrap();
+    let (h, _, _) =
+        kernels::batch_norm_train(FAST, &h, g.as_tensor(), b.as_tensor(), 1e-5).unwrap();
     let h2 = kernels::conv2d(FAST, &h, w2.as_tensor(), Some(b2.as_tensor()), 1, 1).unwrap();
     let h3 = kernels::conv2d(FAST, &h, w3.as_tensor(), None, 1, 1).unwrap();
     let act = kernels::BnAct {
@@ -519,7 +516,6 @@ fn kernel_chain_bits() -> Vec<Vec<u32>> {
     };
     let (h4, _, _) =
         kernels::batch_norm_train_act(FAST, &h3, g3.as_tensor(), b3.as_tensor(), 1e-5, act)
-            .unwrap()
             .unwrap();
     let y1 = kernels::relu_max_pool2d(FAST, &h4, 2).unwrap();
     let y2 =
@@ -619,4 +615,9 @@ fn each_model_runs_its_own_choice_of_kernels_in_one_process() {
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
     assert!(worst < 1e-4, "fast and reference logits part by {worst}");
+}
+
+/// The values of `t`, flattened.
+fn flat(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
 }

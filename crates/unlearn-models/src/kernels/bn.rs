@@ -18,21 +18,58 @@ pub struct BnAct<'a> {
 
 /// Training-mode BatchNorm of an N × C × H × W batch with the batch's statistics:
 /// `(y, mean, biased variance)`, the statistics as C-vectors for the running averages.
-/// `None` when the fast path does not apply (the caller then uses candle's ops).
-/// Statistics are accumulated in `f64`, per channel in a fixed order.
+/// On the fast path the statistics are accumulated in `f64`, per channel in a fixed order;
+/// elsewhere (see the [module docs](super)) candle's ops compute the same.
 pub fn batch_norm_train(
     kernels: Kernels,
     x: &Tensor,
     weight: &Tensor,
     bias: &Tensor,
     eps: f64,
-) -> Result<Option<(Tensor, Tensor, Tensor)>> {
+) -> Result<(Tensor, Tensor, Tensor)> {
     batch_norm_train_act(kernels, x, weight, bias, eps, BnAct::default())
 }
 
 /// [`batch_norm_train`] followed by `act` (residual add, ReLU) in the same op:
 /// `y = relu(bn(x) + residual)`, differentiable in `x`, `weight`, `bias` and `residual`.
 pub fn batch_norm_train_act(
+    kernels: Kernels,
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    eps: f64,
+    act: BnAct<'_>,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    if let Some(out) = fast_train(kernels, x, weight, bias, eps, act)? {
+        return Ok(out);
+    }
+    // candle's ops: the batch's mean and biased variance, then the affine step.
+    let (n, _c, h, w) = x.dims4()?;
+    let m = (n * h * w) as f64;
+    let shape = (1, (), 1, 1);
+    let mean = (x.sum_keepdim((0, 2, 3))? / m)?;
+    let centred = x.broadcast_sub(&mean)?;
+    let var = (centred.sqr()?.sum_keepdim((0, 2, 3))? / m)?;
+    let inv_std = (var.clone() + eps)?.sqrt()?.recip()?;
+    let y = centred
+        .broadcast_mul(&(inv_std.broadcast_mul(&weight.reshape(shape)?))?)?
+        .broadcast_add(&bias.reshape(shape)?)?;
+    Ok((act.finish(y)?, mean, var))
+}
+
+impl BnAct<'_> {
+    /// The tail with candle's ops: `relu(y + residual)`, each part when asked for.
+    fn finish(&self, y: Tensor) -> Result<Tensor> {
+        let y = match self.residual {
+            Some(s) => (y + s)?,
+            None => y,
+        };
+        Ok(if self.relu { y.relu()? } else { y })
+    }
+}
+
+/// The fast path of [`batch_norm_train_act`]; `None` where it does not apply.
+fn fast_train(
     kernels: Kernels,
     x: &Tensor,
     weight: &Tensor,
@@ -89,7 +126,7 @@ pub fn batch_norm_train_act(
 }
 
 /// Eval-mode BatchNorm with running statistics, `(x − mean) · weight / √(var + eps) + bias`,
-/// differentiable in `x`, `weight` and `bias`. `None` when the fast path does not apply.
+/// differentiable in `x`, `weight` and `bias`.
 pub fn batch_norm_eval(
     kernels: Kernels,
     x: &Tensor,
@@ -98,7 +135,7 @@ pub fn batch_norm_eval(
     running_mean: &Tensor,
     running_var: &Tensor,
     eps: f64,
-) -> Result<Option<Tensor>> {
+) -> Result<Tensor> {
     batch_norm_eval_act(
         kernels,
         x,
@@ -123,7 +160,34 @@ pub fn batch_norm_eval_act(
     running_var: &Tensor,
     eps: f64,
     act: BnAct<'_>,
+) -> Result<Tensor> {
+    let stats = (running_mean, running_var);
+    if let Some(y) = fast_eval(kernels, x, weight, bias, stats, eps, act)? {
+        return Ok(y);
+    }
+    // candle's ops: one scale and one shift per channel.
+    let shape = (1, (), 1, 1);
+    let inv_std = (running_var + eps)?.sqrt()?.recip()?;
+    let scale = inv_std.mul(weight)?;
+    let shift = bias.sub(&running_mean.mul(&scale)?)?;
+    act.finish(
+        x.broadcast_mul(&scale.reshape(shape)?)?
+            .broadcast_add(&shift.reshape(shape)?)?,
+    )
+}
+
+/// The fast path of [`batch_norm_eval_act`] (`running` is the mean and the variance);
+/// `None` where it does not apply.
+fn fast_eval(
+    kernels: Kernels,
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    running: (&Tensor, &Tensor),
+    eps: f64,
+    act: BnAct<'_>,
 ) -> Result<Option<Tensor>> {
+    let (running_mean, running_var) = running;
     if !applies(kernels, &[x, weight, bias, running_mean, running_var]) || x.rank() != 4 {
         return Ok(None);
     }
