@@ -73,7 +73,8 @@ fn main() -> Result<()> {
             let out = a
                 .out
                 .unwrap_or_else(|| target_dir().join("reproduce/quick"));
-            // Records of stores written before roles were recorded get them from their names.
+            // Records of stores written before roles were recorded (or before the two
+            // references were told apart) get them from their names.
             let report = unlearn_report::rewrite_with_roles(&out, a.data.as_deref(), |r| {
                 Some(unlearn_pipeline::records::legacy_role(&r.method))
             })?;

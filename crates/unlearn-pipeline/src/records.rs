@@ -57,7 +57,8 @@ pub fn role_of(plan: &Plan, name: &str) -> Role {
 /// no other).
 pub fn legacy_role(name: &str) -> Role {
     match name {
-        "original" | "retrain" => Role::Reference,
+        "original" => Role::ORIGINAL,
+        "retrain" => Role::RETRAIN,
         _ => method_role(name, name, Some(crate::plan::DEFAULT_SUBJECT)),
     }
 }
@@ -130,10 +131,13 @@ pub fn cell_records(
             }
         }
         let is_method = steps.all[*producer].kind == crate::step::StepKind::Forget;
-        rec.role = Some(if is_method {
-            role_of(plan, name)
+        // The references by the step that made them, methods by the plan and the registry.
+        rec.role = Some(if *producer == cell.retrain {
+            Role::RETRAIN
+        } else if *producer == cell.original {
+            Role::ORIGINAL
         } else {
-            Role::Reference
+            role_of(plan, name)
         });
         // Another study on the same store (other method settings) writes the same paths: a
         // record is this plan's only while its key sidecar says so.

@@ -358,8 +358,8 @@ fn records_carry_their_roles_from_the_plan_and_the_registry() {
     assert_eq!(
         roles,
         [
-            ("original", Role::Reference),
-            ("retrain", Role::Reference),
+            ("original", Role::ORIGINAL),
+            ("retrain", Role::RETRAIN),
             ("rl", method(false, &[MethodTrait::WrongLabels])),
             ("head-only", method(false, &[MethodTrait::HeadOnly])),
             ("muda", method(true, &[])),

@@ -157,16 +157,21 @@ pub fn rewrite(out: &Path, data: Option<&str>) -> Result<PathBuf, ReportError> {
 }
 
 /// [`rewrite`], with `role_of` giving the role of each record that has none (records
-/// written before roles were recorded); `results.jsonl` itself is left as it is.
+/// written before roles were recorded) or that is a reference of no named kind (written
+/// before the retrain model and the original were told apart); `results.jsonl` itself is
+/// left as it is.
 pub fn rewrite_with_roles(
     out: &Path,
     data: Option<&str>,
     role_of: impl Fn(&ResultRecord) -> Option<crate::Role>,
 ) -> Result<PathBuf, ReportError> {
     let mut records = read_records(&out.join("results.jsonl"))?;
+    let unnamed = Some(crate::Role::Reference { model: None });
     for r in &mut records {
-        if r.role.is_none() {
-            r.role = role_of(r);
+        if r.role.is_none() || r.role == unnamed {
+            if let Some(role) = role_of(r) {
+                r.role = Some(role);
+            }
         }
     }
     let preset = records

@@ -4,12 +4,12 @@
 //! Every method a finding singles out is found by its role ([`Role`]), never by its name:
 //! the subject (the method the study evaluates, the first row with `subject` if several
 //! have it), the methods that inject wrong labels, the head-only methods (one finding (4)
-//! each) and the ablations (each against the method it ablates). Only the two references
-//! the gaps are measured against are found by name ([`RETRAIN`], [`ORIGINAL`]).
+//! each) and the ablations (each against the method it ablates). The two references, the
+//! retrain model and the original, are found by their roles too ([`ReferenceModel`]).
 
 use std::fmt::Write as _;
 
-use crate::record::{MethodTrait, Role, ORIGINAL, RETRAIN};
+use crate::record::{MethodTrait, ReferenceModel, Role};
 use crate::stats::{median, Means};
 
 /// Thresholds of the findings (stated in the report).
@@ -33,9 +33,16 @@ pub(crate) struct Row {
 type Rows<'a> = &'a [Row];
 
 /// The means of the row named `name`, when it ran.
-fn get<'a>(rows: Rows<'a>, name: &str) -> Option<&'a Means> {
+fn named<'a>(rows: Rows<'a>, name: &str) -> Option<&'a Means> {
     rows.iter()
         .find(|r| r.name == name)
+        .and_then(|r| r.means.as_ref())
+}
+
+/// The means of the reference `which`, when it ran.
+fn get(rows: Rows<'_>, which: ReferenceModel) -> Option<&Means> {
+    rows.iter()
+        .find(|r| r.role.is(which))
         .and_then(|r| r.means.as_ref())
 }
 
@@ -93,7 +100,10 @@ pub(crate) fn findings(rows: Rows) -> Vec<String> {
 /// (1) Retrain: forget features align like unseen ones; (1b) this separates it from the
 /// original.
 fn retrain_alignment(rows: Rows) -> String {
-    let (r, o) = (get(rows, RETRAIN), get(rows, ORIGINAL));
+    let (r, o) = (
+        get(rows, ReferenceModel::Retrain),
+        get(rows, ReferenceModel::Original),
+    );
     let Some((rf, rt)) = r.and_then(|r| r.da_f.zip(r.da_t)) else {
         return "(1) DA_f vs DA_t for Retrain: not run.".into();
     };
@@ -135,7 +145,7 @@ fn wrong_labels(rows: Rows) -> String {
     if methods.is_empty() {
         return "(2) Wrong-label methods vs Retrain DA_f: not run (no method of this study injects wrong labels).".into();
     }
-    let r_daf = get(rows, RETRAIN).and_then(|r| r.da_f);
+    let r_daf = get(rows, ReferenceModel::Retrain).and_then(|r| r.da_f);
     let others: Vec<f64> = ran(rows)
         .filter(|(r, _)| !r.role.is_reference() && !r.role.is_ablation() && !wrong(&r.role))
         .filter_map(|(_, v)| Some((v.da_f? - r_daf?).abs()))
@@ -288,7 +298,7 @@ fn ablations(rows: Rows) -> String {
     let mut s = String::from("(5) Ablations (supported when removing the component makes both average gaps larger than those of the method ablated):");
     for (row, of, what) in list {
         let label = format!("`{}` (`{of}` without {what})", row.name);
-        match (row.means.as_ref(), get(rows, of)) {
+        match (row.means.as_ref(), named(rows, of)) {
             (Some(a), Some(mu)) => match (a.gap_out, a.gap_feat, mu.gap_out, mu.gap_feat) {
                 (Some(ao), Some(af), Some(mo), Some(mf)) => {
                     let _ = write!(
@@ -317,8 +327,8 @@ fn ablations(rows: Rows) -> String {
 /// (6), backdoor scenarios only: does forgetting the poisoned samples remove the backdoor
 /// (the paper's claim for the subject method)? `None` when the retrain model has no ASR.
 fn backdoor_finding(rows: Rows) -> Option<String> {
-    let asr = |n: &str| get(rows, n).and_then(|v| v.asr);
-    let retrain = asr(RETRAIN)?;
+    let asr = |which| get(rows, which).and_then(|v| v.asr);
+    let retrain = asr(ReferenceModel::Retrain)?;
     let limit = retrain + ASR_REMOVED;
     let subject = subject(rows);
     let claim = subject.map_or(String::new(), |r| {
@@ -327,7 +337,7 @@ fn backdoor_finding(rows: Rows) -> Option<String> {
     let mut s = format!(
         "(6) Forgetting the poisoned samples removes the backdoor ({claim}removed: ASR ≤ retrain's {retrain:.2} + {ASR_REMOVED:.0} = {limit:.2} %"
     );
-    let original = asr(ORIGINAL);
+    let original = asr(ReferenceModel::Original);
     if let Some(o) = original {
         let _ = write!(
             s,
@@ -412,6 +422,23 @@ mod tests {
             switch: "x=false".into(),
             without: without.into(),
         }
+    }
+
+    #[test]
+    fn the_references_are_found_by_their_roles_not_their_names() {
+        let rows = vec![
+            row("target", Role::RETRAIN, (0.40, 0.41), 0.0, 0.0),
+            row("before", Role::ORIGINAL, (0.93, 0.41), 2.0, 3.2),
+            // Named like the references, plain methods by their roles.
+            row("retrain", Role::PLAIN_METHOD, (0.10, 0.90), 1.0, 1.0),
+            row("original", Role::PLAIN_METHOD, (0.10, 0.90), 1.0, 1.0),
+        ];
+        let f = findings(&rows);
+        assert!(f[0].contains("0.400") && f[0].contains("0.930"), "{}", f[0]);
+        assert!(!f[0].contains("0.100"), "{}", f[0]);
+        // Without a retrain role there is no target, whatever the names say.
+        let f = findings(&rows[1..]);
+        assert_eq!(f[0], "(1) DA_f vs DA_t for Retrain: not run.");
     }
 
     #[test]

@@ -89,7 +89,7 @@ pub use document::{rewrite, rewrite_with_roles, write_all, ReportContext};
 pub use error::ReportError;
 pub use io::write_atomic;
 pub use oracle::WITHIN_SPREAD_Z;
-pub use record::{read_records, MethodTrait, ResultRecord, Role, Tuning};
+pub use record::{read_records, MethodTrait, ReferenceModel, ResultRecord, Role, Tuning};
 pub use scenario_figures::plot_path;
 
 /// The scenario's folder name: every character other than ASCII alphanumerics and `.`

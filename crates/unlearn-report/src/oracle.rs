@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::record::{ResultRecord, RETRAIN};
+use crate::record::{ReferenceModel, ResultRecord};
 use crate::table::{Block, Cell, MethodRuns, Scenario, Table};
 
 /// A method's mean over seeds counts as within the oracles' spread (marked "†") when it
@@ -200,11 +200,11 @@ fn tpr_at(attack: &Value, fpr: f64) -> String {
 }
 
 /// The row label of a method in the per-example table.
-pub(crate) fn label(name: &str) -> String {
-    if name == RETRAIN {
-        "retrain (held-out)".into()
+pub(crate) fn label(m: &MethodRuns) -> String {
+    if m.role.is(ReferenceModel::Retrain) {
+        format!("{} (held-out)", m.name)
     } else {
-        name.to_string()
+        m.name.clone()
     }
 }
 
@@ -243,7 +243,7 @@ pub(crate) fn per_example_table(sc: &Scenario) -> Option<Table> {
             let row = tests_of(m)
                 .map(per_example_cells)
                 .ok_or_else(|| "no per-example tests recorded".to_string());
-            (label(&m.name), row)
+            (label(m), row)
         })
         .collect();
     let header = [
@@ -265,7 +265,7 @@ pub(crate) fn per_example_table(sc: &Scenario) -> Option<Table> {
 /// The sentence above the per-example table: models, oracles, examples, bins and clip.
 fn per_example_intro(sc: &Scenario) -> String {
     let t = sc
-        .method(RETRAIN)
+        .reference(ReferenceModel::Retrain)
         .and_then(tests_of)
         .or_else(|| sc.methods.iter().find_map(tests_of))
         .unwrap_or(&Value::Null);

@@ -3,7 +3,7 @@
 //! whether the per-example tests rank the methods as the average gaps do.
 
 use crate::oracle::{self, auc_of, tests_of, Auc};
-use crate::record::{Source, ORIGINAL, RETRAIN};
+use crate::record::{ReferenceModel, Source};
 use crate::table::Scenario;
 
 /// For class forgetting the original model has seen the whole forgotten class, so the
@@ -114,7 +114,7 @@ fn cannot_tell(sc: &Scenario) -> Option<String> {
 
 /// (O2) The held-out retrain, a control: its AUC should lie within its band.
 fn held_out(sc: &Scenario) -> Option<String> {
-    let a = margin_auc(sc, RETRAIN)?;
+    let a = margin_auc(sc, &sc.reference(ReferenceModel::Retrain)?.name)?;
     Some(format!(
         "(O2) Sanity check: the held-out retrain (seeds outside the ensemble) is indistinguishable from the oracles: {}. Margin-LiRA AUC = {} (within its band: {}).",
         verdict(a.indistinguishable()),
@@ -126,7 +126,7 @@ fn held_out(sc: &Scenario) -> Option<String> {
 /// (O3) The original: for class forgetting its AUC should be at least
 /// [`ORIGINAL_CLASS_AUC`].
 fn original(sc: &Scenario) -> Option<String> {
-    let a = margin_auc(sc, ORIGINAL)?;
+    let a = margin_auc(sc, &sc.reference(ReferenceModel::Original)?.name)?;
     let mut s = format!("(O3) The original model's margin-LiRA AUC = {}", a.text());
     if sc.name.starts_with("class:") {
         s.push_str(&format!(

@@ -40,8 +40,13 @@ pub struct ResultRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Role {
-    /// A reference model: the original, the retrain model, or an imported oracle.
-    Reference,
+    /// A reference model: the retrain model, the original, or another (an oracle).
+    Reference {
+        /// Which reference it is; `None` for another, and in records written before the
+        /// references were told apart.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<ReferenceModel>,
+    },
     /// An unlearning method.
     Method {
         /// The method the study evaluates: the findings compare it with the best baseline,
@@ -73,13 +78,26 @@ pub enum MethodTrait {
     HeadOnly,
 }
 
-/// The name the pipeline gives the retrain model, a reference: the target that the gaps,
-/// the "closest to retrain" marks and the findings measure against. The role says that a
-/// row is a reference, not which one, so the report finds the retrain model by this name.
-pub(crate) const RETRAIN: &str = "retrain";
+/// The two references a study measures with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferenceModel {
+    /// The model retrained without the forget set: the target the gaps, the "closest to
+    /// retrain" marks and the findings measure against.
+    Retrain,
+    /// The model before unlearning.
+    Original,
+}
 
-/// The name the pipeline gives the original (the model before unlearning), a reference.
-pub(crate) const ORIGINAL: &str = "original";
+impl ReferenceModel {
+    /// The word for it in the report's text ("retrain", "original").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Retrain => "retrain",
+            Self::Original => "original",
+        }
+    }
+}
 
 /// The role of a record without one.
 static PLAIN_METHOD: Role = Role::PLAIN_METHOD;
@@ -91,9 +109,24 @@ impl Role {
         traits: Vec::new(),
     };
 
+    /// The retrain model's role.
+    pub const RETRAIN: Role = Role::Reference {
+        model: Some(ReferenceModel::Retrain),
+    };
+
+    /// The original's role.
+    pub const ORIGINAL: Role = Role::Reference {
+        model: Some(ReferenceModel::Original),
+    };
+
     /// A reference model (the original, the retrain model, an oracle).
     pub fn is_reference(&self) -> bool {
-        matches!(self, Self::Reference)
+        matches!(self, Self::Reference { .. })
+    }
+
+    /// The reference `which`.
+    pub fn is(&self, which: ReferenceModel) -> bool {
+        matches!(self, Self::Reference { model: Some(m) } if *m == which)
     }
 
     /// An ablation of a method.
@@ -196,7 +229,8 @@ pub(crate) mod pipeline_roles {
             without: without.into(),
         };
         Some(match name {
-            "retrain" | "original" => Role::Reference,
+            "retrain" => Role::RETRAIN,
+            "original" => Role::ORIGINAL,
             "muda" => method(true, &[]),
             "rl" | "salun" => method(false, &[MethodTrait::WrongLabels]),
             "head-only" => method(false, &[MethodTrait::HeadOnly]),
@@ -233,6 +267,16 @@ mod tests {
         assert!(!plain.role().is_reference());
         let reference = line("retrain", r#","role":{"kind":"reference"}"#)?;
         assert!(reference.role().is_reference() && !reference.role().is_ablation());
+        // A reference of no named kind (a record from before they were told apart) is
+        // neither the retrain model nor the original, whatever its name.
+        assert!(!reference.role().is(ReferenceModel::Retrain));
+        let gold = line("gold", r#","role":{"kind":"reference","model":"retrain"}"#)?;
+        assert!(gold.role().is(ReferenceModel::Retrain) && gold.role().is_reference());
+        assert!(!gold.role().is(ReferenceModel::Original));
+        assert_eq!(
+            serde_json::to_string(&Role::ORIGINAL)?,
+            r#"{"kind":"reference","model":"original"}"#
+        );
         // Named like an ablation, a plain method by its role.
         let fast = line("muda-fast", r#","role":{"kind":"method"}"#)?;
         assert_eq!(fast.role(), &Role::PLAIN_METHOD);
@@ -248,7 +292,7 @@ mod tests {
             r#","role":{"kind":"ablation","of":"mine","switch":"a=false","without":"a"}"#,
         )?;
         assert!(abl.role().is_ablation() && !abl.role().has(MethodTrait::HeadOnly));
-        assert!(!Role::Reference.is_subject());
+        assert!(!Role::RETRAIN.is_subject());
         Ok(())
     }
 

@@ -121,7 +121,7 @@ pub(crate) fn oracle_roc(out: &Path, sc: &Scenario) -> Result<Option<Block>> {
             let roc = &tests_of(m)?["margin"]["roc"];
             let (fpr, tpr) = (f64s(&roc["fpr"]), f64s(&roc["tpr"]));
             (!fpr.is_empty() && fpr.len() == tpr.len()).then(|| RocCurve {
-                label: label(&m.name),
+                label: label(m),
                 fpr,
                 tpr,
             })

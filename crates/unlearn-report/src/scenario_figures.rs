@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::figures::{self, Bar, PcaPanel, Point, SpectrumPanel};
-use crate::record::{Source, ORIGINAL, RETRAIN};
+use crate::record::{ReferenceModel, Source};
 use crate::table::{Block, Scenario};
 use crate::{slug, write_atomic, ReportError};
 
@@ -110,9 +110,16 @@ impl Figures<'_, '_> {
         let sc = self.sc;
         let mut panels = Vec::new();
         let mut missing = Vec::new();
+        // The references by role; one that did not run is reported missing by its word.
+        let reference = |which: ReferenceModel| {
+            sc.methods
+                .iter()
+                .find(|m| m.role.is(which))
+                .map_or(which.as_str(), |m| m.name.as_str())
+        };
         let mut models = vec![
-            (ORIGINAL, "Original".to_string()),
-            (RETRAIN, "Retrain".to_string()),
+            (reference(ReferenceModel::Original), "Original".to_string()),
+            (reference(ReferenceModel::Retrain), "Retrain".to_string()),
         ];
         if let Some(m) = sc.methods.iter().find(|m| m.role.is_subject()) {
             models.push((m.name.as_str(), m.name.to_uppercase()));
@@ -160,11 +167,13 @@ impl Figures<'_, '_> {
     /// (b) DA_f per method against retrain.
     fn da(&mut self) -> Result<()> {
         let sc = self.sc;
-        let retrain_da = sc.method(RETRAIN).and_then(|m| m.mean(DA_F));
+        let retrain_da = sc
+            .reference(ReferenceModel::Retrain)
+            .and_then(|m| m.mean(DA_F));
         let bars: Vec<Bar> = sc
             .methods
             .iter()
-            .filter(|m| m.name != RETRAIN)
+            .filter(|m| !m.role.is(ReferenceModel::Retrain))
             .filter_map(|m| {
                 let s = m.stat(DA_F)?;
                 Some(Bar {
@@ -241,7 +250,7 @@ impl Figures<'_, '_> {
         let pts: Vec<Point> = sc
             .methods
             .iter()
-            .filter(|m| m.name != RETRAIN)
+            .filter(|m| !m.role.is(ReferenceModel::Retrain))
             .filter_map(|m| {
                 Some(Point {
                     label: m.name.clone(),
@@ -250,7 +259,9 @@ impl Figures<'_, '_> {
                 })
             })
             .collect();
-        let r = sc.method(RETRAIN).and_then(|m| m.mean(UA).zip(m.mean(MIA)));
+        let r = sc
+            .reference(ReferenceModel::Retrain)
+            .and_then(|m| m.mean(UA).zip(m.mean(MIA)));
         if pts.is_empty() && r.is_none() {
             return Ok(());
         }

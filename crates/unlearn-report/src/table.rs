@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::oracle::{self, Reference};
-use crate::record::{ResultRecord, Role, Source, ORIGINAL, RETRAIN};
+use crate::record::{ReferenceModel, ResultRecord, Role, Source};
 use crate::stats::{stat, Stat};
 
 /// How a column's best value is chosen.
@@ -98,14 +98,21 @@ impl Scenario<'_> {
             .find(|m| m.name == name && !m.ok.is_empty())
     }
 
+    /// The reference `which` (found by its role, never its name), when it ran.
+    pub(crate) fn reference(&self, which: ReferenceModel) -> Option<&MethodRuns<'_>> {
+        self.methods
+            .iter()
+            .find(|m| m.role.is(which) && !m.ok.is_empty())
+    }
+
     pub(crate) fn backdoor(&self) -> bool {
         self.name.starts_with("backdoor:")
     }
 }
 
 /// Groups records by scenario (the given order first, then any other in order of first
-/// appearance) and method (retrain, original, then order of first appearance); a method's
-/// role is its first record's.
+/// appearance) and method (the retrain and original references, then order of first
+/// appearance); a method's role is its first record's.
 pub(crate) fn group<'a>(records: &'a [ResultRecord], scenarios: &[String]) -> Vec<Scenario<'a>> {
     let mut names: Vec<String> = scenarios.to_vec();
     for r in records {
@@ -134,7 +141,8 @@ pub(crate) fn group<'a>(records: &'a [ResultRecord], scenarios: &[String]) -> Ve
         .collect()
 }
 
-/// One scenario's rows by method: retrain, original, then order of first appearance.
+/// One scenario's rows by method: the retrain and original references, then order of first
+/// appearance.
 fn methods<'a>(rows: &[&'a ResultRecord]) -> Vec<MethodRuns<'a>> {
     let mut methods: Vec<MethodRuns> = Vec::new();
     for &r in rows {
@@ -160,10 +168,14 @@ fn methods<'a>(rows: &[&'a ResultRecord]) -> Vec<MethodRuns<'a>> {
             None => m.ok.push(r),
         }
     }
-    methods.sort_by_key(|m| match m.name.as_str() {
-        RETRAIN => 0,
-        ORIGINAL => 1,
-        _ => 2,
+    methods.sort_by_key(|m| {
+        if m.role.is(ReferenceModel::Retrain) {
+            0
+        } else if m.role.is(ReferenceModel::Original) {
+            1
+        } else {
+            2
+        }
     });
     methods
 }
@@ -250,7 +262,7 @@ pub(crate) fn table(sc: &Scenario) -> Table {
     if sc.backdoor() {
         cols.insert(4, &ASR);
     }
-    let retrain = sc.method(RETRAIN);
+    let retrain = sc.reference(ReferenceModel::Retrain);
     let references: Vec<bool> = sc.methods.iter().map(|m| m.role.is_reference()).collect();
     let marks: Vec<Vec<bool>> = cols
         .iter()
@@ -517,17 +529,34 @@ pub(crate) mod tests {
             rec("random:0.1", 0, "ft", 1.5, 4.0, 0.90),
         ];
         // An imported reference under another name is never marked best.
-        records[1].role = Some(Role::Reference);
+        records[1].role = Some(Role::Reference { model: None });
         let sc = group(&records, &[]);
         assert!(sc[0].methods[0].role.is_reference());
         let md = render_md(&[Block::Table(table(&sc[0]))]);
         assert!(md.contains("| gold | 10.50 | 90.00 |"), "{md}");
         assert!(md.contains("| ft | **11.50** |"), "{md}");
-        // A record named retrain without a role is a plain method: its values compete.
+        // A record named retrain without a role is a plain method: its values compete, and
+        // with no retrain role there is no target to be close to.
         records[0].role = None;
         let sc = group(&records, &[]);
         assert_eq!(sc[0].methods[0].role, Role::PLAIN_METHOD);
         let md = render_md(&[Block::Table(table(&sc[0]))]);
-        assert!(md.contains("| retrain | **10.00** |"), "{md}");
+        assert!(
+            md.contains("| retrain | 10.00 | 90.00 | 88.00 | 15.00 | **0.00** |"),
+            "{md}"
+        );
+        // The target is the row whose role says retrain, whatever its name: it leads the
+        // table and is never marked.
+        records[0].role = Some(Role::PLAIN_METHOD);
+        records[1].role = Some(Role::RETRAIN);
+        let sc = group(&records, &[]);
+        assert_eq!(sc[0].methods[0].name, "gold");
+        assert_eq!(
+            sc[0]
+                .reference(crate::ReferenceModel::Retrain)
+                .map(|m| m.name.as_str()),
+            Some("gold")
+        );
+        assert!(sc[0].reference(crate::ReferenceModel::Original).is_none());
     }
 }

@@ -195,7 +195,10 @@ mod tests {
             // as an ablation: both baselines.
             with(tuned(s, 1, "muda", 3.0, 1.0), Role::PLAIN_METHOD),
             with(tuned(s, 1, "muda-fast", 1.0, 3.0), Role::PLAIN_METHOD),
-            with(tuned(s, 1, "gold", 0.0, 0.0), Role::Reference),
+            with(
+                tuned(s, 1, "gold", 0.0, 0.0),
+                Role::Reference { model: None },
+            ),
         ];
         let md = render_md(&tuning_section(&records, &[s.to_string()]));
         assert!(
