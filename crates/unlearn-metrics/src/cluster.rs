@@ -13,12 +13,13 @@
 
 use std::collections::BTreeMap;
 
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::error::{MetricsError, Result};
 use crate::linalg;
+use crate::streams::{stream, Purpose};
 
 /// Result of [`kmeans`].
 #[derive(Debug, Clone, PartialEq)]
@@ -241,7 +242,7 @@ pub fn kmeans(
         .chunks_exact(d)
         .map(|r| r.iter().map(|v| v * v).sum())
         .collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = stream(seed, Purpose::KMeans);
     let mut best: Option<KMeansResult> = None;
     for _ in 0..restarts.max(1) {
         let init = kmeans_pp(x, n, d, k, &mut rng);

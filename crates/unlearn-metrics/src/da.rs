@@ -11,13 +11,12 @@
 //! from raw retain features; [`da_with_basis`] evaluates DA of a feature batch
 //! against a given `V_k`.
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MetricsError, Result};
 use crate::linalg;
 use crate::matrix::Matrix;
+use crate::streams::{stream, Purpose};
 
 /// How the subspace dimension `k` is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -138,12 +137,19 @@ pub struct RetainBasis {
     pub eigenvalues: Vec<f64>,
 }
 
-/// Seeded subsample (sorted indices) of at most `max` of `n` rows; all rows when `n ≤ max`.
+/// The DA reference subsample (sorted indices) of at most `max` of `n` rows; all rows
+/// when `n ≤ max`. Drawn from the [`Purpose::DaReference`] stream of `seed`.
 pub fn reference_indices(n: usize, max: usize, seed: u64) -> Vec<usize> {
+    sample_rows(n, max, seed, Purpose::DaReference)
+}
+
+/// A seeded subsample (sorted indices) of at most `max` of `n` rows, from the `purpose`
+/// stream of `seed`; all rows when `n ≤ max`.
+pub fn sample_rows(n: usize, max: usize, seed: u64, purpose: Purpose) -> Vec<usize> {
     if n <= max {
         return (0..n).collect();
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = stream(seed, purpose);
     let mut idx = rand::seq::index::sample(&mut rng, n, max).into_vec();
     idx.sort_unstable();
     idx

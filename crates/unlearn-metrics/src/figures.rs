@@ -15,11 +15,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::da::{reference_indices, RetainEigen};
+use crate::da::{reference_indices, sample_rows, RetainEigen};
 use crate::error::{MetricsError, Result};
 use crate::features_file::FeatureBundle;
 use crate::linalg;
 use crate::matrix::Matrix;
+use crate::streams::Purpose;
 
 /// The retain spectrum and the per-direction energy of each probe (each sums to 1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -216,7 +217,7 @@ pub fn pca2(bundle: &FeatureBundle, cfg: &PlotConfig) -> Result<Pca2> {
         .flat_map(|r| [vectors[r * d], vectors[r * d + 1]])
         .collect();
     let project = |z: &Matrix<f64>| -> Result<Vec<[f32; 2]>> {
-        let idx = reference_indices(z.rows(), cfg.max_points, cfg.seed);
+        let idx = sample_rows(z.rows(), cfg.max_points, cfg.seed, Purpose::FigurePoints);
         let sel = z.select_rows(&idx)?;
         let centred: Vec<f64> = sel
             .iter_rows()

@@ -13,12 +13,11 @@
 //! objective divided by `C·n`, run until `‖∇‖_∞ ≤ tol` (default `1e-8`).
 
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MetricsError, Result};
 use crate::linalg;
+use crate::streams::{stream, Purpose};
 
 /// Hyper-parameters of [`LogisticRegression::fit`].
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +68,7 @@ pub struct LpReport {
 
 /// Stratified seeded split of sample indices into (fit, eval).
 ///
-/// Each class's indices are shuffled with a `ChaCha8Rng` seeded by `seed`
+/// Each class's indices are shuffled with the [`Purpose::ProbeSplit`] stream of `seed`
 /// (classes in ascending order, one stream) and the first `ceil(n_c · fit_fraction)`
 /// go to the fit part. Both outputs are sorted.
 pub fn stratified_split(labels: &[u32], fit_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
@@ -77,7 +76,7 @@ pub fn stratified_split(labels: &[u32], fit_fraction: f64, seed: u64) -> (Vec<us
     for (i, &y) in labels.iter().enumerate() {
         by_class.entry(y).or_default().push(i);
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = stream(seed, Purpose::ProbeSplit);
     let (mut fit, mut eval) = (Vec::new(), Vec::new());
     for (_, mut idx) in by_class {
         idx.shuffle(&mut rng);

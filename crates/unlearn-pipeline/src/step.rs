@@ -586,11 +586,15 @@ impl Expansion<'_> {
         let mut models = Vec::new();
         for ((name, producer), feat) in producers.iter().zip(&features) {
             let feat_key = self.steps.all[*feat].key.clone();
-            let parts: Vec<&str> = ["metrics", feat_key.as_str()]
-                .into_iter()
-                .chain(reference_keys.iter().map(String::as_str))
-                .chain([seed.as_str(), "plot"])
-                .collect();
+            let parts: Vec<&str> = [
+                "metrics",
+                unlearn_metrics::METRICS_VERSION,
+                feat_key.as_str(),
+            ]
+            .into_iter()
+            .chain(reference_keys.iter().map(String::as_str))
+            .chain([seed.as_str(), "plot"])
+            .collect();
             let metrics = self.steps.push(
                 StepKind::Metrics,
                 cell,
@@ -697,7 +701,8 @@ impl Expansion<'_> {
                 .iter()
                 .map(|&i| self.steps.all[i].key.as_str())
                 .collect();
-            let key = step_key(&[&["oracle-test", &params][..], &keys[..]].concat());
+            let head = ["oracle-test", unlearn_metrics::METRICS_VERSION, &params];
+            let key = step_key(&[&head[..], &keys[..]].concat());
             self.steps.push(
                 StepKind::OracleTest,
                 cell,

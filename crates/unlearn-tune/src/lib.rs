@@ -73,7 +73,8 @@ pub use objective::Objective;
 use sampler::{Observation, Phase};
 
 /// Bumped when a trial's meaning changes, so an old `trials.jsonl` is not extended.
-pub const TUNE_VERSION: &str = "tune/2";
+/// `tune/3`: trials are scored with `unlearn_metrics::METRICS_VERSION` `metrics/2`.
+pub const TUNE_VERSION: &str = "tune/3";
 
 /// What to search.
 #[derive(Clone, Debug)]

@@ -17,7 +17,8 @@
 //!   oracle side; [`lira_scores`] and the AUC are then computed as for the real labels.
 //! * **Permutations.** `permutations` uniform random permutations, drawn by Fisher–Yates
 //!   shuffles ([`rand::seq::SliceRandom::shuffle`]) of `0..M+K` from one
-//!   [`ChaCha8Rng`] seeded with `seed`, one after the other ([`model_permutations`]).
+//!   `ChaCha8Rng`, the [`Purpose::ModelPermutations`] stream of `seed`, one after the
+//!   other ([`model_permutations`]).
 //! * **Band.** The null half-width `h` is the `level` quantile (numpy's linear
 //!   interpolation, [`percentile`](super::percentile)) of `|AUC_π − 0.5|` over the
 //!   permutations. The attack cannot tell the models apart at that level when
@@ -26,13 +27,12 @@
 //!   (Phipson & Smyth 2010: never 0, exact for random permutations).
 
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{check_pair, invalid, lira_scores, percentile, roc, LiraParams};
 use crate::error::{MetricsError, Result};
 use crate::matrix::Matrix;
+use crate::streams::{stream, Purpose};
 
 /// Default number of model permutations.
 pub const DEFAULT_PERMUTATIONS: usize = 1000;
@@ -106,7 +106,7 @@ impl PermutationTest {
 
 /// `count` random permutations of `0..models`, drawn as described in the module docs.
 pub fn model_permutations(models: usize, count: usize, seed: u64) -> Vec<Vec<usize>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut rng = stream(seed, Purpose::ModelPermutations);
     (0..count)
         .map(|_| {
             let mut p: Vec<usize> = (0..models).collect();
