@@ -4,11 +4,13 @@
 //! recipe, a second run into a fresh folder reproduces every number and checkpoint byte
 //! for byte, and a rerun into the same folder redoes nothing.
 //!
-//! The study runs through `unlearn reproduce`, the same pipeline library as
-//! `cargo xtask reproduce`, in the test's `unlearn` binary.
+//! The study runs in this process, through the same library call as `unlearn reproduce`
+//! and `cargo xtask reproduce` ([`run_reproduce`] with the in-process executor).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use unlearn_pipeline::cluster::ExecutorOptions;
+use unlearn_pipeline::{run_reproduce, Preset, ReproduceRequest, StudyConfig};
 
 fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 temp path")
@@ -48,30 +50,31 @@ fn write_tiny_cifar100(dir: &Path, train: usize, test: usize) {
     std::fs::write(dir.join("test.bin"), file(test, 9)).expect("write");
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-fn reproduce(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_unlearn"))
-        .current_dir(workspace_root())
-        .arg("reproduce")
-        .args(args)
-        // Tiny smoke data: a class holds 3 to 6 training images, fewer than the metrics'
-        // default floor of 10 per set.
-        .args(["--min-set-size", "2"])
-        .env_remove("UNLEARN_DATA")
-        .output()
-        .expect("cargo runs");
-    assert!(
-        out.status.success(),
-        "reproduce {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// `reproduce --preset <preset> --data <data> --epochs 1 --scenarios <scenarios>
+/// --methods ft,muda --min-set-size 2 --quiet --out <out>`. Tiny smoke data: a class holds 3
+/// to 6 training images, fewer than the metrics' default floor of 10 per set.
+fn reproduce(preset: Preset, data: &str, scenarios: &str, out: &Path) {
+    let mut config = StudyConfig::new(preset, out);
+    config.data = Some(data.to_string());
+    config.epochs_cap = Some(1);
+    config.scenarios = scenarios
+        .split(',')
+        .map(|s| s.parse().expect("a scenario"))
+        .collect();
+    config.methods = Some(vec!["ft".into(), "muda".into()]);
+    config.min_set_size = 2;
+    config.quiet = true;
+    let request = ReproduceRequest {
+        config,
+        executor: ExecutorOptions {
+            jobs: 1,
+            ..Default::default()
+        },
+        cost: false,
+    };
+    let outcome = run_reproduce(&request, "test")
+        .unwrap_or_else(|e| panic!("reproduce {preset:?} {scenarios} failed: {e}"));
+    assert!(outcome.is_some(), "the study ran here and wrote its report");
 }
 
 fn records(dir: &Path) -> Vec<serde_json::Value> {
@@ -141,26 +144,8 @@ fn cifar10_preset_runs_end_to_end_and_reruns_bit_for_bit() {
     write_tiny_cifar10(&data_dir, 12, 40);
     let data = format!("cifar10:{}", p(&data_dir));
     let first = tmp.path().join("first");
-    let args = |out: &Path| -> Vec<String> {
-        [
-            "--preset",
-            "cifar10",
-            "--data",
-            &data,
-            "--epochs",
-            "1",
-            "--scenarios",
-            "random:0.2,class:3,backdoor:0.1",
-            "--methods",
-            "ft,muda",
-            "--out",
-            p(out),
-        ]
-        .map(String::from)
-        .to_vec()
-    };
-    let a = args(&first);
-    reproduce(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let scenarios = "random:0.2,class:3,backdoor:0.1";
+    reproduce(Preset::Cifar10, &data, scenarios, &first);
     let recs = records(&first);
     // original + retrain + 2 methods, per scenario.
     assert_eq!(recs.len(), 3 * 4, "{recs:#?}");
@@ -196,8 +181,7 @@ fn cifar10_preset_runs_end_to_end_and_reruns_bit_for_bit() {
 
     // Same command into a fresh folder: identical numbers and checkpoint bytes.
     let second = tmp.path().join("second");
-    let b = args(&second);
-    reproduce(&b.iter().map(String::as_str).collect::<Vec<_>>());
+    reproduce(Preset::Cifar10, &data, scenarios, &second);
     assert_eq!(numbers(&first), numbers(&second));
     let again = checkpoints(&second);
     assert_eq!(ckpts.len(), again.len());
@@ -225,7 +209,7 @@ fn cifar10_preset_runs_end_to_end_and_reruns_bit_for_bit() {
         .expect("meta")
         .modified()
         .expect("mtime");
-    reproduce(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    reproduce(Preset::Cifar10, &data, scenarios, &first);
     let after = std::fs::metadata(original)
         .expect("meta")
         .modified()
@@ -242,20 +226,7 @@ fn cifar100_preset_runs_end_to_end() {
     write_tiny_cifar100(&data_dir, 300, 200);
     let data = format!("cifar100:{}", p(&data_dir));
     let out = tmp.path().join("out");
-    reproduce(&[
-        "--preset",
-        "cifar100",
-        "--data",
-        &data,
-        "--epochs",
-        "1",
-        "--scenarios",
-        "class:3",
-        "--methods",
-        "ft,muda",
-        "--out",
-        p(&out),
-    ]);
+    reproduce(Preset::Cifar100, &data, "class:3", &out);
     let recs = records(&out);
     assert_eq!(recs.len(), 4, "{recs:#?}");
     for r in &recs {
