@@ -51,14 +51,14 @@ pub(crate) fn reference_features(
     ops::check_checkpoint(
         r,
         reference.meta.as_ref(),
-        &ds,
+        ds,
         manifest,
         ModelRole::Reference,
         on,
     )?;
     Ok(ops::extract_features(
         &reference.model,
-        &ds,
+        ds,
         manifest,
         opts,
         r,

@@ -99,7 +99,7 @@ fn reference_bundle(
                 max_retain: Some(MAX_RETAIN),
                 ..Default::default()
             };
-            ops::extract_features(&model.model, &ds, manifest, &opts, &label)?
+            ops::extract_features(&model.model, ds, manifest, &opts, &label)?
         }
     };
     ops::check_bundle_split(&path.display().to_string(), &bundle.metadata, manifest, on)?;
