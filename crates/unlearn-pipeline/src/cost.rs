@@ -22,19 +22,25 @@ use crate::store::Store;
 pub const TIMINGS_FILE: &str = "timings.jsonl";
 
 /// Seconds per step kind of the quick preset, measured on the 2-core development machine
-/// while nothing else ran: the means of a whole `cargo xtask reproduce` study's
-/// `timings.jsonl` with the round-6 defaults (97 steps, 438 s; `docs/performance.md`,
-/// "Profile of the quick study by step kind"). They are used before this store has its own
-/// measurements. On a shared machine steps take up to about twice as long. Searches and
-/// imports were not measured there and count as unknown.
+/// while nothing else ran: the means of the median of three whole quick studies'
+/// `timings.jsonl` (97 steps each: 438 s, 517 s and 540 s, on 2026-12-07;
+/// `docs/performance.md`). They are used before this store has its own measurements.
+/// [`QUICK_REFERENCE_SPREAD`] says how far the three runs were apart. On a shared machine
+/// steps take up to about twice as long. Searches and imports were not measured there and
+/// count as unknown.
 pub const QUICK_REFERENCE_SECONDS: [(StepKind, f64); 6] = [
     (StepKind::Split, 0.1),
-    (StepKind::Original, 31.8),
-    (StepKind::Retrain, 28.5),
-    (StepKind::Forget, 9.5),
-    (StepKind::Features, 1.7),
-    (StepKind::Metrics, 0.9),
+    (StepKind::Original, 38.2),
+    (StepKind::Retrain, 35.5),
+    (StepKind::Forget, 11.3),
+    (StepKind::Features, 1.9),
+    (StepKind::Metrics, 0.93),
 ];
+
+/// The fastest and slowest of the three quiet runs behind [`QUICK_REFERENCE_SECONDS`], as
+/// factors of the median run (438 / 517 and 540 / 517): the band the estimate states for
+/// the times it takes from the reference machine.
+pub const QUICK_REFERENCE_SPREAD: (f64, f64) = (0.85, 1.05);
 
 /// The time of a step kind whose cost hardly depends on the preset (a split, a
 /// per-example test over feature files), when nothing is measured.
@@ -120,6 +126,10 @@ pub struct Estimate {
     pub to_run: usize,
     /// Estimated seconds of the steps to run whose kind has a time.
     pub seconds: f64,
+    /// The part of [`Estimate::seconds`] taken from [`QUICK_REFERENCE_SECONDS`], which
+    /// [`QUICK_REFERENCE_SPREAD`] widens into a band (the fixed times of cheap steps are
+    /// not part of it).
+    pub reference_seconds: f64,
     /// Kinds to run without any time (neither measured here nor a reference).
     pub unknown: Vec<String>,
     /// Where the times come from, per kind to run: `measured (n = 12)` or `reference`.
@@ -170,7 +180,7 @@ pub fn estimate(plan: &Plan, steps: &Steps, store: &Store) -> Estimate {
         .filter(|(_, n)| *n > 0)
         .map(|((one, many), n)| ((if n == 1 { one } else { many }).to_string(), n))
         .collect();
-    let (mut seconds, mut to_run) = (0.0, 0);
+    let (mut seconds, mut reference_seconds, mut to_run) = (0.0, 0.0, 0);
     let mut unknown: Vec<String> = Vec::new();
     let mut sources: Vec<(String, String)> = Vec::new();
     for s in steps
@@ -180,15 +190,18 @@ pub fn estimate(plan: &Plan, steps: &Steps, store: &Store) -> Estimate {
     {
         to_run += 1;
         let name = kind_name(s.kind);
-        let reference = (plan.preset == Preset::Quick && plan.epochs_cap.is_none())
+        let quick = (plan.preset == Preset::Quick && plan.epochs_cap.is_none())
             .then(|| QUICK_REFERENCE_SECONDS.iter().find(|(k, _)| *k == s.kind))
             .flatten()
-            .map(|(_, t)| *t)
-            .or(cheap_step_seconds(s.kind));
-        let (t, source) = match (measured.get(&name), reference) {
-            (Some(&(t, _)), _) => (Some(t), "measured in this store".to_string()),
-            (None, Some(t)) => (Some(t), "reference machine".to_string()),
-            (None, None) => (None, String::new()),
+            .map(|(_, t)| *t);
+        let (t, source) = match (measured.get(&name), quick, cheap_step_seconds(s.kind)) {
+            (Some(&(t, _)), _, _) => (Some(t), "measured in this store".to_string()),
+            (None, Some(t), _) => {
+                reference_seconds += t;
+                (Some(t), "reference machine".to_string())
+            }
+            (None, None, Some(t)) => (Some(t), "reference machine".to_string()),
+            (None, None, None) => (None, String::new()),
         };
         match t {
             Some(t) => {
@@ -206,12 +219,27 @@ pub fn estimate(plan: &Plan, steps: &Steps, store: &Store) -> Estimate {
         steps: steps.all.len(),
         to_run,
         seconds,
+        reference_seconds,
         unknown,
         sources,
     }
 }
 
 impl Estimate {
+    /// The range of [`Estimate::seconds`] when its reference-machine part varies as the
+    /// runs behind it did ([`QUICK_REFERENCE_SPREAD`]); `None` when no time comes from the
+    /// reference machine.
+    pub fn band(&self) -> Option<(f64, f64)> {
+        (self.reference_seconds > 0.0).then(|| {
+            let (low, high) = QUICK_REFERENCE_SPREAD;
+            let own = self.seconds - self.reference_seconds;
+            (
+                own + self.reference_seconds * low,
+                own + self.reference_seconds * high,
+            )
+        })
+    }
+
     /// The estimate in words, a few lines.
     pub fn render(&self) -> String {
         let mut s = String::from("plan: ");
@@ -226,6 +254,14 @@ impl Estimate {
             return s;
         }
         let _ = write!(s, "estimate: {}", clock(self.seconds));
+        if let Some((low, high)) = self.band() {
+            let _ = write!(
+                s,
+                ", {} to {} as the reference machine's times varied over three quiet runs",
+                clock(low),
+                clock(high)
+            );
+        }
         if !self.sources.is_empty() {
             // Kinds grouped by where their time comes from.
             let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();

@@ -158,4 +158,35 @@ fn the_estimate_counts_what_is_trained_and_uses_measured_times() {
     let expected = 16.0 * 15.0 + 4.0 * 4.0 + 2.0 * 0.2 + 8.0 * 1.0;
     assert!((e.seconds - expected).abs() < 1e-9, "{e:?}");
     assert!(e.unknown.contains(&"forget".to_string()), "{e:?}");
+    // No time comes from the reference machine here: no band.
+    assert_eq!(e.band(), None);
+    assert!(!e.render().contains("three quiet runs"), "{}", e.render());
+}
+
+#[test]
+fn a_quick_study_states_the_spread_of_the_reference_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let cfg = StudyConfig::new(Preset::Quick, dir.path());
+    let plan = Plan::resolve(&cfg, "fp").unwrap();
+    let (steps, _) = Steps::of(&plan);
+    let e = estimate(&plan, &steps, &store);
+    let (low, high) = e.band().expect("reference times give a band");
+    assert!((e.reference_seconds - e.seconds).abs() < 1e-9, "{e:?}");
+    assert!((low - 0.85 * e.seconds).abs() < 1e-6 && (high - 1.05 * e.seconds).abs() < 1e-6);
+    // The default quick study: 97 steps, about 8.6 min from the median run's means.
+    assert!((500.0..540.0).contains(&e.seconds), "{e:?}");
+    assert!(e
+        .render()
+        .contains("as the reference machine's times varied over three quiet runs"));
+    // Measured times in the store replace the reference ones, and with them their band.
+    let lines: String = [
+        "split", "original", "retrain", "forget", "features", "metrics",
+    ]
+    .iter()
+    .map(|k| format!("{{\"kind\":\"{k}\",\"seconds\":1.0}}\n"))
+    .collect();
+    std::fs::write(dir.path().join(TIMINGS_FILE), lines).unwrap();
+    let e = estimate(&plan, &steps, &store);
+    assert_eq!((e.band(), e.seconds), (None, 97.0), "{e:?}");
 }
