@@ -145,7 +145,7 @@ fn forget_sets_import_from_npy() {
     let dir = tempfile::tempdir().unwrap();
     // np.save("forget.npy", np.array([3, 1, 4, 1592, 65], dtype=np.int64)) written by hand.
     let mut header = b"{'descr': '<i8', 'fortran_order': False, 'shape': (5,), }".to_vec();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(b' ');
     }
     header.push(b'\n');

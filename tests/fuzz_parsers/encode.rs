@@ -207,7 +207,7 @@ pub fn zip_fixed_times(zip: &mut [u8]) {
 pub fn npy(version: u8, dict: &str, data: &[u8]) -> Vec<u8> {
     let prefix = if version == 1 { 10 } else { 12 };
     let mut header = dict.to_string();
-    while (prefix + header.len() + 1) % 64 != 0 {
+    while !(prefix + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
@@ -260,7 +260,7 @@ pub fn split_safetensors(file: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
 /// A safetensors file from a header text (padded to 8 bytes with spaces) and data.
 pub fn join_safetensors(header: &[u8], data: &[u8]) -> Vec<u8> {
     let mut h = header.to_vec();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();

@@ -87,7 +87,7 @@ impl CifarKind {
 /// Parse the records in `bytes`, appending them to `set`. `path` is used in error messages.
 pub fn parse_records(bytes: &[u8], path: &Path, kind: CifarKind, set: &mut ImageSet) -> Result<()> {
     let rs = kind.record_size();
-    if bytes.is_empty() || bytes.len() % rs != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(rs) {
         return Err(DataError::BadRecordSize {
             path: path.into(),
             size: bytes.len() as u64,

@@ -340,7 +340,7 @@ impl LogisticRegression {
     /// Decision scores, row-major `n × outputs`.
     pub fn decision_function(&self, x: &[f64]) -> Result<Vec<f64>> {
         let d = self.d;
-        if d == 0 || x.len() % d != 0 {
+        if d == 0 || !x.len().is_multiple_of(d) {
             return Err(MetricsError::WidthMismatch {
                 what: "logistic regression prediction input".into(),
                 expected: d,

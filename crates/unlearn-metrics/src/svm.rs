@@ -752,7 +752,7 @@ impl Svc {
     /// scikit-learn's `decision_function`: positive means class 1.
     pub fn decision_function(&self, x: &[f64]) -> Result<Vec<f64>> {
         let d = self.d;
-        if x.len() % d != 0 {
+        if !x.len().is_multiple_of(d) {
             return Err(MetricsError::WidthMismatch {
                 what: "SVC prediction input".into(),
                 expected: d,

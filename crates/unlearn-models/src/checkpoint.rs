@@ -307,7 +307,7 @@ pub fn safetensors_bytes(
     }
     // serde_json's Map is a BTreeMap here (no preserve_order feature): keys come out sorted.
     let mut header_bytes = serde_json::Value::Object(header).to_string().into_bytes();
-    while header_bytes.len() % 8 != 0 {
+    while !header_bytes.len().is_multiple_of(8) {
         header_bytes.push(b' ');
     }
     let mut out = Vec::with_capacity(8 + header_bytes.len() + offset);

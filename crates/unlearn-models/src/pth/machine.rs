@@ -298,7 +298,7 @@ impl Machine<'_> {
     }
 
     fn extend_dict(&mut self, items: Vec<u32>) -> R<()> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err("SETITEMS with a key but no value".into());
         }
         let pairs: Vec<(u32, u32)> = items.chunks(2).map(|p| (p[0], p[1])).collect();

@@ -156,7 +156,7 @@ impl MudaParams {
             plan = plan.unaugmented();
         }
         let pass = ctx.pass(model, opt, plan, |b, info| {
-            if self.da && (run.basis.is_none() || tally.steps % self.refresh == 0) {
+            if self.da && (run.basis.is_none() || tally.steps.is_multiple_of(self.refresh)) {
                 match self.subspace(ctx, model, run.reference, run.rule, run.refreshes) {
                     Ok(s) => run.basis = Some(s),
                     Err(e) => {
