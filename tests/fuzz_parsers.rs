@@ -1,8 +1,9 @@
 //! Fuzzing, on the stable toolchain, of every parser that reads user files (issue #14): IDX
 //! folders (raw and gzip), CIFAR-10 and CIFAR-100 binary folders, `.npy` forget-index files,
 //! feature bundles (`.safetensors` and `.npz`), checkpoints (`checkpoint::read` and
-//! `checkpoint::load`), PyTorch `.pth` files (zip and legacy, through `checkpoint::read`) and
-//! split manifests.
+//! `checkpoint::load`), PyTorch `.pth` files (zip and legacy, through `checkpoint::read`),
+//! split manifests, and a user's images (PNG, JPEG, BMP, WebP through an image folder) and
+//! Hugging Face parquet shards.
 //!
 //! For each parser, the seeds in `tests/fuzz-corpus/<corpus>/` are mutated with seeded
 //! random mutations (`fuzz_parsers/mutate.rs`: bit flips, interesting bytes and integers,

@@ -281,4 +281,34 @@ pub fn generate(root: &Path) {
     features(root, &mut rng);
     checkpoints(root);
     manifests(root);
+    imported(root);
+}
+
+/// Images and parquet shards: copies of the import fixtures, written by Pillow and by
+/// Hugging Face `datasets` (`scripts/make_import_fixtures.py`), the tools users make them with.
+fn imported(root: &Path) {
+    let fixtures = root.join("../../crates/unlearn-data/tests/fixtures/import");
+    for (from, to) in [
+        ("colour-folder/train/a/grey.png", "images/grey.png"),
+        ("colour-folder/train/b/rgb.png", "images/rgb.png"),
+        ("colour-folder/test/b/photo.jpg", "images/photo.jpg"),
+        ("colour-folder/test/a/grey.bmp", "images/grey.bmp"),
+        ("colour-folder/test/b/lossless.webp", "images/lossless.webp"),
+        (
+            "digits-parquet/data/train-00000-of-00002.parquet",
+            "parquet/plain.parquet",
+        ),
+        (
+            "digits-parquet/data/train-00001-of-00002.parquet",
+            "parquet/snappy.parquet",
+        ),
+        (
+            "digits-parquet/data/test-00000-of-00001.parquet",
+            "parquet/zstd.parquet",
+        ),
+    ] {
+        let bytes = std::fs::read(fixtures.join(from)).expect("an import fixture");
+        let (dir, name) = to.split_once('/').expect("folder/name");
+        write(&root.join(dir), name, &bytes);
+    }
 }

@@ -35,7 +35,7 @@ impl Rng {
     }
 
     pub fn one_in(&mut self, n: u64) -> bool {
-        self.next() % n == 0
+        self.next().is_multiple_of(n)
     }
 
     pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
@@ -68,6 +68,8 @@ pub enum Kind {
     Safetensors,
     /// A JSON document; `rehash` recomputes split-manifest list hashes after a change.
     Json { rehash: bool },
+    /// Any other binary format (images, parquet): generic mutations only.
+    Binary,
 }
 
 const BYTES: [u8; 14] = [
@@ -416,7 +418,11 @@ fn idx_gz_aware(rng: &mut Rng, data: &mut Vec<u8>) {
 }
 
 fn cifar_aware(rng: &mut Rng, data: &mut Vec<u8>) {
-    let rs = if data.len() % 3073 == 0 { 3073 } else { 3074 };
+    let rs = if data.len().is_multiple_of(3073) {
+        3073
+    } else {
+        3074
+    };
     let records = data.len() / rs;
     match rng.below(3) {
         0 if records > 0 => {
@@ -736,6 +742,7 @@ pub fn mutate(rng: &mut Rng, kind: Kind, seed: &[u8]) -> Vec<u8> {
             Kind::Npz => npz_aware(rng, &mut data),
             Kind::Safetensors => safetensors_aware(rng, &mut data),
             Kind::Json { rehash } => json_aware(rng, &mut data, rehash),
+            Kind::Binary => havoc(rng, &mut data),
         }
         if rng.one_in(8) {
             havoc_once(rng, &mut data);

@@ -47,8 +47,42 @@ fn load(source: unlearn_data::DataSource) -> Result<(), String> {
     msg(source.load())
 }
 
+/// Loads the mutant as both splits of a one-class image folder (`train/a/x.<ext>`,
+/// `test/a/x.<ext>`), decoded into a cache of its own.
+fn image_folder(p: &Path) -> Result<(), String> {
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let name = format!("x.{}", p.extension().unwrap_or_default().to_string_lossy());
+    for split in ["train", "test"] {
+        let dir = work.path().join("data").join(split).join("a");
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        std::fs::copy(p, dir.join(&name)).map_err(|e| e.to_string())?;
+    }
+    msg(unlearn_data::DataSource::ImageFolder {
+        dir: work.path().join("data"),
+        options: Default::default(),
+    }
+    .load_with_cache(&work.path().join("cache")))
+}
+
+/// Loads the mutant as the training and the test shard of a parquet dataset, decoded into
+/// a cache of its own.
+fn parquet_shards(p: &Path) -> Result<(), String> {
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = work.path().join("data");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    for split in ["train", "test"] {
+        std::fs::copy(p, dir.join(format!("{split}-00000-of-00001.parquet")))
+            .map_err(|e| e.to_string())?;
+    }
+    msg(unlearn_data::DataSource::Parquet {
+        path: dir,
+        options: Default::default(),
+    }
+    .load_with_cache(&work.path().join("cache")))
+}
+
 /// Every parser that reads user files.
-pub const TARGETS: [Target; 10] = [
+pub const TARGETS: [Target; 15] = [
     Target {
         name: "idx",
         corpus: "idx",
@@ -139,6 +173,46 @@ pub const TARGETS: [Target; 10] = [
         default_on: true,
     },
     Target {
+        name: "image-png",
+        corpus: "images",
+        input: Input::File("png"),
+        parse: image_folder,
+        seed_ok: not_bad,
+        default_on: true,
+    },
+    Target {
+        name: "image-jpeg",
+        corpus: "images",
+        input: Input::File("jpg"),
+        parse: image_folder,
+        seed_ok: not_bad,
+        default_on: true,
+    },
+    Target {
+        name: "image-bmp",
+        corpus: "images",
+        input: Input::File("bmp"),
+        parse: image_folder,
+        seed_ok: not_bad,
+        default_on: true,
+    },
+    Target {
+        name: "image-webp",
+        corpus: "images",
+        input: Input::File("webp"),
+        parse: image_folder,
+        seed_ok: not_bad,
+        default_on: true,
+    },
+    Target {
+        name: "parquet",
+        corpus: "parquet",
+        input: Input::File("parquet"),
+        parse: parquet_shards,
+        seed_ok: not_bad,
+        default_on: true,
+    },
+    Target {
         name: "manifest",
         corpus: "manifest",
         input: Input::File("json"),
@@ -160,6 +234,7 @@ pub fn kind_of(file_name: &str) -> Kind {
         "npz" | "pth" => Kind::Npz,
         "safetensors" => Kind::Safetensors,
         "json" => Kind::Json { rehash: true },
+        "png" | "jpg" | "bmp" | "webp" | "parquet" => Kind::Binary,
         _ => Kind::Idx,
     }
 }

@@ -59,9 +59,12 @@ enum Task {
 
 fn main() -> Result<()> {
     // Negative numbers reach the options' own checks (`--epochs -1` is refused by name).
+    // `--image-size` / `--image-column` / `--label-column` become options of `--data`.
+    let args = unlearn_cli::import_flags::fold_import_flags(std::env::args_os().collect())
+        .map_err(anyhow::Error::msg)?;
     let matches =
         unlearn_cli::args::negative_numbers_as_values(<Cli as clap::CommandFactory>::command())
-            .get_matches();
+            .get_matches_from(args);
     let cli =
         <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.task {

@@ -47,7 +47,8 @@ pub struct ReproduceArgs {
     /// cifar10, cifar100).
     #[arg(long)]
     pub data: Option<String>,
-    /// Comma-separated scenarios: random:p, class:c[,c…] (quote), backdoor:p
+    /// Comma-separated scenarios: random:p, class:c[,c…] (ids or class names; quote),
+    /// backdoor:p
     /// (default: random:0.1,class:3; fmnist and cifar add backdoor:0.05).
     #[arg(long, value_parser = parse_scenarios)]
     pub scenarios: Option<ScenarioList>,
@@ -205,9 +206,15 @@ pub fn at_least_two(text: &str) -> std::result::Result<usize, String> {
     }
 }
 
-/// A parsed `--scenarios` list.
+/// A `--scenarios` list: parsed, or (when a `class:` scenario names its classes) its text,
+/// resolved against the data's class names by [`ReproduceArgs::to_config`].
 #[derive(Clone, Debug)]
-pub struct ScenarioList(pub Vec<Scenario>);
+pub enum ScenarioList {
+    /// Every class given by index.
+    Parsed(Vec<Scenario>),
+    /// Some class given by name.
+    Named(String),
+}
 
 fn parse_scenarios(s: &str) -> std::result::Result<ScenarioList, String> {
     if s.trim().trim_matches(',').trim().is_empty() {
@@ -216,8 +223,11 @@ fn parse_scenarios(s: &str) -> std::result::Result<ScenarioList, String> {
                 .into(),
         );
     }
+    if Scenario::names_classes(s) {
+        return Ok(ScenarioList::Named(s.to_string()));
+    }
     Scenario::parse_list(s)
-        .map(ScenarioList)
+        .map(ScenarioList::Parsed)
         .map_err(|e| e.to_string())
 }
 
@@ -241,7 +251,18 @@ impl ReproduceArgs {
             .unwrap_or_else(|| target_dir.join("reproduce").join(self.preset.as_str()));
         let mut cfg = StudyConfig::new(self.preset, out);
         cfg.data = self.data.clone();
-        cfg.scenarios = self.scenarios.clone().map(|s| s.0).unwrap_or_default();
+        cfg.scenarios = match &self.scenarios {
+            None => Vec::new(),
+            Some(ScenarioList::Parsed(list)) => list.clone(),
+            Some(ScenarioList::Named(text)) => {
+                let data = self
+                    .data
+                    .clone()
+                    .unwrap_or_else(|| self.preset.default_data().to_string());
+                let ds = unlearn_ops::load_dataset(&data)?;
+                Scenario::parse_list_with_classes(text, &ds.class_names)?
+            }
+        };
         cfg.methods = self.methods.as_ref().map(|m| {
             m.iter()
                 .map(|s| s.trim().to_string())

@@ -13,9 +13,18 @@ pub(crate) enum DataCommand {
 Examples:
   unlearn data info --data embedded
   unlearn data info --data fashion-mnist --json
-  unlearn data info --data idx:/path/to/folder")]
+  unlearn data info --data idx:/path/to/folder
+  unlearn data info --data imagefolder:/data/pets?size=64,64
+  unlearn data info --data parquet:/data/cifar100-shards?label=fine_label
+  unlearn data info --data hf://datasets/uoft-cs/cifar10
+
+Images of an image folder, parquet shards or a Hugging Face dataset are decoded once into a
+cache file ($UNLEARN_CACHE, default ~/.cache/unlearn), which this prints.")]
     Info {
-        /// Data source: embedded, fashion-mnist[:dir], mnist[:dir], idx:<dir>, cifar10[:dir], cifar100[:dir].
+        /// Data source: embedded, fashion-mnist[:dir], mnist[:dir], idx:<dir>, cifar10[:dir],
+        /// cifar100[:dir], imagefolder:<dir>, parquet:<path>,
+        /// hf://datasets/<org>/<name>[@<rev>]; options after `?`: size=H,W, image=COLUMN,
+        /// label=COLUMN.
         #[arg(long, default_value = "embedded")]
         data: String,
         /// Print JSON instead of text.
@@ -55,6 +64,20 @@ fn info(spec: &str, as_json: bool) -> Result<()> {
         println!("train        {} images", ds.train.len());
         println!("test         {} images", ds.test.len());
         println!("input        {c}×{h}×{w}");
+        let channels = |v: &[f32]| {
+            v.iter()
+                .map(|x| format!("{x:.4}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "normalise    mean [{}], std [{}] (per channel, of pixels in [0, 1])",
+            channels(&ds.normalization.mean),
+            channels(&ds.normalization.std)
+        );
+        if let Some(cache) = &ds.decoded_cache {
+            println!("decoded      {}", cache.display());
+        }
         println!("classes      {}", ds.num_classes);
         let train_counts = ds.train.class_counts(ds.num_classes);
         let test_counts = ds.test.class_counts(ds.num_classes);

@@ -19,3 +19,4 @@
 //! ```
 
 pub mod args;
+pub mod import_flags;

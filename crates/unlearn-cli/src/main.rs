@@ -34,6 +34,18 @@ struct Cli {
     /// not describe its forget list); without it these are errors.
     #[arg(long, global = true)]
     force: bool,
+    /// With an imagefolder:, parquet: or hf://datasets/ --data: resize every image to H,W
+    /// (bilinear); the same as `?size=H,W` on the source.
+    #[arg(long, global = true, value_name = "H,W")]
+    image_size: Option<String>,
+    /// With a parquet: or hf://datasets/ --data: the image column (default: detected); the
+    /// same as `?image=COLUMN`.
+    #[arg(long, global = true, value_name = "COLUMN")]
+    image_column: Option<String>,
+    /// With a parquet: or hf://datasets/ --data: the integer label column (default:
+    /// detected); the same as `?label=COLUMN`.
+    #[arg(long, global = true, value_name = "COLUMN")]
+    label_column: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -90,9 +102,14 @@ fn main() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     // Negative numbers reach the options' own checks (`--epochs -1` is refused by name).
+    let args = unlearn_cli::import_flags::fold_import_flags(std::env::args_os().collect())
+        .unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            std::process::exit(2)
+        });
     let matches =
         unlearn_cli::args::negative_numbers_as_values(<Cli as clap::CommandFactory>::command())
-            .get_matches();
+            .get_matches_from(args);
     let cli =
         <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let on = OnMismatch::from_force(cli.force);

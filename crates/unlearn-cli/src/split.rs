@@ -22,7 +22,7 @@ pub(crate) struct SplitArgs {
     /// Data source (see `unlearn data info --help`).
     #[arg(long, default_value = "embedded")]
     pub(crate) data: String,
-    /// Forget-set scenario.
+    /// Forget-set scenario; `class:` takes class ids or class names (class:cat,dog).
     #[arg(long, default_value = "random:0.1", conflicts_with = "forget_npy")]
     pub(crate) scenario: String,
     /// Import the forget set from a 1-D integer .npy file of training-set indices instead.
@@ -52,7 +52,7 @@ pub(crate) fn split(a: SplitArgs) -> Result<()> {
         }
         None => {
             let cfg = SplitConfig {
-                scenario: a.scenario.parse()?,
+                scenario: unlearn_data::Scenario::parse_with_classes(&a.scenario, &ds.class_names)?,
                 seed: a.seed,
                 val_fraction: a.val_fraction,
             };

@@ -9,8 +9,9 @@ use sha2::{Digest, Sha256};
 
 use crate::cifar::{self, CifarKind};
 use crate::error::{DataError, Result};
+use crate::external::{self, ImportOptions};
 use crate::image::{Augmentation, ImageSet, Normalization};
-use crate::{embedded, idx};
+use crate::{decoded_cache, embedded, idx};
 
 /// Environment variable naming a directory searched for datasets.
 pub const DATA_ENV: &str = "UNLEARN_DATA";
@@ -52,6 +53,9 @@ pub struct Dataset {
     pub augmentation: Augmentation,
     /// SHA-256 (hex) of the content, see [`fingerprint`].
     pub fingerprint: String,
+    /// The decoded-image cache file it was read from or written to (imported sources only,
+    /// see [`crate::decoded_cache`]).
+    pub decoded_cache: Option<PathBuf>,
 }
 
 /// A serialisable description of a [`Dataset`].
@@ -81,6 +85,9 @@ pub struct DatasetSummary {
     pub normalization: Normalization,
     /// Training augmentation.
     pub augmentation: Augmentation,
+    /// The decoded-image cache file (imported sources only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded_cache: Option<PathBuf>,
 }
 
 impl Dataset {
@@ -104,6 +111,7 @@ impl Dataset {
             test_per_class: self.test.class_counts(self.num_classes),
             normalization: self.normalization.clone(),
             augmentation: self.augmentation,
+            decoded_cache: self.decoded_cache.clone(),
         }
     }
 
@@ -189,6 +197,7 @@ impl Dataset {
             normalization,
             augmentation,
             fingerprint,
+            decoded_cache: None,
         })
     }
 }
@@ -249,15 +258,74 @@ pub enum DataSource {
         /// Directory holding `train.bin` / `test.bin` (or its parent); `None` to search.
         dir: Option<PathBuf>,
     },
+    /// A torchvision `ImageFolder` layout (see [`crate::imagefolder`]).
+    ImageFolder {
+        /// The folder holding `train/` and `test/` (or `val/`).
+        dir: PathBuf,
+        /// Options (`size=H,W`).
+        options: ImportOptions,
+    },
+    /// Parquet shards in the Hugging Face layout (see [`crate::parquet_shards`]).
+    Parquet {
+        /// A shard, or a folder of shards.
+        path: PathBuf,
+        /// Options (`size=H,W`, `image=COLUMN`, `label=COLUMN`).
+        options: ImportOptions,
+    },
+    /// A Hugging Face dataset repository's parquet shards (see [`crate::hub`]).
+    HubDataset {
+        /// `org/name`.
+        repo: String,
+        /// Branch, tag or commit; `None` for `main`.
+        revision: Option<String>,
+        /// Options (`size=H,W`, `image=COLUMN`, `label=COLUMN`).
+        options: ImportOptions,
+    },
 }
 
 const ACCEPTED_SOURCES: &str = "expected one of: embedded, fashion-mnist, fashion-mnist:<dir>, \
-     mnist, mnist:<dir>, idx:<dir>, cifar10, cifar10:<dir>, cifar100, cifar100:<dir>";
+     mnist, mnist:<dir>, idx:<dir>, cifar10, cifar10:<dir>, cifar100, cifar100:<dir>, \
+     imagefolder:<dir>, parquet:<path>, hf://datasets/<org>/<name>[@<revision>]";
 
 impl FromStr for DataSource {
     type Err = DataError;
 
     fn from_str(s: &str) -> Result<Self> {
+        if let Some(rest) = s.strip_prefix("hf://datasets/") {
+            return external::parse_hub(rest, s);
+        }
+        if let Some(rest) = s.strip_prefix("hf://") {
+            return Err(DataError::InvalidSource {
+                spec: s.to_string(),
+                reason: format!(
+                    "a Hugging Face dataset is hf://datasets/<org>/<name>[@<revision>] \
+                     (hf://{rest} names a model file: pass it as --checkpoint)"
+                ),
+            });
+        }
+        for (kind, columns_allowed) in [("imagefolder:", false), ("parquet:", true)] {
+            if let Some(rest) = s.strip_prefix(kind) {
+                let (location, options) = external::split_options(rest, s, columns_allowed)?;
+                if location.is_empty() {
+                    return Err(DataError::InvalidSource {
+                        spec: s.to_string(),
+                        reason: format!("empty path; expected {kind}<path>"),
+                    });
+                }
+                let location = PathBuf::from(location);
+                return Ok(if columns_allowed {
+                    DataSource::Parquet {
+                        path: location,
+                        options,
+                    }
+                } else {
+                    DataSource::ImageFolder {
+                        dir: location,
+                        options,
+                    }
+                });
+            }
+        }
         let (kind, dir) = match s.split_once(':') {
             Some((k, d)) => (k, Some(d)),
             None => (s, None),
@@ -294,6 +362,23 @@ impl FromStr for DataSource {
 impl fmt::Display for DataSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (kind, dir) = match self {
+            DataSource::ImageFolder { dir, options } => {
+                return write!(f, "imagefolder:{}{options}", dir.display())
+            }
+            DataSource::Parquet { path, options } => {
+                return write!(f, "parquet:{}{options}", path.display())
+            }
+            DataSource::HubDataset {
+                repo,
+                revision,
+                options,
+            } => {
+                write!(f, "hf://datasets/{repo}")?;
+                if let Some(rev) = revision {
+                    write!(f, "@{rev}")?;
+                }
+                return write!(f, "{options}");
+            }
             DataSource::Embedded => ("embedded", None),
             DataSource::FashionMnist { dir } => ("fashion-mnist", dir.as_deref()),
             DataSource::Mnist { dir } => ("mnist", dir.as_deref()),
@@ -368,6 +453,31 @@ impl DataSource {
             DataSource::Cifar100 { dir: None } => {
                 with_env(&["cifar-100-binary", "cifar100"], false, &[])
             }
+            DataSource::ImageFolder { dir, .. } => vec![dir.clone()],
+            DataSource::Parquet { path, .. } => vec![path.clone()],
+            DataSource::HubDataset { .. } => Vec::new(),
+        }
+    }
+
+    /// Whether this is data a user brings (an image folder, parquet shards, a Hugging Face
+    /// dataset), decoded once into the [decoded-image cache](crate::decoded_cache).
+    pub fn is_imported(&self) -> bool {
+        matches!(
+            self,
+            DataSource::ImageFolder { .. }
+                | DataSource::Parquet { .. }
+                | DataSource::HubDataset { .. }
+        )
+    }
+
+    /// [`DataSource::load`] with the decoded-image cache (and the hub shard lists) under
+    /// `cache_root` instead of [`decoded_cache::cache_root`]. Sources that are not imported
+    /// use no cache.
+    pub fn load_with_cache(&self, cache_root: &Path) -> Result<Dataset> {
+        if self.is_imported() {
+            external::load(self, cache_root)
+        } else {
+            self.load()
         }
     }
 
@@ -377,6 +487,9 @@ impl DataSource {
     /// searched and how to install it; malformed files give the specific format errors.
     pub fn load(&self) -> Result<Dataset> {
         match self {
+            DataSource::ImageFolder { .. }
+            | DataSource::Parquet { .. }
+            | DataSource::HubDataset { .. } => external::load(self, &decoded_cache::cache_root()),
             DataSource::Embedded => embedded::load(),
             DataSource::FashionMnist { .. } => {
                 let dir = self.locate(idx::is_idx_dir, "Fashion-MNIST", || {

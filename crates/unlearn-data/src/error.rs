@@ -186,6 +186,26 @@ pub enum DataError {
         /// What is wrong with it.
         reason: String,
     },
+
+    /// A file that should hold an image does not decode as one.
+    #[error("{}: {reason}", path.display())]
+    Image {
+        /// The file (or `shard: row r`).
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A Hugging Face dataset could not be listed or downloaded.
+    #[error("Hugging Face dataset {repo}@{revision}: {reason}")]
+    Hub {
+        /// `org/name`.
+        repo: String,
+        /// Branch, tag or commit.
+        revision: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Shorthand for results of this crate.

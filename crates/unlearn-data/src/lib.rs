@@ -8,13 +8,30 @@
 //!
 //! # Datasets
 //! A [`DataSource`] (`embedded`, `fashion-mnist[:dir]`, `mnist[:dir]`, `idx:dir`,
-//! `cifar10[:dir]`, `cifar100[:dir]`) loads into a [`Dataset`]: official train and test
-//! sets, class names, normalisation, augmentation, and a content [fingerprint](Dataset::fingerprint)
-//! that identifies the data independently of its name or location. Readers check their
+//! `cifar10[:dir]`, `cifar100[:dir]`, and the data users bring: `imagefolder:dir`,
+//! `parquet:path`, `hf://datasets/org/name[@rev]`) loads into a [`Dataset`]: official train
+//! and test sets, class names, normalisation, augmentation, and a content
+//! [fingerprint](Dataset::fingerprint) that identifies the data independently of its name or
+//! location. Readers check their
 //! inputs strictly ([`idx`]: magic numbers, exact lengths, counts, label ranges; [`cifar`]:
 //! record sizes, label ranges) and fail with a [`DataError`] naming the file, what was expected
 //! and what was found. The [`embedded`] Fashion-MNIST subset (10,000 + 2,000 images) is
 //! compiled in, so everything runs without a download.
+//!
+//! A user's own images are a torchvision-style [`imagefolder`] or Hugging Face
+//! [parquet shards](parquet_shards) (local, or a hub repository through [`hub`]). They are
+//! decoded once ([`decoded_cache`]), with options after a `?` ([`ImportOptions`]:
+//! `size=H,W`, `image=COLUMN`, `label=COLUMN`):
+//!
+//! ```no_run
+//! use unlearn_data::DataSource;
+//!
+//! let pets = "imagefolder:/data/pets?size=64,64".parse::<DataSource>()?.load()?;
+//! println!("{:?} from {:?}", pets.class_names, pets.decoded_cache);
+//! let cifar100 = "hf://datasets/uoft-cs/cifar100?label=coarse_label".parse::<DataSource>()?;
+//! assert_eq!(cifar100.to_string(), "hf://datasets/uoft-cs/cifar100?label=coarse_label");
+//! # Ok::<(), unlearn_data::DataError>(())
+//! ```
 //!
 //! # Splits
 //! A [`Scenario`] (`random:p`, `class:c,…`, `backdoor:p,…`, or a forget list imported from
@@ -50,18 +67,26 @@
 
 pub mod cifar;
 pub mod dataset;
+mod decode;
+pub mod decoded_cache;
 pub mod embedded;
 pub mod error;
+pub mod external;
+pub mod hub;
 pub mod idx;
 pub mod image;
+pub mod imagefolder;
 pub mod normalization;
 pub mod npy;
+pub mod parquet_shards;
 pub mod rng;
 pub mod scenario;
 pub mod split;
 
 pub use dataset::{DataSource, Dataset, DatasetSummary, FASHION_MNIST_CLASSES};
+pub use decode::{IMAGE_EXTENSIONS, MAX_DECODED_BYTES, MAX_SIDE};
 pub use error::{DataError, Result};
+pub use external::ImportOptions;
 pub use image::{Augmentation, CropDraw, ImageSet};
 pub use normalization::Normalization;
 pub use npy::read_npy_indices;

@@ -86,6 +86,74 @@ impl Scenario {
     /// the scenario before it: `random:0.1,class:3,5,backdoor:0.05,target=0` is
     /// `random:0.1`, `class:3,5` and `backdoor:0.05,target=0`.
     pub fn parse_list(s: &str) -> Result<Vec<Scenario>> {
+        Self::list_specs(s)
+            .iter()
+            .map(|spec| spec.parse())
+            .collect()
+    }
+
+    /// [`Scenario::parse_list`], with the classes of `class:` scenarios given by index or by
+    /// name (`class:cat,dog`): a name is one of `class_names`, matched exactly, else
+    /// case-insensitively when that is unambiguous.
+    pub fn parse_list_with_classes(s: &str, class_names: &[String]) -> Result<Vec<Scenario>> {
+        Self::list_specs(s)
+            .iter()
+            .map(|spec| Self::parse_with_classes(spec, class_names))
+            .collect()
+    }
+
+    /// Parses one scenario, with `class:` classes by index or by name (see
+    /// [`Scenario::parse_list_with_classes`]).
+    pub fn parse_with_classes(s: &str, class_names: &[String]) -> Result<Scenario> {
+        let Some(list) = s.trim().strip_prefix("class:") else {
+            return s.parse();
+        };
+        let mut ids = Vec::new();
+        for token in list.split(',').map(str::trim) {
+            if token.is_empty() || token.parse::<u32>().is_ok() {
+                ids.push(token.to_string());
+                continue;
+            }
+            let exact = class_names.iter().position(|n| n == token);
+            let folded: Vec<usize> = class_names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.eq_ignore_ascii_case(token))
+                .map(|(i, _)| i)
+                .collect();
+            let id = match (exact, folded.as_slice()) {
+                (Some(i), _) | (None, &[i]) => i,
+                _ => {
+                    return Err(DataError::InvalidScenario {
+                        spec: s.to_string(),
+                        reason: format!(
+                            "`{token}` is neither a class id nor a class name; the classes are: {}",
+                            class_names
+                                .iter()
+                                .enumerate()
+                                .map(|(i, n)| format!("{i} {n}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    })
+                }
+            };
+            ids.push(id.to_string());
+        }
+        format!("class:{}", ids.join(",")).parse()
+    }
+
+    /// Whether `s` (a list) names a class by name rather than by index.
+    pub fn names_classes(s: &str) -> bool {
+        Self::list_specs(s).iter().any(|spec| {
+            spec.trim().strip_prefix("class:").is_some_and(|l| {
+                l.split(',')
+                    .any(|t| !t.trim().is_empty() && t.trim().parse::<u32>().is_err())
+            })
+        })
+    }
+
+    fn list_specs(s: &str) -> Vec<String> {
         let mut specs: Vec<String> = Vec::new();
         for piece in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let starts_new = piece.contains(':') || piece == "imported";
@@ -97,7 +165,7 @@ impl Scenario {
                 _ => specs.push(piece.to_string()),
             }
         }
-        specs.iter().map(|spec| spec.parse()).collect()
+        specs
     }
 }
 

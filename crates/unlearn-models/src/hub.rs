@@ -66,27 +66,7 @@ impl HubFile {
     }
 }
 
-/// The hub cache folder from the environment.
-pub fn cache_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("HF_HUB_CACHE").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    if let Some(p) = std::env::var_os("HF_HOME").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p).join("hub");
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    home.join(".cache").join("huggingface").join("hub")
-}
-
-/// Whether `HF_HUB_OFFLINE` asks for cache-only resolution.
-pub fn offline() -> bool {
-    matches!(
-        std::env::var("HF_HUB_OFFLINE").ok().as_deref(),
-        Some("1") | Some("true") | Some("TRUE") | Some("yes")
-    )
-}
+pub use unlearn_data::hub::{cache_dir, offline};
 
 fn is_commit(rev: &str) -> bool {
     rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit())

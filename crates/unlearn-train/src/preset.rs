@@ -24,16 +24,19 @@ pub enum Preset {
 
 impl Preset {
     /// The preset that fits a data source when none is named: `quick` for the embedded
-    /// subset, `cifar10` / `cifar100` for CIFAR, `fmnist` for any other data.
+    /// subset, `cifar10` / `cifar100` for CIFAR, `fmnist` for any other data (a user's own included).
     pub fn for_source(source: &unlearn_data::DataSource) -> Preset {
         use unlearn_data::DataSource;
         match source {
             DataSource::Embedded => Preset::Quick,
             DataSource::Cifar10 { .. } => Preset::Cifar10,
             DataSource::Cifar100 { .. } => Preset::Cifar100,
-            DataSource::FashionMnist { .. } | DataSource::Mnist { .. } | DataSource::Idx { .. } => {
-                Preset::Fmnist
-            }
+            DataSource::FashionMnist { .. }
+            | DataSource::Mnist { .. }
+            | DataSource::Idx { .. }
+            | DataSource::ImageFolder { .. }
+            | DataSource::Parquet { .. }
+            | DataSource::HubDataset { .. } => Preset::Fmnist,
         }
     }
 
