@@ -181,40 +181,175 @@ fn an_image_folder_and_parquet_shards_run_every_command() {
     );
 }
 
-#[test]
-fn bad_input_exits_non_zero_naming_the_file_and_leaves_the_cache_clean() {
-    let home = tempfile::tempdir().unwrap();
-    let root = home.path().join("pets");
-    for (class, split) in [("cat", "train"), ("dog", "train"), ("cat", "test")] {
-        let d = root.join(split).join(class);
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::copy(fixtures().join("odd-size-7x6.png"), d.join("a.png")).unwrap();
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
     }
-    std::fs::write(root.join("train/dog/b.png"), b"\x89PNG\r\n\x1a\n").unwrap();
-    let o = unlearn(
-        &[
-            "data",
-            "info",
-            "--data",
-            &format!("imagefolder:{}", root.display()),
-        ],
-        home.path(),
-        None,
-    );
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(
-        err.contains("dog/b.png") && err.contains("cannot decode"),
-        "{err}"
-    );
-    assert!(
-        !home.path().join("cache/decoded").exists()
-            || std::fs::read_dir(home.path().join("cache/decoded"))
-                .unwrap()
-                .next()
-                .is_none()
-    );
+}
+
+/// A copy of the fixture `name` under `root`, changed by `edit`.
+fn broken(root: &Path, name: &str, edit: impl FnOnce(&Path)) -> PathBuf {
+    let dir = root.join(name.replace('/', "-"));
+    copy_dir(&fixtures().join(name), &dir);
+    edit(&dir);
+    dir
+}
+
+#[test]
+fn every_bad_input_exits_non_zero_naming_the_file_and_leaves_the_cache_clean() {
+    let home = tempfile::tempdir().unwrap();
+    let root = home.path().join("inputs");
+    let folder = "digits-folder";
+    let shards = "digits-parquet";
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            format!(
+                "imagefolder:{}",
+                broken(&root, folder, |d| {
+                    let f = d.join("train/five/0003.png");
+                    let bytes = std::fs::read(&f).unwrap();
+                    std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
+                })
+                .display()
+            ),
+            "five/0003.png",
+            "cannot decode",
+        ),
+        (
+            format!(
+                "imagefolder:{}",
+                broken(&root.join("b"), folder, |d| {
+                    std::fs::write(d.join("train/two/notes.txt"), "x").unwrap()
+                })
+                .display()
+            ),
+            "two/notes.txt",
+            "not an image file",
+        ),
+        (
+            format!(
+                "imagefolder:{}",
+                broken(&root.join("c"), folder, |d| {
+                    std::fs::create_dir(d.join("train/eleven")).unwrap()
+                })
+                .display()
+            ),
+            "train/eleven",
+            "empty class folder",
+        ),
+        (
+            format!(
+                "imagefolder:{}",
+                broken(&root.join("d"), folder, |d| {
+                    std::fs::create_dir(d.join("test/twelve")).unwrap();
+                    std::fs::copy(d.join("test/one/0000.png"), d.join("test/twelve/0000.png"))
+                        .unwrap();
+                })
+                .display()
+            ),
+            "test/twelve",
+            "is in",
+        ),
+        (
+            format!(
+                "imagefolder:{}",
+                broken(&root.join("e"), folder, |d| {
+                    std::fs::copy(
+                        fixtures().join("odd-size-7x6.png"),
+                        d.join("train/six/odd.png"),
+                    )
+                    .unwrap();
+                })
+                .display()
+            ),
+            "six/odd.png",
+            "--image-size",
+        ),
+        (
+            format!(
+                "imagefolder:{}",
+                broken(&root.join("f"), folder, |d| {
+                    std::fs::remove_dir_all(d.join("test")).unwrap()
+                })
+                .display()
+            ),
+            "test/",
+            "missing split",
+        ),
+        (
+            format!("parquet:{}", fixtures().join("label-10-of-2").display()),
+            "train-00000-of-00001.parquet: row 2",
+            "out of range",
+        ),
+        (
+            format!(
+                "parquet:{}",
+                broken(&root.join("g"), shards, |d| {
+                    std::fs::copy(
+                        fixtures().join("two-labels/train-00000-of-00001.parquet"),
+                        d.join("data/train-00002-of-00002.parquet"),
+                    )
+                    .unwrap();
+                })
+                .display()
+            ),
+            "train-00002-of-00002.parquet",
+            "columns differ",
+        ),
+        (
+            format!(
+                "parquet:{}",
+                broken(&root.join("h"), shards, |d| {
+                    std::fs::remove_file(d.join("data/test-00000-of-00001.parquet")).unwrap()
+                })
+                .display()
+            ),
+            "no test shard",
+            "missing split",
+        ),
+        (
+            format!("parquet:{}", fixtures().join("two-labels").display()),
+            "fine_label, coarse_label",
+            "--label-column",
+        ),
+    ];
+    for (data, names, says) in &cases {
+        let o = unlearn(&["data", "info", "--data", data], home.path(), None);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{data}: {err}");
+        assert!(!err.contains("panicked"), "{data}: {err}");
+        assert!(
+            err.contains(names),
+            "{data}: the error does not name {names}: {err}"
+        );
+        assert!(
+            err.contains(says),
+            "{data}: the error does not say {says}: {err}"
+        );
+        let cache = home.path().join("cache");
+        let left: Vec<_> = walk(&cache);
+        assert!(left.is_empty(), "{data}: the cache holds {left:?}");
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
 }
 
 #[test]
@@ -282,7 +417,15 @@ fn a_hugging_face_dataset_downloads_from_a_local_hub_then_works_offline() {
         );
         assert_eq!(info["name"], format!("hf:{repo}"));
     }
-    assert!(server.requests() >= 8, "{} requests", server.requests());
+    let asked = server.requests();
+    assert!(asked >= 8, "{asked} requests");
+    // Online again: the cache comes first, and the hub is not asked.
+    info_json("hf://datasets/org/digits", home.path(), Some(&endpoint));
+    assert_eq!(
+        server.requests(),
+        asked,
+        "a cached dataset was fetched again"
+    );
     drop(server);
 
     // Offline: the shard list and the shards come from the caches.

@@ -165,8 +165,8 @@ pub(crate) fn decode_sets(
                 path: item.origin.clone(),
                 reason: format!(
                     "{}×{} (height×width), but {} is {height}×{width}; every image must \
-                     share one size: resize them with `?size=H,W` on the data source \
-                     (e.g. imagefolder:DIR?size={height},{width})",
+                     share one size: resize them with --image-size H,W (or `?size=H,W` on \
+                     the data source, e.g. ?size={height},{width})",
                     d.height,
                     d.width,
                     train[0].origin.display()

@@ -10,7 +10,9 @@
 //! else those of its `refs/convert/parquet` branch (the hub's automatic conversion, one
 //! folder per configuration: `default` is taken, or the only one). Which files a revision
 //! holds is recorded beside the decoded-image cache (`hub/<repo>/<revision>.json`), so an
-//! offline run reads exactly the shards an online run listed.
+//! offline run reads exactly the shards an online run listed. As for model files, the cache
+//! comes first: a revision listed before whose shards are all in the hub cache is read
+//! without asking the hub.
 
 use std::path::{Path, PathBuf};
 
@@ -106,7 +108,6 @@ pub(crate) fn dataset_shards(
     revision: &str,
     listings: &Path,
 ) -> Result<Vec<(String, PathBuf)>> {
-    use hf_hub::{Cache, Repo, RepoType};
     let err = |reason: String| DataError::Hub {
         repo: repo.to_string(),
         revision: revision.to_string(),
@@ -114,17 +115,26 @@ pub(crate) fn dataset_shards(
     };
     let list_file = list_path(listings, repo, revision);
     let cache = cache_dir();
-    let list: ShardList = if offline() {
-        let text = std::fs::read_to_string(&list_file).map_err(|_| {
+    // Cache first, as for model files: a revision listed before whose every shard is in the
+    // hub cache is read without asking the hub.
+    let cached: Option<ShardList> = std::fs::read_to_string(&list_file)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok());
+    if let Some(list) = &cached {
+        let local: Option<Vec<(String, PathBuf)>> = list
+            .files
+            .iter()
+            .map(|f| cached_shard(&cache, repo, list, f).map(|p| (f.clone(), p)))
+            .collect();
+        if let Some(local) = local {
+            return Ok(local);
+        }
+    }
+    let list = if offline() {
+        cached.ok_or_else(|| {
             err(format!(
                 "not in the cache and HF_HUB_OFFLINE=1: no shard list at {} (run once online \
                  to download it)",
-                list_file.display()
-            ))
-        })?;
-        serde_json::from_str(&text).map_err(|e| {
-            err(format!(
-                "{}: unreadable shard list: {e}",
                 list_file.display()
             ))
         })?
@@ -134,28 +144,49 @@ pub(crate) fn dataset_shards(
         unlearn_io::write_atomic(&list_file, text.as_bytes())?;
         list
     };
-    let hub_repo = Repo::with_revision(repo.to_string(), RepoType::Dataset, list.revision.clone());
     let mut out = Vec::new();
     for file in &list.files {
-        let snapshot = cache
-            .join(hub_repo.folder_name())
-            .join("snapshots")
-            .join(&list.commit)
-            .join(file);
-        let local = match Cache::new(cache.clone()).repo(hub_repo.clone()).get(file) {
+        let local = match cached_shard(&cache, repo, &list, file) {
             Some(p) => p,
-            None if snapshot.is_file() => snapshot,
             None if offline() => {
+                let expected = snapshot_path(&cache, repo, &list, file);
                 return Err(err(format!(
-                "'{file}' is not in the Hugging Face cache and HF_HUB_OFFLINE=1; expected it at {}",
-                snapshot.display()
-            )))
+                    "'{file}' is not in the Hugging Face cache and HF_HUB_OFFLINE=1; \
+                     expected it at {}",
+                    expected.display()
+                )));
             }
             None => download(repo, &list.revision, file, &cache).map_err(err)?,
         };
         out.push((file.clone(), local));
     }
     Ok(out)
+}
+
+fn snapshot_path(cache: &Path, repo: &str, list: &ShardList, file: &str) -> PathBuf {
+    let hub_repo = hf_hub::Repo::with_revision(
+        repo.to_string(),
+        hf_hub::RepoType::Dataset,
+        list.revision.clone(),
+    );
+    cache
+        .join(hub_repo.folder_name())
+        .join("snapshots")
+        .join(&list.commit)
+        .join(file)
+}
+
+/// A listed shard's file in the hub cache, if it is there.
+fn cached_shard(cache: &Path, repo: &str, list: &ShardList, file: &str) -> Option<PathBuf> {
+    let hub_repo = hf_hub::Repo::with_revision(
+        repo.to_string(),
+        hf_hub::RepoType::Dataset,
+        list.revision.clone(),
+    );
+    hf_hub::Cache::new(cache.to_path_buf())
+        .repo(hub_repo)
+        .get(file)
+        .or_else(|| Some(snapshot_path(cache, repo, list, file)).filter(|p| p.is_file()))
 }
 
 fn api(cache: &Path) -> std::result::Result<hf_hub::api::sync::Api, String> {

@@ -196,7 +196,8 @@ fn pick_column(
         [] => Err(DataError::format(
             shard,
             format!(
-                "no {what} column found (columns: {}); name one with `{option}=COLUMN`",
+                "no {what} column found (columns: {}); name one with --{option}-column COLUMN \
+                 (or `?{option}=COLUMN` on the data source)",
                 listed(all)
             ),
         )),
@@ -209,7 +210,8 @@ fn pick_column(
                     shard,
                     format!(
                         "ambiguous {what} column: candidates are {}; choose one with \
-                         `{option}=COLUMN` on the data source (e.g. ?{option}={})",
+                         --{option}-column COLUMN (or `?{option}=COLUMN` on the data source, \
+                         e.g. ?{option}={})",
                         many.join(", "),
                         many[0]
                     ),
