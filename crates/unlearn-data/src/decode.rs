@@ -154,6 +154,12 @@ pub(crate) fn decode_sets(
             "no training image",
         ));
     };
+    if test_px.is_empty() {
+        return Err(DataError::format(
+            train[0].origin.clone(),
+            "missing split: the test split holds no image",
+        ));
+    }
     let (height, width) = (first.height, first.width);
     for (items, decoded) in [(train, &train_px), (test, &test_px)] {
         if let Some((item, d)) = items
