@@ -35,7 +35,7 @@ pub enum Scenario {
     /// Poisoned samples (trigger + relabelling to the target class) form the forget set.
     Backdoor(BackdoorSpec),
     /// A forget set given as an index list (e.g. a `.npy` file), see
-    /// [`SplitManifest::from_forget_indices`].
+    /// [`SplitManifest::from_forget_indices`](crate::SplitManifest::from_forget_indices).
     Imported {
         /// First 12 hex digits of the SHA-256 of the sorted forget list (as `u32` LE bytes);
         /// the full hash is the manifest's `sha256.forget`.
