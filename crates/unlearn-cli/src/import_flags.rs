@@ -8,7 +8,7 @@
 
 use std::ffi::OsString;
 
-use unlearn_data::DataSource;
+use unlearn_data::{DataSource, ImportOptions};
 
 /// The flags, as `(flag, option key)`.
 const FLAGS: [(&str, &str); 3] = [
@@ -86,41 +86,45 @@ pub fn fold_import_flags(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     Ok(out)
 }
 
-fn with_options(spec: &str, options: &[(&str, &str, String)]) -> Result<String, String> {
-    let source = spec.parse::<DataSource>().map_err(|e| e.to_string())?;
-    if !source.is_imported() {
-        return Err(format!(
-            "{} applies to imagefolder:, parquet: and hf://datasets/ data, not to --data {spec}",
-            options[0].0
-        ));
-    }
-    let (location, own) = match spec.rsplit_once('?') {
-        Some((l, o)) => (l, o.split('&').map(str::to_string).collect::<Vec<_>>()),
-        None => (spec, Vec::new()),
+fn with_options(spec: &str, flags: &[(&str, &str, String)]) -> Result<String, String> {
+    let mut source = spec.parse::<DataSource>().map_err(|e| e.to_string())?;
+    let not_imported = format!(
+        "{} applies to imagefolder:, parquet: and hf://datasets/ data, not to --data {spec}",
+        flags[0].0
+    );
+    let (own, columns_allowed) = match &mut source {
+        DataSource::ImageFolder { options, .. } => (options, false),
+        DataSource::Parquet { options, .. } | DataSource::HubDataset { options, .. } => {
+            (options, true)
+        }
+        _ => return Err(not_imported),
     };
-    let mut parts = own;
-    for (flag, key, value) in options {
-        let given = format!("{key}={value}");
-        match parts
-            .iter()
-            .find(|p| p.split_once('=').map(|(k, _)| k) == Some(*key))
-        {
-            Some(p) if *p != given => {
-                return Err(format!(
-                    "{flag} {value} contradicts `{p}` in --data {spec}: give it once"
-                ))
+    for (flag, key, value) in flags {
+        // The source's own parser checks the value, with its own message.
+        let given = ImportOptions::parse(&format!("{key}={value}"), spec, columns_allowed)
+            .map_err(|e| e.to_string())?;
+        let contradiction = |own: String| {
+            format!("{flag} {value} contradicts `{key}={own}` in --data {spec}: give it once")
+        };
+        if let Some(size) = given.image_size {
+            if let Some([h, w]) = own.image_size.filter(|o| *o != size) {
+                return Err(contradiction(format!("{h},{w}")));
             }
-            Some(_) => {}
-            None => parts.push(given),
+            own.image_size = Some(size);
+        }
+        for (mine, theirs) in [
+            (&mut own.image_column, given.image_column),
+            (&mut own.label_column, given.label_column),
+        ] {
+            if let Some(column) = theirs {
+                if let Some(o) = mine.as_ref().filter(|o| **o != column) {
+                    return Err(contradiction(o.clone()));
+                }
+                *mine = Some(column);
+            }
         }
     }
-    let folded = format!("{location}?{}", parts.join("&"));
-    // Parsed again, so a bad value is refused with the source's own message and the text is
-    // the canonical one recorded everywhere.
-    folded
-        .parse::<DataSource>()
-        .map(|s| s.to_string())
-        .map_err(|e| e.to_string())
+    Ok(source.to_string())
 }
 
 #[cfg(test)]

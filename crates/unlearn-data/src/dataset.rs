@@ -409,9 +409,7 @@ pub(crate) fn cifar_hint(kind: CifarKind) -> String {
 }
 
 fn env_dir() -> Option<PathBuf> {
-    std::env::var_os(DATA_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+    crate::hub::env_path(DATA_ENV)
 }
 
 fn with_env(subdirs: &[&str], include_root: bool, fixed: &[&str]) -> Vec<PathBuf> {

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{DataError, Result};
+use crate::hub::{env_path, home_cache};
 use crate::image::ImageSet;
 
 /// Environment variable naming the toolkit's cache folder.
@@ -31,16 +32,9 @@ const MAGIC: &[u8; 8] = b"UNLDATA1";
 /// The toolkit's cache folder: `$UNLEARN_CACHE`, else `$XDG_CACHE_HOME/unlearn`, else
 /// `~/.cache/unlearn`.
 pub fn cache_root() -> PathBuf {
-    if let Some(p) = std::env::var_os(CACHE_ENV).filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    if let Some(p) = std::env::var_os("XDG_CACHE_HOME").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p).join("unlearn");
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    home.join(".cache").join("unlearn")
+    env_path(CACHE_ENV)
+        .or_else(|| env_path("XDG_CACHE_HOME").map(|p| p.join("unlearn")))
+        .unwrap_or_else(|| home_cache("unlearn"))
 }
 
 /// The decoded sets and their class names.
@@ -103,7 +97,7 @@ pub(crate) fn write(path: &Path, d: &Decoded) -> Result<()> {
         num_train: d.train.len(),
         num_test: d.test.len(),
     })
-    .expect("a header serialises");
+    .map_err(|e| DataError::format(path, format!("cannot write the cache header: {e}")))?;
     unlearn_io::write_atomic_with(path, |f| {
         let mut digest = Sha256::new();
         let mut put = |bytes: &[u8]| -> std::io::Result<()> {

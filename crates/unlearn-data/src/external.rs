@@ -36,8 +36,9 @@ impl ImportOptions {
         *self == ImportOptions::default()
     }
 
-    /// Parses `size=H,W&image=COL&label=COL` (any subset, any order).
-    pub(crate) fn parse(text: &str, spec: &str, columns_allowed: bool) -> Result<Self> {
+    /// Parses `size=H,W&image=COL&label=COL` (any subset, any order); `spec` names the
+    /// source in errors, and `columns_allowed` is false for an image folder.
+    pub fn parse(text: &str, spec: &str, columns_allowed: bool) -> Result<Self> {
         let bad = |reason: String| DataError::InvalidSource {
             spec: spec.to_string(),
             reason,

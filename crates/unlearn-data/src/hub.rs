@@ -22,16 +22,24 @@ use crate::error::{DataError, Result};
 
 /// The hub cache folder from the environment.
 pub fn cache_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("HF_HUB_CACHE").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    if let Some(p) = std::env::var_os("HF_HOME").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p).join("hub");
-    }
-    let home = std::env::var_os("HOME")
+    env_path("HF_HUB_CACHE")
+        .or_else(|| env_path("HF_HOME").map(|p| p.join("hub")))
+        .unwrap_or_else(|| home_cache("huggingface").join("hub"))
+}
+
+/// The folder an environment variable names, when it is set and not empty.
+pub(crate) fn env_path(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    home.join(".cache").join("huggingface").join("hub")
+}
+
+/// `~/.cache/<name>` (`./.cache/<name>` without `$HOME`).
+pub(crate) fn home_cache(name: &str) -> PathBuf {
+    env_path("HOME")
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".cache")
+        .join(name)
 }
 
 /// Whether `HF_HUB_OFFLINE` asks for cache-only resolution.
@@ -140,7 +148,8 @@ pub(crate) fn dataset_shards(
         })?
     } else {
         let list = list_online(repo, revision, &cache).map_err(err)?;
-        let text = serde_json::to_string_pretty(&list).expect("a shard list serialises");
+        let text = serde_json::to_string_pretty(&list)
+            .map_err(|e| err(format!("cannot write the shard list: {e}")))?;
         unlearn_io::write_atomic(&list_file, text.as_bytes())?;
         list
     };

@@ -250,30 +250,25 @@ fn layout(path: &Path, reader: &SerializedFileReader<File>, columns: &Columns) -
         .iter()
         .map(|f| f.name().to_string())
         .collect();
-    let typed = |kind: &str| -> Vec<String> {
-        all.iter()
+    // Columns of the Hugging Face feature `kind`, else those of the right physical shape.
+    let candidates = |kind: &str, shaped: fn(&Type) -> bool| -> Vec<String> {
+        let typed: Vec<String> = all
+            .iter()
             .filter(|c| feature_type(features.as_ref(), c) == Some(kind))
             .cloned()
+            .collect();
+        if !typed.is_empty() {
+            return typed;
+        }
+        schema
+            .get_fields()
+            .iter()
+            .filter(|f| shaped(f))
+            .map(|f| f.name().to_string())
             .collect()
     };
-    let mut images = typed("Image");
-    if images.is_empty() {
-        images = schema
-            .get_fields()
-            .iter()
-            .filter(|f| is_image_column(f))
-            .map(|f| f.name().to_string())
-            .collect();
-    }
-    let mut labels = typed("ClassLabel");
-    if labels.is_empty() {
-        labels = schema
-            .get_fields()
-            .iter()
-            .filter(|f| is_label_column(f))
-            .map(|f| f.name().to_string())
-            .collect();
-    }
+    let images = candidates("Image", is_image_column);
+    let labels = candidates("ClassLabel", is_label_column);
     let image = pick_column(
         path,
         "image",
@@ -292,15 +287,15 @@ fn layout(path: &Path, reader: &SerializedFileReader<File>, columns: &Columns) -
         &all,
         &["label", "labels"],
     )?;
-    let field = |name: &str| {
+    let field = |name: &str| -> Result<Arc<Type>> {
         schema
             .get_fields()
             .iter()
             .find(|f| f.name() == name)
             .cloned()
-            .expect("a listed column")
+            .ok_or_else(|| DataError::format(path, format!("there is no column `{name}`")))
     };
-    let (image_t, label_t) = (field(&image), field(&label));
+    let (image_t, label_t) = (field(&image)?, field(&label)?);
     if !is_image_column(&image_t) {
         return Err(DataError::format(
             path,
