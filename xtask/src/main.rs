@@ -3,7 +3,8 @@
 //!
 //! - `cargo xtask reproduce`: the study ([`unlearn_pipeline::Study`]): split manifests,
 //!   original and retrain models, every unlearning method, features, metrics, results and
-//!   report, into `target/reproduce/<preset>/`; resumable; in this process.
+//!   report, into `target/reproduce/<preset>/`; resumable; independent steps in one worker
+//!   process per core on the CPU (`--jobs`).
 //! - `cargo xtask report`: rewrite the report of a finished run
 //!   ([`unlearn_report::rewrite_with_roles`]).
 //! - `cargo xtask bench`: training and inference throughput, ours vs PyTorch ([`bench`]).

@@ -8,7 +8,7 @@ use clap::Args;
 use unlearn_data::Scenario;
 use unlearn_train::Preset;
 
-use unlearn_pipeline::cluster::{ExecutorKind, ExecutorOptions};
+use unlearn_pipeline::cluster::{ExecutorKind, ExecutorOptions, Jobs};
 use unlearn_pipeline::{PipelineError, ReproduceRequest, StudyConfig};
 
 /// Help text after the options: examples.
@@ -24,7 +24,7 @@ Examples:
   cargo xtask reproduce --arch vit-tiny --out target/reproduce/quick-vit
   cargo xtask reproduce --methods rl,salun --trace
   cargo xtask reproduce --preset cifar10 --original model:comparator-resnet18-cifar10-full --oracle class:3=model:comparator-resnet18-cifar10-no-3 --scenarios class:3
-  cargo xtask reproduce --executor local --jobs 2
+  cargo xtask reproduce --jobs 1          # one step at a time, in this process
   cargo xtask reproduce --oracles 8 --cost
   cargo xtask reproduce --oracles 8 --methods ft,ga,rl,l1,salun,muda --scenarios class:3
   cargo xtask reproduce --preset cifar10 --seeds 3 --executor slurm --partition gpu --gpus-per-task 1 --cpus-per-task 8 --time 12:00:00 --out /shared/unlearn/cifar10
@@ -326,8 +326,9 @@ fn budget_range(text: &str) -> std::result::Result<(f64, f64), String> {
 /// Where the steps run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExecutorArg {
-    /// On this machine: one step at a time in this process (`--jobs 1`, the default), or
-    /// `--jobs N` worker processes running independent steps at once.
+    /// On this machine: `--jobs N` worker processes running independent steps at once
+    /// (`--jobs auto`, the default, picks N), or one step at a time in this process
+    /// (`--jobs 1`).
     #[default]
     Local,
     /// As Slurm job arrays, one array per stage, each stage depending on the one before.
@@ -340,9 +341,12 @@ pub struct ClusterArgs {
     /// Where the steps run: local (this machine) or slurm (job arrays; see docs/cluster.md).
     #[arg(long, value_enum, default_value = "local")]
     pub executor: ExecutorArg,
-    /// Local executor: independent steps run at once, each in its own worker process.
-    #[arg(long, default_value_t = 1, value_parser = positive_count)]
-    pub jobs: usize,
+    /// Local executor: how many independent steps run at once, each in its own worker
+    /// process with the cores shared out. `auto`: one per core (at most 8, and as many as
+    /// the free memory holds) on the CPU, one on a GPU; `1`: one after another in this
+    /// process. The numbers do not depend on it.
+    #[arg(long, default_value = "auto", value_name = "N|auto")]
+    pub jobs: Jobs,
     /// Slurm: the partition.
     #[arg(long)]
     pub partition: Option<String>,

@@ -432,6 +432,15 @@ pub trait Executor {
         Scope::PerCell
     }
 
+    /// Steps at once and compute threads per step, for the estimate printed before a
+    /// study: one step with this machine's cores by default.
+    fn parallelism(&self) -> (usize, usize) {
+        (
+            1,
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        )
+    }
+
     /// Runs every step of `batch` (ids in dependency order) that is not done, each once.
     fn run_batch(
         &mut self,

@@ -350,6 +350,16 @@ pub struct TuneSpec {
 }
 
 impl Plan {
+    /// Whether every model the study trains or is given is a small CNN (what `--jobs auto`
+    /// sizes its workers' memory by): no ResNet preset, no other `--arch`, no given
+    /// original (whose architecture is only known once it is read).
+    pub fn trains_small_models(&self) -> bool {
+        self.original.is_none()
+            && self
+                .arch
+                .map_or(!self.preset.uses_resnet(), |a| a == Arch::SmallCnn)
+    }
+
     /// Resolves a request against the registry, for data with `fingerprint`.
     pub fn resolve(cfg: &StudyConfig, fingerprint: &str) -> Result<Plan> {
         if cfg.seeds == 0 {

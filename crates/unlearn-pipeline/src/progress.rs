@@ -66,6 +66,27 @@ impl Progress {
         self.step_weight = 0.0;
     }
 
+    /// A step that ran alongside others (a pool's worker) has finished. The ETA then comes
+    /// from the wall time since the start over the work finished so far, which counts the
+    /// workers running at once.
+    pub fn finish_concurrent(&mut self, weight: f64) {
+        self.done += weight;
+        self.ran_weight += weight;
+        self.ran_seconds = self.start.elapsed().as_secs_f64();
+    }
+
+    /// `42%, ETA 3m10s` of the work so far (`–` before a step has run).
+    pub fn summary(&self) -> String {
+        let frac = (self.done / self.total).clamp(0.0, 1.0);
+        let eta = if self.ran_weight >= 1.0 {
+            let rest = (self.total - self.done).max(0.0);
+            clock(rest * self.ran_seconds / self.ran_weight)
+        } else {
+            "–".into()
+        };
+        format!("{:.0}%, ETA {eta}", frac * 100.0)
+    }
+
     /// Seconds since the start.
     pub fn elapsed(&self) -> f64 {
         self.start.elapsed().as_secs_f64()
@@ -89,5 +110,18 @@ mod tests {
         assert_eq!(super::clock(65.4), "1m05s");
         assert_eq!(super::clock(7380.0), "2h03m");
         assert_eq!(super::clock(-3.0), "0m00s");
+    }
+
+    #[test]
+    fn a_pool_summary_scales_the_wall_time_by_the_work_left() {
+        let mut p = super::Progress::new(10.0);
+        assert_eq!(p.summary(), "0%, ETA –");
+        p.skip(2.0);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        p.finish_concurrent(4.0);
+        // 4 of the 8 units left ran in the wall time so far: 4 more take as long again.
+        let wall = p.elapsed();
+        assert!(p.summary().starts_with("60%, ETA "), "{}", p.summary());
+        assert!((p.ran_seconds - wall).abs() < 0.01 && wall >= 0.05);
     }
 }

@@ -39,7 +39,16 @@ pub fn run_reproduce(request: &ReproduceRequest, front: &str) -> Result<Option<S
         // Nothing is written: the store is only read, for what is done and measured.
         let (_, plan, steps, _) = Study::plan(cfg)?;
         let store = crate::store::Store::view(&cfg.out);
-        print!("{}", crate::cost::estimate(&plan, &steps, &store).render());
+        let local = request
+            .executor
+            .jobs
+            .resolve(&plan.device, plan.trains_small_models());
+        let (workers, threads) = match request.executor.executor {
+            ExecutorKind::Local if local.workers > 1 => (local.workers, local.threads),
+            _ => (1, crate::cost::step_threads()),
+        };
+        let estimate = crate::cost::estimate(&plan, &steps, &store, workers, threads);
+        print!("{}", estimate.render());
         return Ok(None);
     }
     let study = Study::prepare(cfg)?;
@@ -52,11 +61,15 @@ pub fn run_reproduce(request: &ReproduceRequest, front: &str) -> Result<Option<S
         print!("{}", cluster::status(&study));
         return Ok(None);
     }
+    let local = opts
+        .jobs
+        .resolve(&study.plan.device, study.plan.trains_small_models());
     match opts.executor {
-        ExecutorKind::Local if opts.jobs == 1 => Ok(Some(study.run(&mut InProcess, &command)?)),
+        ExecutorKind::Local if local.workers == 1 => Ok(Some(study.run(&mut InProcess, &command)?)),
         ExecutorKind::Local => {
             let mut pool = LocalPool {
-                jobs: opts.jobs,
+                jobs: local.workers,
+                threads: local.threads,
                 worker: WorkerCommand::current()?,
             };
             Ok(Some(study.run(&mut pool, &command)?))

@@ -112,7 +112,11 @@ impl Study {
             quiet,
         } = self;
         let runner = StepRunner::new(&plan, &steps, &store, quiet).with_data(data)?;
-        eprint!("{}", crate::cost::estimate(&plan, &steps, &store).render());
+        let (workers, threads) = executor.parallelism();
+        eprint!(
+            "{}",
+            crate::cost::estimate(&plan, &steps, &store, workers, threads).render()
+        );
         let mut progress = Progress::new(steps.all.iter().map(|s| s.kind.cost()).sum());
         let mut records = Vec::new();
         if executor.scope() == Scope::Whole {

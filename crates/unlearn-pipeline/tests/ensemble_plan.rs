@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use unlearn_data::Scenario;
-use unlearn_pipeline::cost::{estimate, TIMINGS_FILE};
+use unlearn_pipeline::cost::{estimate, makespan, QUICK_REFERENCE_SECONDS, TIMINGS_FILE};
 use unlearn_pipeline::plan::{Plan, StudyConfig};
 use unlearn_pipeline::store::Store;
 use unlearn_pipeline::{Preset, StepKind, Steps};
@@ -132,7 +132,7 @@ fn the_estimate_counts_what_is_trained_and_uses_measured_times() {
     cfg.epochs_cap = Some(1);
     let plan = Plan::resolve(&cfg, "fp").unwrap();
     let (steps, _) = Steps::of(&plan);
-    let e = estimate(&plan, &steps, &store);
+    let e = estimate(&plan, &steps, &store, 1, 2);
     let text = e.render();
     for needle in [
         "2 splits",
@@ -151,7 +151,7 @@ fn the_estimate_counts_what_is_trained_and_uses_measured_times() {
         "{\"kind\":\"retrain\",\"seconds\":10.0}\n{\"kind\":\"retrain\",\"seconds\":20.0}\n\
                  {\"kind\":\"original\",\"seconds\":4.0}\ncut by a kill";
     std::fs::write(dir.path().join(TIMINGS_FILE), lines).unwrap();
-    let e = estimate(&plan, &steps, &store);
+    let e = estimate(&plan, &steps, &store, 1, 2);
     assert!(!e.unknown.contains(&"retrain".to_string()), "{e:?}");
     // 16 retrains at the mean 15 s, 4 originals at 4 s, 2 splits at 0.2 s and 8 per-example
     // tests at 1 s (the fallbacks of cheap steps); the other kinds unknown.
@@ -170,7 +170,7 @@ fn a_quick_study_states_the_spread_of_the_reference_runs() {
     let cfg = StudyConfig::new(Preset::Quick, dir.path());
     let plan = Plan::resolve(&cfg, "fp").unwrap();
     let (steps, _) = Steps::of(&plan);
-    let e = estimate(&plan, &steps, &store);
+    let e = estimate(&plan, &steps, &store, 1, 2);
     let (low, high) = e.band().expect("reference times give a band");
     assert!((e.reference_seconds - e.seconds).abs() < 1e-9, "{e:?}");
     assert!((low - 0.85 * e.seconds).abs() < 1e-6 && (high - 1.05 * e.seconds).abs() < 1e-6);
@@ -187,6 +187,95 @@ fn a_quick_study_states_the_spread_of_the_reference_runs() {
     .map(|k| format!("{{\"kind\":\"{k}\",\"seconds\":1.0}}\n"))
     .collect();
     std::fs::write(dir.path().join(TIMINGS_FILE), lines).unwrap();
-    let e = estimate(&plan, &steps, &store);
+    let e = estimate(&plan, &steps, &store, 1, 2);
     assert_eq!((e.band(), e.seconds), (None, 97.0), "{e:?}");
+}
+
+#[test]
+fn two_steps_at_once_follow_the_dependencies_and_the_pool_order() {
+    let cfg = StudyConfig::new(Preset::Quick, "unused");
+    let plan = Plan::resolve(&cfg, "fp").unwrap();
+    let (steps, _) = Steps::of(&plan);
+    let n = steps.all.len();
+    // Every step 1 s: one worker takes the sum.
+    let ones = vec![Some(1.0); n];
+    assert_eq!(makespan(&steps, &ones, 1), n as f64);
+    // Many workers: the longest chain of steps that read each other's outputs (split,
+    // model, features, metrics against the retrain's features), whatever the width.
+    let wide = makespan(&steps, &ones, 1000);
+    let mut depth = vec![0usize; n];
+    for s in &steps.all {
+        depth[s.id] = 1 + s.inputs.iter().map(|&d| depth[d]).max().unwrap_or(0);
+    }
+    assert_eq!(wide, *depth.iter().max().unwrap() as f64);
+    // Two workers: at least half the work and at least the chain, at most the sum.
+    let two = makespan(&steps, &ones, 2);
+    assert!(two >= (n as f64 / 2.0).max(wide) && two < n as f64, "{two}");
+    // Done steps (None) take no time, and what reads them may start at once.
+    let only_splits: Vec<Option<f64>> = steps
+        .all
+        .iter()
+        .map(|s| (s.kind == StepKind::Split).then_some(3.0))
+        .collect();
+    assert_eq!(makespan(&steps, &only_splits, 2), 3.0);
+}
+
+#[test]
+fn the_estimate_of_two_steps_at_once_uses_the_one_thread_reference_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let cfg = StudyConfig::new(Preset::Quick, dir.path());
+    let plan = Plan::resolve(&cfg, "fp").unwrap();
+    let (steps, _) = Steps::of(&plan);
+    let one = estimate(&plan, &steps, &store, 1, 2);
+    let two = estimate(&plan, &steps, &store, 2, 1);
+    // The work: every step at its one-thread reference time.
+    let work: f64 = steps
+        .all
+        .iter()
+        .map(|s| {
+            QUICK_REFERENCE_SECONDS
+                .iter()
+                .find(|r| r.0 == s.kind)
+                .unwrap()
+                .2
+        })
+        .sum();
+    assert!((two.reference_seconds - work).abs() < 1e-6, "{two:?}");
+    assert!(
+        two.seconds >= work / 2.0 && two.seconds < work / 2.0 * 1.05,
+        "{two:?}"
+    );
+    assert!(two.seconds < one.seconds, "{two:?} {one:?}");
+    let (low, high) = two.band().unwrap();
+    assert!(low < two.seconds && two.seconds < high, "{two:?}");
+    assert!(two
+        .render()
+        .contains("with 2 steps at once (1 thread each)"));
+    assert!(!one.render().contains("at once"));
+    // Times measured here with one thread replace the reference; those measured with two
+    // threads are used only when there are none with one.
+    let line = |kind: &str, s: f64, t: usize| {
+        format!("{{\"kind\":\"{kind}\",\"seconds\":{s},\"threads\":{t}}}\n")
+    };
+    let kinds = [
+        "split", "original", "retrain", "forget", "features", "metrics",
+    ];
+    let mut lines: String = kinds.iter().map(|k| line(k, 1.0, 1)).collect();
+    lines += &kinds.iter().map(|k| line(k, 9.0, 2)).collect::<String>();
+    std::fs::write(dir.path().join(TIMINGS_FILE), &lines).unwrap();
+    let two = estimate(&plan, &steps, &store, 2, 1);
+    assert_eq!(two.band(), None);
+    assert_eq!(
+        two.seconds,
+        makespan(&steps, &vec![Some(1.0); steps.all.len()], 2)
+    );
+    let one = estimate(&plan, &steps, &store, 1, 2);
+    assert_eq!(one.seconds, 9.0 * steps.all.len() as f64);
+    let four = estimate(&plan, &steps, &store, 1, 4);
+    assert_eq!(
+        four.seconds,
+        5.0 * steps.all.len() as f64,
+        "no 4-thread times: all"
+    );
 }

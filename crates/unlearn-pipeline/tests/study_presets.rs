@@ -67,7 +67,7 @@ fn reproduce(preset: Preset, data: &str, scenarios: &str, out: &Path) {
     let request = ReproduceRequest {
         config,
         executor: ExecutorOptions {
-            jobs: 1,
+            jobs: unlearn_pipeline::cluster::Jobs::Count(1),
             ..Default::default()
         },
         cost: false,

@@ -20,21 +20,130 @@ use crate::study::Study;
 /// Where the steps run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ExecutorKind {
-    /// On this machine: one step at a time in this process (`--jobs 1`, the default), or
-    /// `--jobs N` worker processes running independent steps at once.
+    /// On this machine: `--jobs N` worker processes running independent steps at once
+    /// (`--jobs auto`, the default, picks N), or one step at a time in this process
+    /// (`--jobs 1`).
     #[default]
     Local,
     /// As Slurm job arrays, one array per stage, each stage depending on the one before.
     Slurm,
 }
 
-/// The executor options of `reproduce` (`jobs` is at least 1).
+/// How many steps the local executor runs at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Jobs {
+    /// As many as this machine's cores and memory allow when the study runs on the CPU,
+    /// one on a GPU ([`Jobs::resolve`]).
+    #[default]
+    Auto,
+    /// This many (at least 1); 1 runs the steps one after another in this process.
+    Count(usize),
+}
+
+impl std::str::FromStr for Jobs {
+    type Err = String;
+
+    /// `auto` or a whole number of at least 1.
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text.trim() {
+            "auto" => Ok(Jobs::Auto),
+            t => match t.parse::<usize>() {
+                Ok(0) => {
+                    Err("0 is not allowed: expected auto or a whole number of at least 1".into())
+                }
+                Ok(n) => Ok(Jobs::Count(n)),
+                Err(_) => Err(format!(
+                    "'{text}' is neither auto nor a whole number of at least 1"
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Jobs::Auto => f.write_str("auto"),
+            Jobs::Count(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// The most workers `--jobs auto` starts, whatever the core count: past this the workers'
+/// memory grows faster than the study's speed.
+pub const MAX_AUTO_JOBS: usize = 8;
+
+/// The memory `--jobs auto` sets aside per worker: GiB for a small-CNN study, and for one
+/// that trains a ResNet or a ViT. The quick study's workers peak at about 0.4 GiB.
+pub const WORKER_MEMORY_GIB: (f64, f64) = (1.0, 4.0);
+
+/// Where the steps of a local study run, resolved from [`Jobs`] and this machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalPlan {
+    /// Steps at once (1: in this process).
+    pub workers: usize,
+    /// Compute threads per worker (`RAYON_NUM_THREADS`): the cores shared out among the
+    /// workers, at least 1, unless `RAYON_NUM_THREADS` is set, which is then used. A worker's numbers do not depend on it (the kernels add their
+    /// partial sums in an order fixed by the shapes), only its speed does.
+    pub threads: usize,
+}
+
+impl Jobs {
+    /// The workers and their threads on this machine for a study on `device` that trains
+    /// small CNNs only (`small`) or larger models. `auto`: one per core, at most
+    /// [`MAX_AUTO_JOBS`] and at most what the available memory holds
+    /// ([`WORKER_MEMORY_GIB`]), each with one thread, when the study runs on the CPU; one,
+    /// in this process, on a GPU. A count is taken as it is, and the cores are shared out.
+    pub fn resolve(self, device: &str, small: bool) -> LocalPlan {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = match self {
+            Jobs::Count(n) => n.max(1),
+            Jobs::Auto if !on_cpu(device) => 1,
+            Jobs::Auto => {
+                let per = if small {
+                    WORKER_MEMORY_GIB.0
+                } else {
+                    WORKER_MEMORY_GIB.1
+                };
+                let by_memory = available_memory_gib().map_or(usize::MAX, |g| (g / per) as usize);
+                cores.min(MAX_AUTO_JOBS).min(by_memory).max(1)
+            }
+        };
+        let threads = match std::env::var("RAYON_NUM_THREADS").ok().map(|t| t.parse()) {
+            Some(Ok(t)) if t > 0 => t,
+            _ => (cores / workers).max(1),
+        };
+        LocalPlan { workers, threads }
+    }
+}
+
+/// Whether `device` (`cpu`, `cuda`, `cuda:N`, `auto`) is the CPU in this build.
+fn on_cpu(device: &str) -> bool {
+    device == "cpu" || (device == "auto" && !candle_core::utils::cuda_is_available())
+}
+
+/// `MemAvailable` of `/proc/meminfo`, in GiB (`None` where there is no such file).
+fn available_memory_gib() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / (1024.0 * 1024.0))
+}
+
+/// The executor options of `reproduce`.
 #[derive(Clone, Debug, Default)]
 pub struct ExecutorOptions {
     /// Where the steps run: local (this machine) or slurm (job arrays; see docs/cluster.md).
     pub executor: ExecutorKind,
-    /// Local executor: independent steps run at once, each in its own worker process.
-    pub jobs: usize,
+    /// Local executor: how many independent steps run at once, each but the only one in
+    /// its own worker process.
+    pub jobs: Jobs,
     /// Slurm: the partition.
     pub partition: Option<String>,
     /// Slurm: GPUs per task (`--gpus-per-task`).
@@ -81,7 +190,7 @@ impl ExecutorOptions {
                 if slurm_only.len() == 1 { "it does" } else { "they do" },
                 if slurm_only.len() == 1 { "it" } else { "them" }
             ))),
-            ExecutorKind::Slurm if self.jobs != 1 => Err(PipelineError::Plan(format!(
+            ExecutorKind::Slurm if matches!(self.jobs, Jobs::Count(n) if n != 1) => Err(PipelineError::Plan(format!(
                 "--jobs {} is for --executor local; with --executor slurm every step is its own task (use --max-concurrent to limit them)",
                 self.jobs
             ))),
@@ -201,4 +310,41 @@ pub fn status(study: &Study) -> String {
         out += &slurm::describe_jobs(&jobs);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_parse_auto_or_a_positive_count() {
+        assert_eq!("auto".parse::<Jobs>(), Ok(Jobs::Auto));
+        assert_eq!(" 3 ".parse::<Jobs>(), Ok(Jobs::Count(3)));
+        assert!("0"
+            .parse::<Jobs>()
+            .unwrap_err()
+            .contains("0 is not allowed"));
+        assert!("two".parse::<Jobs>().unwrap_err().contains("'two'"));
+        assert_eq!(Jobs::Auto.to_string(), "auto");
+        assert_eq!(Jobs::Count(4).to_string(), "4");
+    }
+
+    #[test]
+    fn auto_shares_the_cores_on_the_cpu_and_runs_in_process_on_a_gpu() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let rayon = std::env::var("RAYON_NUM_THREADS").ok();
+        let cpu = Jobs::Auto.resolve("cpu", true);
+        assert!(cpu.workers >= 1 && cpu.workers <= cores.min(MAX_AUTO_JOBS));
+        if rayon.is_none() {
+            assert_eq!(cpu.threads, (cores / cpu.workers).max(1));
+        }
+        assert_eq!(Jobs::Auto.resolve("cuda:0", true).workers, 1);
+        let big = Jobs::Auto.resolve("cpu", false);
+        assert!(big.workers <= cpu.workers);
+        let three = Jobs::Count(3).resolve("cuda", false);
+        assert_eq!(three.workers, 3);
+        if rayon.is_none() {
+            assert_eq!(three.threads, (cores / 3).max(1));
+        }
+    }
 }

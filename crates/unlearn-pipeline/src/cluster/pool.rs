@@ -1,6 +1,7 @@
-//! `--executor local --jobs N`: up to N worker processes at once, each running one step
-//! (`<this binary> <its arguments> --run-step <id>`), started as soon as the steps it reads
-//! are done. Each worker's output goes to `<store>/logs/step-<id>.log`.
+//! `--executor local --jobs N` (and `--jobs auto` on a machine with several cores): up to N
+//! worker processes at once, each running one step (`<this binary> <its arguments>
+//! --run-step <id>`) with the cores shared out among them, started as soon as the steps it
+//! reads are done. Each worker's output goes to `<store>/logs/step-<id>.log`.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -18,6 +19,8 @@ use crate::step::{describe, StepId};
 pub struct LocalPool {
     /// Workers at once.
     pub jobs: usize,
+    /// Compute threads per worker, passed as `RAYON_NUM_THREADS`.
+    pub threads: usize,
     /// How to start one.
     pub worker: WorkerCommand,
 }
@@ -44,6 +47,7 @@ impl LocalPool {
         let file = unlearn_io::open_append(&log, "worker log")?;
         let args = self.worker.args_for(&id.to_string());
         let child = Command::new(&self.worker.program)
+            .env("RAYON_NUM_THREADS", self.threads.to_string())
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -67,6 +71,10 @@ impl LocalPool {
 impl Executor for LocalPool {
     fn scope(&self) -> Scope {
         Scope::Whole
+    }
+
+    fn parallelism(&self) -> (usize, usize) {
+        (self.jobs, self.threads)
     }
 
     fn run_batch(
@@ -129,14 +137,15 @@ impl Executor for LocalPool {
                 let r = running.remove(k);
                 let step = &steps.all[r.id];
                 let what = describe(runner.plan(), step);
-                progress.skip(step.kind.cost());
+                progress.finish_concurrent(step.kind.cost());
                 if status.success() {
                     finished.insert(r.id);
                     eprintln!(
-                        "[{}/{total}] {what} ({}, {} elapsed)",
+                        "[{}/{total}] {what} ({}, {} elapsed, {})",
                         finished.len() - (batch.len() - total),
                         clock(r.started.elapsed().as_secs_f64()),
-                        clock(progress.elapsed())
+                        clock(progress.elapsed()),
+                        progress.summary()
                     );
                 } else {
                     blocked.insert(r.id);
