@@ -20,6 +20,32 @@ struct Case {
     warmup: usize,
 }
 
+/// Floating-point operations per image of the convolutions and matrix products, as
+/// `torch.utils.flop_counter.FlopCounterMode` counts them on `scripts/bench_torch.py`'s
+/// models (forward under `no_grad` for `infer`; forward, cross-entropy and backward for
+/// `train`, per image of a batch of 2). Element-wise work is not counted.
+fn flops_per_image(model: &str, mode: &str) -> Option<f64> {
+    match (model, mode) {
+        ("small-cnn", "infer") => Some(8_482_304.0),
+        ("small-cnn", "train") => Some(24_995_328.0),
+        ("resnet18-cifar", "infer") => Some(1_110_845_440.0),
+        ("resnet18-cifar", "train") => Some(3_328_997_376.0),
+        _ => None,
+    }
+}
+
+/// Products of two 2,048 × 2,048 `f32` matrices in PyTorch with `threads` threads: the
+/// machine's practical matrix-product peak in GFLOP/s (the fastest of 10 after 3
+/// unmeasured; the fastest, because other load only ever slows a run down).
+const PEAK_SCRIPT: &str = "
+import sys, time, torch
+torch.set_num_threads(int(sys.argv[1]))
+a = torch.randn(2048, 2048); b = torch.randn(2048, 2048)
+for _ in range(3): a @ b
+best = min((lambda t: (a @ b, time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(10))
+print('gflops', 2 * 2048 ** 3 / best / 1e9)
+";
+
 const CASES: &[Case] = &[
     Case {
         model: "small-cnn",
@@ -110,9 +136,14 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             ""
         }
     );
+    let peak = if torch { peak_gflops(threads) } else { None };
+    match peak {
+        Some(p) => println!("peak: {p:.0} GFLOP/s (PyTorch f32 matrix product, 2048³, {threads} threads)"),
+        None => println!("peak: not measured (needs PyTorch)"),
+    }
     println!(
-        "{:<16} {:<6} {:>5} {:>12} {:>12} {:>8}",
-        "model", "mode", "batch", "ours", "pytorch", "ratio"
+        "{:<16} {:<6} {:>5} {:>12} {:>12} {:>8} {:>14} {:>14}",
+        "model", "mode", "batch", "ours", "pytorch", "ratio", "ours GFLOP/s", "pytorch GFLOP/s"
     );
     let mut small_ratio = None;
     for case in CASES {
@@ -151,9 +182,29 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             ("-".into(), None)
         };
         let r = ratio.map_or("-".into(), |r| format!("{r:.2}"));
+        let fl = flops_per_image(case.model, case.mode);
+        let gflops = |ips: f64| {
+            let g = fl.map_or(0.0, |f| f * ips / 1e9);
+            match peak {
+                Some(p) => format!("{g:.1} ({:.0}%)", 100.0 * g / p),
+                None => format!("{g:.1}"),
+            }
+        };
+        let tg = if torch {
+            gflops(median(&mut theirs))
+        } else {
+            "-".into()
+        };
         println!(
-            "{:<16} {:<6} {:>5} {:>12.1} {:>12} {:>8}",
-            case.model, case.mode, case.batch, o, t, r
+            "{:<16} {:<6} {:>5} {:>12.1} {:>12} {:>8} {:>14} {:>14}",
+            case.model,
+            case.mode,
+            case.batch,
+            o,
+            t,
+            r,
+            gflops(o),
+            tg
         );
         if case.model == "small-cnn" && case.mode == "train" {
             small_ratio = Some(ratio);
@@ -197,6 +248,27 @@ fn run_torch(root: &std::path::Path, common: &[String], threads: usize, avx2: bo
             .env("ATEN_CPU_CAPABILITY", "avx2");
     }
     images_per_s(&mut cmd)
+}
+
+/// [`PEAK_SCRIPT`]'s GFLOP/s, or `None` when it fails (said on stderr).
+fn peak_gflops(threads: usize) -> Option<f64> {
+    let out = Command::new("python3")
+        .args(["-c", PEAK_SCRIPT, &threads.to_string()])
+        .env("OMP_NUM_THREADS", threads.to_string())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let peak = text
+        .lines()
+        .find_map(|l| l.strip_prefix("gflops "))
+        .and_then(|v| v.trim().parse().ok());
+    if peak.is_none() {
+        eprintln!(
+            "note: the peak measurement failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    peak
 }
 
 /// Runs `cmd` and parses its `images_per_s <x>` line.
