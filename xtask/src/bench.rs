@@ -96,6 +96,9 @@ pub struct BenchArgs {
     /// issue's AVX2 machine; without it PyTorch uses AVX-512 where the CPU has it.
     #[arg(long)]
     pub torch_avx2: bool,
+    /// Build ours with the `avx512` feature (gemm's AVX-512 kernels; other last bits).
+    #[arg(long)]
+    pub avx512: bool,
 }
 
 /// Entry point of `cargo xtask bench`.
@@ -110,6 +113,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         .current_dir(&root)
         .args(["build", "--release", "--quiet", "-p", "unlearn-models"])
         .args(["--example", "bench_step"])
+        .args(a.avx512.then_some("--features=avx512"))
         .status()
         .context("cannot start cargo")?;
     if !status.success() {
@@ -132,13 +136,17 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         if avx2 { ", PyTorch capped at AVX2" } else { "" },
         if reference {
             ", ours = candle reference ops"
+        } else if a.avx512 {
+            ", ours built with --features avx512"
         } else {
             ""
         }
     );
     let peak = if torch { peak_gflops(threads) } else { None };
     match peak {
-        Some(p) => println!("peak: {p:.0} GFLOP/s (PyTorch f32 matrix product, 2048³, {threads} threads)"),
+        Some(p) => {
+            println!("peak: {p:.0} GFLOP/s (PyTorch f32 matrix product, 2048³, {threads} threads)")
+        }
         None => println!("peak: not measured (needs PyTorch)"),
     }
     println!(
@@ -169,7 +177,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             if torch_first {
                 theirs.push(run_torch(&root, &common, threads, avx2)?);
             }
-            ours.push(run_ours(&root, &common, threads, reference)?);
+            ours.push(run_ours(&root, &common, threads, reference, a.avx512)?);
             if torch && !torch_first {
                 theirs.push(run_torch(&root, &common, threads, avx2)?);
             }
@@ -223,10 +231,12 @@ fn run_ours(
     common: &[String],
     threads: usize,
     reference: bool,
+    avx512: bool,
 ) -> Result<f64> {
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(root)
         .args(["run", "--release", "--quiet", "-p", "unlearn-models"])
+        .args(avx512.then_some("--features=avx512"))
         .args(["--example", "bench_step", "--"])
         .args(common)
         .env("RAYON_NUM_THREADS", threads.to_string());

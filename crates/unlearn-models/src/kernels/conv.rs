@@ -741,7 +741,14 @@ mod tests {
     /// included, over the sides, kernels and paddings it takes.
     #[test]
     fn unit_stride_im2col_matches_the_general_one() {
-        for (side, k, p) in [(28, 3, 1), (14, 3, 1), (8, 1, 0), (9, 3, 0), (12, 5, 2), (30, 3, 2)] {
+        for (side, k, p) in [
+            (28, 3, 1),
+            (14, 3, 1),
+            (8, 1, 0),
+            (9, 3, 0),
+            (12, 5, 2),
+            (30, 3, 2),
+        ] {
             let c = 3;
             let o = side + 2 * p - k + 1;
             let g = Geom {
@@ -756,7 +763,9 @@ mod tests {
                 oh: o,
                 ow: o,
             };
-            let x: Vec<f32> = (0..c * side * side).map(|i| (i as f32 * 0.37).sin()).collect();
+            let x: Vec<f32> = (0..c * side * side)
+                .map(|i| (i as f32 * 0.37).sin())
+                .collect();
             // Two images side by side in a wider buffer, as a group is laid out.
             let ld = 2 * g.pdim() + 5;
             let mut a = vec![f32::NAN; g.kdim() * ld];
@@ -765,10 +774,7 @@ mod tests {
                 g.im2col_general(&x, &mut a, ld, off);
                 g.im2col(&x, &mut b, ld, off);
             }
-            let same = a
-                .iter()
-                .zip(&b)
-                .all(|(u, v)| u.to_bits() == v.to_bits());
+            let same = a.iter().zip(&b).all(|(u, v)| u.to_bits() == v.to_bits());
             assert!(same, "side {side}, k {k}, p {p}");
         }
     }
