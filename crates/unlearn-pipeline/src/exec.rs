@@ -433,12 +433,9 @@ pub trait Executor {
     }
 
     /// Steps at once and compute threads per step, for the estimate printed before a
-    /// study: one step with this machine's cores by default.
+    /// study: by default one step with this process's threads.
     fn parallelism(&self) -> (usize, usize) {
-        (
-            1,
-            std::thread::available_parallelism().map_or(1, |n| n.get()),
-        )
+        (1, crate::cost::step_threads())
     }
 
     /// Runs every step of `batch` (ids in dependency order) that is not done, each once.

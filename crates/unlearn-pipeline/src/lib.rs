@@ -8,11 +8,11 @@
 //! - [`store`]: the content-addressed artefact store (key sidecars, atomic writes, per-step
 //!   locks, resume after `kill -9`).
 //! - [`exec`]: the executor seam: [`exec::StepRunner`] runs one step; [`exec::Executor`]
-//!   decides where ([`exec::InProcess`] by default).
+//!   decides where ([`exec::InProcess`]: one after another in this process).
 //! - [`cluster`]: the executors that run study steps elsewhere: a local pool of worker
-//!   processes and Slurm jobs, each worker running one step (`--run-step <id>`). They stay
-//!   in this crate because what they execute is a study step of this crate's plan and
-//!   store.
+//!   processes (what `reproduce` uses on a CPU with several cores, [`cluster::Jobs`]) and
+//!   Slurm jobs, each worker running one step (`--run-step <id>`). They stay in this crate
+//!   because what they execute is a study step of this crate's plan and store.
 //! - [`records`] and [`study`]: typed result records and the report ([`unlearn_report`]).
 //!
 //! The steps call the operations every front end shares (one loader, one shape check, one

@@ -39,13 +39,9 @@ pub fn run_reproduce(request: &ReproduceRequest, front: &str) -> Result<Option<S
         // Nothing is written: the store is only read, for what is done and measured.
         let (_, plan, steps, _) = Study::plan(cfg)?;
         let store = crate::store::Store::view(&cfg.out);
-        let local = request
-            .executor
-            .jobs
-            .resolve(&plan.device, plan.trains_small_models());
-        let (workers, threads) = match request.executor.executor {
-            ExecutorKind::Local if local.workers > 1 => (local.workers, local.threads),
-            _ => (1, crate::cost::step_threads()),
+        let (workers, threads) = match local_plan(&request.executor, &plan) {
+            Some(pool) => (pool.workers, pool.threads),
+            None => (1, crate::cost::step_threads()),
         };
         let estimate = crate::cost::estimate(&plan, &steps, &store, workers, threads);
         print!("{}", estimate.render());
@@ -61,12 +57,9 @@ pub fn run_reproduce(request: &ReproduceRequest, front: &str) -> Result<Option<S
         print!("{}", cluster::status(&study));
         return Ok(None);
     }
-    let local = opts
-        .jobs
-        .resolve(&study.plan.device, study.plan.trains_small_models());
-    match opts.executor {
-        ExecutorKind::Local if local.workers == 1 => Ok(Some(study.run(&mut InProcess, &command)?)),
-        ExecutorKind::Local => {
+    match (opts.executor, local_plan(opts, &study.plan)) {
+        (ExecutorKind::Local, None) => Ok(Some(study.run(&mut InProcess, &command)?)),
+        (ExecutorKind::Local, Some(local)) => {
             let mut pool = LocalPool {
                 jobs: local.workers,
                 threads: local.threads,
@@ -74,7 +67,7 @@ pub fn run_reproduce(request: &ReproduceRequest, front: &str) -> Result<Option<S
             };
             Ok(Some(study.run(&mut pool, &command)?))
         }
-        ExecutorKind::Slurm => {
+        (ExecutorKind::Slurm, _) => {
             let store = study.store.root().to_path_buf();
             let sub = slurm::submit(&study, opts, &WorkerCommand::current()?)?;
             let stages: Vec<String> = sub
@@ -96,4 +89,14 @@ pub fn run_reproduce(request: &ReproduceRequest, front: &str) -> Result<Option<S
             Ok(None)
         }
     }
+}
+
+/// The local pool `opts` asks for on this machine, or `None` when the steps run one after
+/// another in this process (`--jobs` resolving to 1) or on Slurm.
+fn local_plan(
+    opts: &crate::cluster::ExecutorOptions,
+    plan: &crate::plan::Plan,
+) -> Option<crate::cluster::LocalPlan> {
+    let local = opts.jobs.resolve(&plan.device, plan.trains_small_models());
+    (opts.executor == crate::cluster::ExecutorKind::Local && local.workers > 1).then_some(local)
 }
