@@ -181,10 +181,7 @@ pub fn makespan(steps: &Steps, seconds: &[Option<f64>], workers: usize) -> f64 {
     let mut waiting: Vec<usize> = (0..steps.all.len())
         .filter(|&i| seconds[i].is_some())
         .collect();
-    let mut finished = vec![false; steps.all.len()];
-    for (i, s) in seconds.iter().enumerate() {
-        finished[i] = s.is_none();
-    }
+    let mut finished: Vec<bool> = seconds.iter().map(Option::is_none).collect();
     let mut running: Vec<(f64, usize)> = Vec::new();
     let mut now = 0.0f64;
     while !waiting.is_empty() || !running.is_empty() {
