@@ -78,11 +78,15 @@ pub struct Timing {
 /// The compute threads of a step run by this process: `RAYON_NUM_THREADS` when set (as
 /// the local pool sets it for its workers), else the cores.
 pub fn step_threads() -> usize {
+    rayon_threads().unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// `RAYON_NUM_THREADS` when it is set to a whole number of at least 1.
+pub fn rayon_threads() -> Option<usize> {
     std::env::var("RAYON_NUM_THREADS")
         .ok()
         .and_then(|t| t.trim().parse().ok())
         .filter(|&t: &usize| t > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Appends a step's wall time to the store's timings. Best effort: a store that cannot

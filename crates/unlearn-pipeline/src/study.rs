@@ -224,14 +224,7 @@ pub fn machine() -> String {
         .map(|(_, m)| m.trim().to_string())
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mem_gib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0 / 1024.0);
+    let mem_gib = crate::cluster::meminfo_gib("MemTotal");
     let mut s = format!("{model}, {cores} cores");
     if let Some(g) = mem_gib {
         s += &format!(", {g:.0} GiB");

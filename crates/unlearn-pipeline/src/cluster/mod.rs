@@ -83,8 +83,9 @@ pub struct LocalPlan {
     /// Steps at once (1: in this process).
     pub workers: usize,
     /// Compute threads per worker (`RAYON_NUM_THREADS`): the cores shared out among the
-    /// workers, at least 1, unless `RAYON_NUM_THREADS` is set, which is then used. A worker's numbers do not depend on it (the kernels add their
-    /// partial sums in an order fixed by the shapes), only its speed does.
+    /// workers, at least 1, unless `RAYON_NUM_THREADS` is set, which is then used. A
+    /// worker's numbers do not depend on it (the kernels add their partial sums in an order
+    /// fixed by the shapes), only its speed does.
     pub threads: usize,
 }
 
@@ -105,14 +106,12 @@ impl Jobs {
                 } else {
                     WORKER_MEMORY_GIB.1
                 };
-                let by_memory = available_memory_gib().map_or(usize::MAX, |g| (g / per) as usize);
+                let by_memory =
+                    meminfo_gib("MemAvailable").map_or(usize::MAX, |g| (g / per) as usize);
                 cores.min(MAX_AUTO_JOBS).min(by_memory).max(1)
             }
         };
-        let threads = match std::env::var("RAYON_NUM_THREADS").ok().map(|t| t.parse()) {
-            Some(Ok(t)) if t > 0 => t,
-            _ => (cores / workers).max(1),
-        };
+        let threads = crate::cost::rayon_threads().unwrap_or((cores / workers).max(1));
         LocalPlan { workers, threads }
     }
 }
@@ -122,12 +121,13 @@ fn on_cpu(device: &str) -> bool {
     device == "cpu" || (device == "auto" && !candle_core::utils::cuda_is_available())
 }
 
-/// `MemAvailable` of `/proc/meminfo`, in GiB (`None` where there is no such file).
-fn available_memory_gib() -> Option<f64> {
+/// A field of `/proc/meminfo` (`MemAvailable`, `MemTotal`) in GiB; `None` where there is
+/// no such file or field.
+pub(crate) fn meminfo_gib(field: &str) -> Option<f64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let kb: f64 = text
         .lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
         .trim()
         .trim_end_matches("kB")
         .trim()
